@@ -1,0 +1,213 @@
+"""Developer sessions for the topozarr workspace (`uv run nox -l` lists them)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).parent
+MEMBERS = sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists())
+CORE = ROOT / "packages" / "topozarr-core"
+# CI runs the suite on the oldest supported Python and on a newer one (which resolves zarr 3.2+).
+TEST_PYTHONS = ["3.11", "3.13"]
+
+
+def _interpreter(version: str) -> str:
+    """Find a CPython interpreter by version, including pyenv ones that uv cannot discover."""
+    if sys.version_info[:2] == tuple(int(p) for p in version.split(".")):
+        return sys.executable
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"))
+    if found:
+        return found[-1]
+    return f"python{version}"
+
+
+def _env(session: nox.Session, name: str) -> dict[str, str]:
+    return {"UV_PROJECT_ENVIRONMENT": str(ROOT / ".nox" / name), "VIRTUAL_ENV": ""}
+
+
+@nox.session(python=False)
+@nox.parametrize("python", TEST_PYTHONS)
+def tests(session: nox.Session, python: str) -> None:
+    """Run the whole workspace's pytest suite on one Python version from the lock file."""
+    env = _env(session, f"tests-{python}")
+    session.run(
+        "uv",
+        "sync",
+        "--locked",
+        "--all-extras",
+        "--python",
+        _interpreter(python),
+        env=env,
+        external=True,
+    )
+    session.run("uv", "run", "--no-sync", "pytest", *session.posargs, env=env, external=True)
+
+
+@nox.session(python=False)
+def rust(session: nox.Session) -> None:
+    """cargo test, rustfmt --check and clippy -D warnings on the kernel crate."""
+    manifest = str(CORE / "Cargo.toml")
+    session.run("cargo", "fmt", "--manifest-path", manifest, "--check", external=True)
+    session.run(
+        "cargo",
+        "clippy",
+        "--manifest-path",
+        manifest,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+        external=True,
+    )
+    session.run("cargo", "test", "--manifest-path", manifest, external=True)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole workspace."""
+    session.run("uv", "run", "--no-sync", "ruff", "check", ".", external=True)
+    session.run("uv", "run", "--no-sync", "ruff", "format", "--check", ".", external=True)
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every member, and stubtest of the kernel's .pyi against the built extension."""
+    session.run(
+        "uv",
+        "run",
+        "--no-sync",
+        "mypy",
+        "src/topozarr",
+        *[
+            f"packages/{m}/src"
+            for m in MEMBERS
+            if (ROOT / "packages" / m / "src").is_dir() and m != "topozarr-core"
+        ],
+        external=True,
+    )
+    session.run(
+        "uv",
+        "run",
+        "--no-sync",
+        "python",
+        "-m",
+        "mypy.stubtest",
+        "topozarr_core",
+        "--ignore-missing-stub",
+        external=True,
+    )
+
+
+def _pins() -> list[str]:
+    """Every exact pin on a workspace member that disagrees with that member's version."""
+    versions = {}
+    manifests = {"topozarr": ROOT / "pyproject.toml"}
+    for m in MEMBERS:
+        manifests[m] = ROOT / "packages" / m / "pyproject.toml"
+    for name, path in manifests.items():
+        versions[name] = tomllib.loads(path.read_text())["project"]["version"]
+    cargo = tomllib.loads((CORE / "Cargo.toml").read_text())["package"]["version"]
+    problems = []
+    if cargo != versions["topozarr-core"]:
+        problems.append(f"Cargo.toml version {cargo} != topozarr-core {versions['topozarr-core']}")
+    for name, path in manifests.items():
+        project = tomllib.loads(path.read_text())["project"]
+        reqs = list(project.get("dependencies", []))
+        for extra in project.get("optional-dependencies", {}).values():
+            reqs += extra
+        for req in reqs:
+            dep = req.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip()
+            if dep not in versions or dep == name:
+                continue
+            if "==" not in req:
+                problems.append(f"{name}: {req!r} must pin {dep} exactly (=={versions[dep]})")
+            elif req.split("==")[1].strip() != versions[dep]:
+                problems.append(f"{name}: {req!r} but {dep} is at {versions[dep]}")
+    return problems
+
+
+@nox.session(python=False)
+def pins(session: nox.Session) -> None:
+    """Check that every exact pin between members matches the pinned member's version."""
+    problems = _pins()
+    for p in problems:
+        session.warn(p)
+    if problems:
+        session.error(f"{len(problems)} pin mismatch(es)")
+    session.log(f"pins consistent across {len(MEMBERS) + 1} manifests")
+
+
+def _workspace_deps(member: str) -> set[str]:
+    """The workspace members `member` depends on, directly or transitively."""
+    project = tomllib.loads((ROOT / "packages" / member / "pyproject.toml").read_text())["project"]
+    names = {
+        r.split("[")[0].split("=")[0].split(">")[0].strip() for r in project.get("dependencies", [])
+    }
+    direct = names & set(MEMBERS)
+    return direct.union(*(_workspace_deps(d) for d in direct)) if direct else set()
+
+
+@nox.session(python=False)
+@nox.parametrize("member", MEMBERS)
+def isolated(session: nox.Session, member: str) -> None:
+    """Install one member alone (plus its declared deps) and run its own tests there."""
+    venv = ROOT / ".nox" / f"isolated-{member}"
+    session.run(
+        "uv", "venv", "--clear", "--quiet", "--python", sys.executable, str(venv), external=True
+    )
+    py = str(venv / "bin" / "python")
+    # Siblings come from the local workspace, never from PyPI; only declared ones may be installed.
+    local = {m: str(ROOT / "packages" / m) for m in MEMBERS}
+    needed = [local[m] for m in sorted(_workspace_deps(member))]
+    extras = "[validate]" if member == "topozarr-metadata" else ""
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        py,
+        *needed,
+        f"{local[member]}{extras}",
+        "pytest",
+        "hypothesis",
+        external=True,
+    )
+    tests_dir = ROOT / "packages" / member / "tests"
+    session.run(
+        py,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(tests_dir),
+        str(tests_dir),
+        external=True,
+    )
+    # The member must not import any sibling it does not declare.
+    undeclared = [m.replace("-", "_") for m in MEMBERS if m != member and local[m] not in needed]
+    code = (
+        "import importlib, sys; importlib.import_module(%r); bad = [m for m in %r if m in sys.modules]; "
+        "sys.exit(f'imports undeclared siblings: {bad}' if bad else 0)"
+    ) % (member.replace("-", "_"), undeclared)
+    session.run(py, "-c", code, external=True)
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (they print ratios against their baselines; they are not tests)."""
+    session.run(
+        "uv", "run", "--no-sync", "python", "benchmarks/kernel.py", *session.posargs, external=True
+    )

@@ -1,0 +1,3 @@
+"""topozarr-engine."""
+
+__version__ = "0.1.0"

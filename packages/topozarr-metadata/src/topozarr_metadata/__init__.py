@@ -1,0 +1,3 @@
+"""topozarr-metadata."""
+
+__version__ = "0.1.0"

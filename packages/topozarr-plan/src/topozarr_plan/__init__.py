@@ -1,0 +1,3 @@
+"""topozarr-plan."""
+
+__version__ = "0.1.0"
