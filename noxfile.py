@@ -198,10 +198,12 @@ def isolated(session: nox.Session, member: str) -> None:
     )
     # The member must not import any sibling it does not declare.
     undeclared = [m.replace("-", "_") for m in MEMBERS if m != member and local[m] not in needed]
+    module = member.replace("-", "_")
     code = (
-        "import importlib, sys; importlib.import_module(%r); bad = [m for m in %r if m in sys.modules]; "
+        f"import importlib, sys; importlib.import_module({module!r}); "
+        f"bad = [m for m in {undeclared!r} if m in sys.modules]; "
         "sys.exit(f'imports undeclared siblings: {bad}' if bad else 0)"
-    ) % (member.replace("-", "_"), undeclared)
+    )
     session.run(py, "-c", code, external=True)
 
 
