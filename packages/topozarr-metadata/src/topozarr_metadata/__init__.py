@@ -1,3 +1,32 @@
-"""topozarr-metadata."""
+"""topozarr-metadata: build, read and validate GeoZarr attributes (standard library only).
+
+Builders (:func:`multiscale_attrs`, :func:`level_group_attrs`, :func:`flat_attrs`,
+:func:`layer_hints_attrs`) emit multiscales v0.1 + proj v0.1 + spatial v0.1
+attributes as described in ``shared/specs/RULES.md``.
+"""
+
+from .build import flat_attrs, group_document, level_group_attrs, multiscale_attrs
+from .conventions import CONVENTIONS, MULTISCALES_CMO, PROJ_CMO, SPATIAL_CMO
+from .errors import LegacyConventionWarning, MetadataReadError
+from .geometry import LevelGeometry, level_geometry
+from .hints import ZarrLayerVarConfig, layer_hints_attrs
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "MULTISCALES_CMO",
+    "PROJ_CMO",
+    "SPATIAL_CMO",
+    "LegacyConventionWarning",
+    "LevelGeometry",
+    "MetadataReadError",
+    "ZarrLayerVarConfig",
+    "__version__",
+    "flat_attrs",
+    "group_document",
+    "layer_hints_attrs",
+    "level_geometry",
+    "level_group_attrs",
+    "multiscale_attrs",
+]
