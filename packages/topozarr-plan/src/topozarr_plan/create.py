@@ -1,0 +1,214 @@
+"""``create_pyramid``: validate a georeferenced Dataset and plan its pyramid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from topozarr_plan._kernel import kernel_caps
+from topozarr_plan.encoding import source_chunk_sizes, variable_encoding
+from topozarr_plan.grid import axis_grid, transform_from_axes
+from topozarr_plan.pyramid import Pyramid
+from topozarr_plan.templates import (
+    build_level_templates,
+    fill_value_for,
+    level_shape,
+    output_dtype,
+)
+from topozarr_plan.types import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_CHUNKS_PER_SHARD,
+    ChunksPerShard,
+    CoarseningMethod,
+)
+from topozarr_plan.validate import (
+    check_chunks_per_shard,
+    check_crs,
+    check_factors,
+    check_layer_hints,
+    check_levels_fit,
+    check_method,
+    check_spatial_dims,
+    check_spatial_variables,
+    check_store_names,
+    check_target_chunk_bytes,
+    classify_variables,
+)
+
+__all__ = ["create_pyramid"]
+
+
+def _crs_code(crs: Any) -> str | None:
+    # Only a real authority code (never str(crs), which may be a PROJ string or WKT).
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else None
+
+
+def create_pyramid(
+    ds: xr.Dataset,
+    levels: int | None = None,
+    *,
+    factors: list[int] | None = None,
+    x_dim: str = "x",
+    y_dim: str = "y",
+    method: CoarseningMethod = "mean",
+    target_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunks_per_shard: ChunksPerShard | None = DEFAULT_CHUNKS_PER_SHARD,
+    layer_hints: dict[str, Any] | None = None,
+) -> Pyramid:
+    """Build a multiscale Zarr pyramid plan from a georeferenced Dataset.
+
+    Exactly one of ``levels`` / ``factors`` must be given. Nothing is read or written: only
+    names, dims, dtypes, attributes and the 1-D x/y coordinates are inspected.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Source dataset. Must have a CRS assigned via ``ds.proj.assign_crs`` and 1-D, evenly
+        spaced cell-centre coordinates for ``x_dim`` and ``y_dim`` (x increasing; y either
+        way). A length-1 spatial axis needs a ``resolution`` attribute on its coordinate
+        (the signed step between cell centres).
+    levels : int or None, default None
+        Total number of resolution levels, including the original. Level ``0`` is the
+        original resolution; each subsequent level coarsens by 2x per spatial dimension
+        (cumulative factors ``[1, 2, 4, ...]``).
+    factors : list of int or None, default None
+        Explicit cumulative downsample factors per level, e.g. ``[1, 4, 16]`` for a sparse
+        4x-spaced pyramid. Must start at 1, be strictly increasing, and have each entry
+        integer-divide the next. Mutually exclusive with ``levels``.
+    x_dim : str, default "x"
+        Name of the x (longitude / easting) dimension.
+    y_dim : str, default "y"
+        Name of the y (latitude / northing) dimension.
+    method : CoarseningMethod, default "mean"
+        Spatial aggregation method for coarsening (``"mean"``, ``"max"``, ``"min"``,
+        ``"sum"``; ``"nearest"`` keeps the top-left cell of each window).
+    target_chunk_bytes : int, default DEFAULT_CHUNK_BYTES
+        Target uncompressed size per chunk (default ~500 KB).
+    chunks_per_shard : ChunksPerShard or None, default DEFAULT_CHUNKS_PER_SHARD
+        Number of chunks per shard along each spatial dimension (e.g. ``4`` -> 4x4 = 16
+        chunks per shard, ~8 MB). Must be a power of 2 in the range 1-32. Pass ``None`` to
+        disable sharding.
+    layer_hints : dict of str to ZarrLayerVarConfig or None, default None
+        Optional per-variable colormap / color-range hints written into the ``zarr-layer``
+        root metadata key.
+
+    Returns
+    -------
+    Pyramid
+        A Pyramid write plan; call ``pyramid.write(store)`` to compute and write all levels.
+
+    Raises
+    ------
+    ValueError
+        If ``ds`` has no CRS, ``chunks_per_shard`` is not a power of 2 in the range 1-32, or
+        a spatial variable has more than 4 dimensions (topozarr-core kernel limit); also
+        for both/neither of ``levels``/``factors``, invalid levels or factors, missing
+        dimensions or coordinates, irregular or 2-D coordinates, no spatial variable, a
+        dtype or method the kernel does not support, a level that would be empty, a
+        variable name unsafe as a store path, and malformed ``layer_hints``. Raised as
+        :class:`~topozarr_plan.errors.PlanError` (a ``ValueError`` subclass).
+
+    Notes
+    -----
+    Variables with both spatial dims are reduced at every level. Variables (and non-index
+    coordinates) with exactly one spatial dim, or non-index coordinates with both, are
+    written unchanged in level 0 only: they cannot be coarsened exactly, and writing them
+    as fill would be wrong. Variables without spatial dims are copied into every level.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(
+            f"create_pyramid expects an xarray.Dataset (got {type(ds).__name__}); convert a "
+            f"DataArray with da.to_dataset(name='...')"
+        )
+    # Argument checks first: cheap, and independent of the data.
+    resolved = check_factors(levels, factors)
+    cps = check_chunks_per_shard(chunks_per_shard)
+    target = check_target_chunk_bytes(target_chunk_bytes)
+    caps = kernel_caps()
+    method_ = check_method(method, caps)
+    crs = check_crs(ds)
+    check_spatial_dims(ds, x_dim=x_dim, y_dim=y_dim)
+    check_store_names(ds)
+    roles = classify_variables(ds, x_dim=x_dim, y_dim=y_dim)
+    check_spatial_variables(ds, roles.spatial, caps)
+    hints = check_layer_hints(layer_hints, roles.spatial)
+    y = axis_grid(ds[y_dim], name=y_dim, role="y")
+    x = axis_grid(ds[x_dim], name=x_dim, role="x")
+    check_levels_fit(y, x, resolved)
+    fill_values = {name: fill_value_for(name, ds[name]) for name in roles.spatial}
+
+    # Encoding: same heuristic at every level; level 0 also follows the source chunk grid.
+    encoding: dict[str, Any] = {}
+    for level, factor in enumerate(resolved):
+        sizes = {y_dim: y.level_size(factor), x_dim: x.level_size(factor)}
+        per_var: dict[str, dict[str, tuple[int, ...]]] = {}
+        for name in roles.spatial:
+            var = ds[name]
+            per_var[name] = variable_encoding(
+                dims=var.dims,
+                shape=level_shape(var.dims, var.shape, sizes),
+                y_dim=y_dim,
+                x_dim=x_dim,
+                dtype=output_dtype(np.dtype(var.dtype), method_, factor),
+                target_chunk_bytes=target,
+                chunks_per_shard=cps,
+                source_chunks=source_chunk_sizes(var.variable) if level == 0 else None,
+            )
+        encoding[f"/{level}"] = per_var
+
+    # Metadata: built by topozarr_metadata from level 0 + factors (never from float diffs).
+    import topozarr_metadata as md
+
+    transform = transform_from_axes(y, x)
+    shape0 = (y.size, x.size)
+    dims = (y_dim, x_dim)
+    wkt2 = crs.to_wkt()
+    code = _crs_code(crs)
+    attrs = md.multiscale_attrs(
+        shape=shape0,
+        transform=transform,
+        factors=resolved,
+        dims=dims,
+        crs_wkt2=wkt2,
+        crs_code=code,
+        method=method_,
+        layer_hints=hints,
+    )
+    group_attrs = {
+        level: md.level_group_attrs(
+            shape=shape0,
+            transform=transform,
+            factor=factor,
+            dims=dims,
+            crs_wkt2=wkt2,
+            crs_code=code,
+        )
+        for level, factor in enumerate(resolved)
+    }
+    templates = build_level_templates(
+        ds,
+        roles=roles,
+        y=y,
+        x=x,
+        factors=resolved,
+        method=method_,
+        fill_values=fill_values,
+        encoding=encoding,
+        group_attrs=group_attrs,
+        crs=crs,
+    )
+    return Pyramid(
+        source=ds,
+        level_templates=templates,
+        encoding=encoding,
+        attrs=attrs,
+        x_dim=x_dim,
+        y_dim=y_dim,
+        method=method_,  # type: ignore[arg-type]
+        factors=resolved,
+        fill_values=fill_values,
+        group_attrs=group_attrs,
+    )

@@ -1,0 +1,184 @@
+"""Chunk and shard shapes for every spatial variable of every level.
+
+Rules (documented in the package README):
+
+* **Spatial chunk edges** are powers of two whose product is the largest power of two of
+  elements within ``target_chunk_bytes``; the exponent is split with x getting the larger
+  half (float32 at 512 KiB -> 256 rows x 512 columns), so a chunk is wider than tall and rows
+  stay contiguous. The same edges at every level make each coarse chunk cover exactly 2x2
+  finer chunks (per factor 2), so chunk and shard grids nest across levels.
+* **Clipping**: an edge longer than the level is clipped to the level size and the unused
+  budget goes to the other spatial axis (still a power of two), so thin levels keep
+  near-target chunks.
+* **Non-spatial dims** (time, band, ...) always get chunk 1: web readers fetch one 2-D slice.
+* **Shards** hold ``chunks_per_shard`` chunks per spatial axis, clipped to the number of
+  chunks the level has along that axis (so a shard is always a whole number of chunks; a level
+  smaller than one chunk gets chunk = shard = level size). When clipping leaves the shard
+  with fewer than ``chunks_per_shard**2`` inner chunks, the leftover budget widens the shard
+  along the non-spatial dims (innermost first; the chunk stays 1), never past 128 inner chunks.
+  ``chunks_per_shard=None`` disables sharding (no "shards" key).
+* **Level 0 follows the source's chunk grid** (dask chunks, else the zarr encoding's shards /
+  chunks): per spatial axis, when the source chunk ``s`` and our shard ``S`` do not nest, the
+  shard becomes a multiple of ``s`` (``s`` a multiple of the chunk) or a divisor of ``s``, and
+  the chunk edge is lowered to a divisor of ``s`` (no less than half the target edge) when it
+  does not divide ``s``. Each source chunk then falls in whole shards, so the writer reads it
+  once. Grids that cannot be matched this way (e.g. prime source chunk edges) are left alone;
+  the writer still widens its read regions to whole source chunks within its memory budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from topozarr_plan.types import MAX_WIDENED_CHUNKS_PER_SHARD
+
+__all__ = ["base_chunk_edges", "source_chunk_sizes", "variable_encoding"]
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(1, n).bit_length() - 1)
+
+
+def base_chunk_edges(itemsize: int, target_chunk_bytes: int) -> tuple[int, int]:
+    """Unclipped ``(y, x)`` chunk edges: powers of two, ``x >= y``, within the byte target."""
+    elements = max(1, target_chunk_bytes // max(1, itemsize))
+    p = _pow2_floor(elements).bit_length() - 1
+    ey = p // 2
+    return 1 << ey, 1 << (p - ey)
+
+
+def _largest_divisor_at_most(n: int, limit: int) -> int:
+    best = 1
+    for d in range(1, math.isqrt(n) + 1):
+        if n % d == 0:
+            for cand in (d, n // d):
+                if best < cand <= limit:
+                    best = cand
+    return best
+
+
+def _snap_axis(n: int, c: int, shard: int | None, s: int | None) -> tuple[int, int | None]:
+    """Align one level-0 spatial axis (size ``n``, chunk ``c``, shard) to source chunk ``s``."""
+    if s is None or s <= 0 or s >= n or c >= n:
+        return c, shard
+    unit = shard if shard is not None else c
+    if unit % s == 0 or s % unit == 0:
+        return c, shard
+    if s % c:
+        d = _largest_divisor_at_most(s, c)
+        if 2 * d >= c:
+            c = d
+        elif s <= 2 * c:
+            c = s
+        else:
+            return c, shard  # incommensurate grids: leave it to the writer's region widening
+    if shard is None:
+        return c, None
+    if s < shard:
+        new = s * max(1, shard // s)
+    else:
+        # Largest multiple of c that divides s and stays within the shard budget.
+        k = _largest_divisor_at_most(s // c, max(1, shard // c))
+        new = c * k
+    return c, min(new, c * math.ceil(n / c))
+
+
+def source_chunk_sizes(var: Any) -> dict[Hashable, int]:
+    """Regular source chunk edge per dim of an xarray variable, from dask or zarr encoding.
+
+    For a sharded zarr source the shard is the storage object, so it wins over the inner
+    chunk. Dims with irregular dask chunks are omitted (nothing to align to).
+    """
+    out: dict[Hashable, int] = {}
+    chunks = getattr(var, "chunks", None)
+    if chunks:
+        for dim, sizes in zip(var.dims, chunks, strict=True):
+            first = int(sizes[0])
+            if all(int(c) == first for c in sizes[:-1]) and int(sizes[-1]) <= first:
+                out[dim] = first
+        return out
+    enc = getattr(var, "encoding", {}) or {}
+    for key in ("shards", "chunks"):
+        value = enc.get(key)
+        if value is not None and len(value) == var.ndim:
+            return {dim: int(c) for dim, c in zip(var.dims, value, strict=True)}
+    preferred = enc.get("preferred_chunks")
+    if isinstance(preferred, Mapping):
+        return {dim: int(c) for dim, c in preferred.items() if dim in var.dims}
+    return out
+
+
+def variable_encoding(
+    *,
+    dims: Sequence[Hashable],
+    shape: Sequence[int],
+    y_dim: Hashable,
+    x_dim: Hashable,
+    dtype: np.dtype[Any],
+    target_chunk_bytes: int,
+    chunks_per_shard: int | None,
+    source_chunks: Mapping[Hashable, int] | None = None,
+) -> dict[str, tuple[int, ...]]:
+    """Zarr ``{"chunks": ..., "shards": ...}`` for one variable at one level.
+
+    Parameters
+    ----------
+    dims, shape
+        The variable's dimension names and its shape at this level.
+    y_dim, x_dim
+        The spatial dimensions.
+    dtype
+        The variable's dtype at this level.
+    target_chunk_bytes, chunks_per_shard
+        As given to ``create_pyramid``.
+    source_chunks
+        Source chunk edge per dim (level 0 only), to align the grid with the source.
+    """
+    sizes = dict(zip(dims, (int(n) for n in shape), strict=True))
+    ny, nx = sizes[y_dim], sizes[x_dim]
+    itemsize = np.dtype(dtype).itemsize
+    budget = max(1, target_chunk_bytes // itemsize)
+    cy, cx = base_chunk_edges(itemsize, target_chunk_bytes)
+    # Clip to the level and hand the unused element budget to the other axis.
+    if ny < cy:
+        cy = ny
+        cx = max(cx, _pow2_floor(budget // ny))
+    if nx < cx:
+        cx = nx
+        if ny > cy:
+            cy = max(cy, _pow2_floor(budget // nx))
+    cy, cx = min(cy, ny), min(cx, nx)
+
+    sy: int | None = None
+    sx: int | None = None
+    if chunks_per_shard is not None:
+        sy = cy * min(chunks_per_shard, math.ceil(ny / cy))
+        sx = cx * min(chunks_per_shard, math.ceil(nx / cx))
+    if source_chunks:
+        cy, sy = _snap_axis(ny, cy, sy, source_chunks.get(y_dim))
+        cx, sx = _snap_axis(nx, cx, sx, source_chunks.get(x_dim))
+
+    chunks = {d: 1 for d in dims}
+    chunks[y_dim], chunks[x_dim] = cy, cx
+    enc: dict[str, tuple[int, ...]] = {"chunks": tuple(chunks[d] for d in dims)}
+    if chunks_per_shard is None:
+        return enc
+    assert sy is not None and sx is not None
+    shards = dict(chunks)
+    shards[y_dim], shards[x_dim] = sy, sx
+    inner = (sy // cy) * (sx // cx)
+    cap = min(chunks_per_shard**2, MAX_WIDENED_CHUNKS_PER_SHARD)
+    spare = cap // inner
+    for d in reversed(list(dims)):
+        if d in (y_dim, x_dim) or spare <= 1:
+            continue
+        n = sizes[d]
+        width = n if n <= spare else _pow2_floor(spare)
+        shards[d] = width
+        spare //= width
+    enc["shards"] = tuple(shards[d] for d in dims)
+    return enc

@@ -1,0 +1,190 @@
+"""The ``Pyramid`` write plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import xarray as xr
+
+from topozarr_plan.types import CoarseningMethod
+
+try:
+    from topozarr_engine import DEFAULT_MAX_REGION_BYTES
+except ImportError:  # pragma: no cover - only while the engine package lacks the constant
+    # Mirror of the engine's default (256 MiB): the signature needs a concrete default even
+    # when the engine is older than the plan.
+    DEFAULT_MAX_REGION_BYTES = 256 * 1024 * 1024
+
+__all__ = ["Pyramid"]
+
+
+@dataclass
+class Pyramid:
+    """A write plan for a multiscale Zarr pyramid, returned by ``create_pyramid``.
+
+    Attributes
+    ----------
+    source : xarray.Dataset
+        The original (level 0) dataset.
+    level_templates : dict of int to xarray.Dataset
+        Per-level datasets carrying real coordinates and attrs; spatial data variables are
+        zero-cost placeholders with the correct shape/dtype (their data is computed during
+        write). Template attrs are the source's (minus stale geo keys) plus the level's
+        group attrs; spatial variables carry their ``_FillValue`` in ``encoding``.
+    encoding : dict
+        Nested dict ``{path: {var: {"chunks": ..., "shards": ...}}}`` with paths ``"/0"``,
+        ``"/1"``, ...; shaped for ``DataTree.to_zarr(encoding=...)``. No ``"shards"`` key when
+        sharding is disabled.
+    attrs : dict
+        Root group metadata (multiscales / proj: / spatial: / zarr-layer).
+    x_dim, y_dim : str
+        Spatial dimension names.
+    method : CoarseningMethod
+        Aggregation method for every coarser level.
+    factors : list of int
+        Cumulative downsample factor of each level (``factors[0] == 1``).
+    fill_values : dict
+        Per spatial variable: the value skipped when reducing and written where a window
+        has no valid cell (NaN for floats unless the source declares ``_FillValue`` /
+        ``missing_value``; for integers the declared fill, or ``None`` when all cells are
+        valid).
+    group_attrs : dict of int to dict
+        Attributes of each level group (proj:* and spatial:* of that level), from
+        ``topozarr_metadata.level_group_attrs``. Not in the seed contract; added with a
+        default so the documented fields keep their order and defaults.
+    """
+
+    source: xr.Dataset
+    level_templates: dict[int, xr.Dataset]
+    encoding: dict[str, Any]
+    attrs: dict[str, Any]
+    x_dim: str
+    y_dim: str
+    method: CoarseningMethod
+    factors: list[int] = field(default_factory=list)
+    fill_values: dict[str, float | int | None] = field(default_factory=dict)
+    group_attrs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def as_datatree(self) -> xr.DataTree:
+        """Return a lazy DataTree with all pyramid levels coarsened via xarray.
+
+        Each level is reduced from the source dataset by its cumulative factor with the
+        topozarr kernel (the same values, dtypes and fill handling as :meth:`write`). If the
+        source is Dask-backed, the returned tree is fully lazy — suitable for writing on a
+        Dask distributed cluster or with icechunk. Non-dask sources are wrapped in dask when
+        it is installed (lazily, without reading), else the levels are computed eagerly.
+        Use ``self.encoding`` (already shaped for ``DataTree.to_zarr``) to apply the
+        recommended chunks and shards:
+
+        .. code-block:: python
+
+            dt = pyramid.as_datatree()
+            dt.to_zarr(store, zarr_format=3, consolidated=False, encoding=pyramid.encoding)
+
+        Returns
+        -------
+        xarray.DataTree
+            Root attrs are :attr:`attrs`; one child per level named ``"0"``, ``"1"``, ...
+            with the level group attrs.
+        """
+        from topozarr_plan.datatree import build_datatree
+
+        return build_datatree(self)
+
+    def write(
+        self,
+        store: Any,
+        *,
+        mode: str = "w",
+        max_workers: int | None = None,
+        levels: list[int] | None = None,
+        max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
+        progress: bool = False,
+        stats: bool = False,
+        keep_levels_in_memory: bool | None = None,
+        io: Literal["python", "rust"] = "python",
+    ) -> dict[str, Any] | None:
+        """Compute and write pyramid levels to a Zarr store.
+
+        Level 0 is streamed region by region from the source dataset; each
+        subsequent level is block-reduced from the previously written level,
+        streaming shard-sized regions through the Rust kernel on a thread
+        pool. Levels are written sequentially (each reads the previous one);
+        variables within a level are processed in parallel on a shared pool.
+        For bounded memory on large stores, open the source lazily (e.g.
+        ``xr.open_zarr(store, chunks=None)``).
+
+        Parameters
+        ----------
+        store : Any
+            Anything zarr-python accepts — a local path, ``ObjectStore``, or icechunk
+            session store.
+        mode : str, default "w"
+            Zarr open mode for the root group. Use ``"a"`` when writing a subset of levels
+            so the root group and any pre-existing levels are preserved.
+        max_workers : int or None, default None
+            Thread pool size for region processing. ``None`` derives a default from the CPU
+            count and available memory (peak memory is roughly
+            ``max_workers * 5 * region_bytes``).
+        levels : list of int or None, default None
+            Subset of levels to write (e.g. ``[1, 2]``). Defaults to all levels.
+        max_region_bytes : int, default DEFAULT_MAX_REGION_BYTES
+            Memory budget per level-0 copy region. Regions are widened to cover whole source
+            chunks when that fits the budget, so each source chunk is read once.
+        progress : bool, default False
+            Show a tqdm progress bar over written regions (requires ``tqdm``).
+        stats : bool, default False
+            Collect and return per-level timing stats: region shapes, worker count, wall
+            time, and cumulative per-region read/reduce/write seconds (summed across
+            threads).
+
+            With level pipelining active (``keep_levels_in_memory=True`` or auto-enabled),
+            level N's ``reduce_s`` captures fused-reduce time (reducing level-N blocks into
+            the level-N+1 buffer) rather than the reduce of level N itself (which is zero
+            when reading from memory). ``read_s = block_s - reduce_s`` remains the pure
+            source-read time at every level.
+        keep_levels_in_memory : bool or None, default None
+            Control level pipelining. ``None`` (default) auto-enables fusion when the higher
+            levels fit in half the available RAM after accounting for the worker region
+            budget. ``True`` forces fusion and raises ``MemoryError`` if the budget is
+            exceeded. ``False`` disables fusion and always re-reads from the store.
+        io : {"python", "rust"}, default "python"
+            ``"python"`` (default) writes everything through zarr-python. ``"rust"`` encodes
+            and stores spatial-variable regions natively in the ``topozarr-core`` kernel (a
+            bundled Rust extension, no extra install) -- one shared connection pool, no
+            per-region trip through zarr-python's sync bridge. Metadata, coords, and
+            non-spatial variables still go through zarr-python. Supports local paths,
+            ``s3://`` URLs, ``LocalStore``, and obstore-backed ``ObjectStore`` targets. This
+            is unrelated to the optional ``zarrs`` codec pipeline (a separate zarr-python
+            codec backend).
+
+        Returns
+        -------
+        dict or None
+            Per-level stats when ``stats=True``, else ``None``.
+
+        Examples
+        --------
+        Write all levels to a local store:
+
+        >>> pyramid.write("pyramid.zarr")  # doctest: +SKIP
+
+        Rewrite the coarsened levels, preserving level 0:
+
+        >>> pyramid.write("pyramid.zarr", mode="a", levels=[1, 2])  # doctest: +SKIP
+        """
+        from topozarr_plan.writer import write_pyramid
+
+        return write_pyramid(
+            self,
+            store,
+            mode=mode,
+            max_workers=max_workers,
+            levels=levels,
+            max_region_bytes=max_region_bytes,
+            progress=progress,
+            stats=stats,
+            keep_levels_in_memory=keep_levels_in_memory,
+            io=io,
+        )

@@ -1,0 +1,198 @@
+"""Per-level template datasets: real coordinates, attrs and encodings, placeholder data.
+
+A template is what a level group will hold, minus the computed values of its spatial
+variables. Those are zero-cost placeholders of the right shape and dtype: a dask array of
+zeros when dask is installed (so ``template.to_zarr(compute=False)`` writes metadata only),
+otherwise a zero-strided ``np.broadcast_to`` view. Neither allocates the level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import numpy as np
+import pyproj
+import xarray as xr
+
+from topozarr_plan.errors import PlanError
+from topozarr_plan.grid import RESOLUTION_ATTR, AxisGrid, level_coordinate
+from topozarr_plan.validate import VariableRoles
+
+__all__ = [
+    "build_level_templates",
+    "clean_attrs",
+    "fill_value_for",
+    "level_shape",
+    "output_dtype",
+    "placeholder",
+]
+
+_STALE_PREFIXES = ("spatial:", "proj:")
+_STALE_KEYS = frozenset({"multiscales", "zarr_conventions", "zarr-layer"})
+# Fill markers move from attrs to encoding: xarray refuses to write a variable that carries
+# them in both, and zarr's own fill_value is what readers (zarr-layer) honour.
+_FILL_KEYS = ("_FillValue", "missing_value")
+# Encoding keys that describe values (CF packing, time units), as opposed to storage layout
+# (chunks, shards, codecs) that is stale once the data moves to a new store.
+_VALUE_ENCODING_KEYS = frozenset(
+    {"units", "calendar", "dtype", "_FillValue", "missing_value", "scale_factor", "add_offset"}
+)
+
+
+def clean_attrs(attrs: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Drop geo attributes that would be stale in a pyramid (spatial:*, proj:*, multiscales)."""
+    return {
+        k: v
+        for k, v in attrs.items()
+        if not (isinstance(k, str) and (k.startswith(_STALE_PREFIXES) or k in _STALE_KEYS))
+    }
+
+
+def _value_encoding(encoding: Mapping[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in encoding.items() if k in _VALUE_ENCODING_KEYS}
+
+
+def _first_scalar(value: Any) -> Any:
+    arr = np.asarray(value)
+    return arr.reshape(-1)[0] if arr.size else None
+
+
+def fill_value_for(name: str, var: xr.DataArray) -> float | int | None:
+    """The fill value used when reducing and writing ``var``.
+
+    Floats: the source's ``_FillValue`` / ``missing_value`` (encoding first, then attrs),
+    else NaN. Integers: the source's ``_FillValue`` / ``missing_value`` if any, else ``None``
+    (every cell is valid).
+    """
+    raw = None
+    for source in (var.encoding, var.attrs):
+        for key in _FILL_KEYS:
+            if source.get(key) is not None:
+                raw = _first_scalar(source[key])
+                break
+        if raw is not None:
+            break
+    dtype = np.dtype(var.dtype)
+    if dtype.kind == "f":
+        return float("nan") if raw is None else float(raw)
+    if raw is None:
+        return None
+    as_float = float(raw)
+    info = np.iinfo(dtype)
+    if not (as_float.is_integer() and info.min <= as_float <= info.max):
+        raise PlanError(
+            f"variable {name!r} ({dtype}) has fill value {raw!r}, which {dtype} cannot "
+            f"represent; fix ds[{name!r}].attrs/encoding['_FillValue'] or cast the variable"
+        )
+    return int(as_float)
+
+
+def output_dtype(dtype: np.dtype[Any], method: str, factor: int) -> np.dtype[Any]:
+    """Dtype of a spatial variable at cumulative ``factor``.
+
+    Level 0 is a copy (source dtype). Integer ``sum`` widens like numpy (int64 / uint64);
+    every other method keeps the dtype (integer mean rounds half to even in the kernel).
+    """
+    dtype = np.dtype(dtype)
+    if factor == 1 or method != "sum" or dtype.kind not in "iu":
+        return dtype
+    return np.add.reduce(np.zeros(1, dtype=dtype)).dtype
+
+
+def level_shape(
+    dims: tuple[Hashable, ...], shape: tuple[int, ...], sizes: Mapping[Hashable, int]
+) -> tuple[int, ...]:
+    """``shape`` with the dims listed in ``sizes`` replaced by their level size."""
+    return tuple(sizes.get(d, n) for d, n in zip(dims, shape, strict=True))
+
+
+def placeholder(shape: tuple[int, ...], dtype: np.dtype[Any], chunks: tuple[int, ...]) -> Any:
+    """A zero-cost stand-in for a level's values (never allocates the full array)."""
+    try:
+        import dask.array as da
+    except ImportError:
+        return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    return da.zeros(shape, dtype=dtype, chunks=chunks)
+
+
+def _crs_coord_names(ds: xr.Dataset) -> list[Hashable]:
+    import xproj  # noqa: F401  (registers the .proj accessor)
+
+    return list(ds.proj.crs_indexes)
+
+
+def build_level_templates(
+    ds: xr.Dataset,
+    *,
+    roles: VariableRoles,
+    y: AxisGrid,
+    x: AxisGrid,
+    factors: list[int],
+    method: str,
+    fill_values: Mapping[str, float | int | None],
+    encoding: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]],
+    group_attrs: Mapping[int, Mapping[str, Any]],
+    crs: pyproj.CRS,
+) -> dict[int, xr.Dataset]:
+    """One template dataset per level (see module docstring).
+
+    Level 0 keeps the source's x/y coordinate values; level ``k`` gets the analytic window
+    centres. Spatial data variables become placeholders; ``roles.level0_only`` variables keep
+    their (possibly lazy) source data in level 0 only; ``roles.everywhere`` variables keep
+    their source data in every level. The xproj CRS coordinate is carried into every level
+    with a CF ``crs_wkt`` attribute and its ``CRSIndex`` restored.
+    """
+    crs_coords = set(_crs_coord_names(ds))
+    base_attrs = clean_attrs(ds.attrs)
+    templates: dict[int, xr.Dataset] = {}
+    for level, factor in enumerate(factors):
+        path = f"/{level}"
+        sizes = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
+        coords: dict[Hashable, xr.Variable] = {}
+        for axis in (y, x):
+            src = ds[axis.name].variable
+            attrs = clean_attrs(src.attrs)
+            if level == 0:
+                coords[axis.name] = xr.Variable(
+                    src.dims, src.values, attrs, _value_encoding(src.encoding)
+                )
+                continue
+            if RESOLUTION_ATTR in attrs:
+                attrs[RESOLUTION_ATTR] = axis.step * factor
+            values = level_coordinate(axis, factor, src.dtype)
+            coords[axis.name] = xr.Variable(src.dims, values, attrs)
+        data_vars: dict[Hashable, xr.Variable] = {}
+        for name in roles.spatial:
+            src = ds[name].variable
+            dtype = output_dtype(src.dtype, method, factor)
+            shape = level_shape(src.dims, src.shape, sizes)
+            enc = encoding[path][name]
+            attrs = {k: v for k, v in clean_attrs(src.attrs).items() if k not in _FILL_KEYS}
+            var_enc: dict[str, Any] = {}
+            if fill_values.get(name) is not None:
+                var_enc["_FillValue"] = fill_values[name]
+            data_vars[name] = xr.Variable(
+                src.dims,
+                placeholder(shape, dtype, enc.get("shards", enc["chunks"])),
+                attrs,
+                var_enc,
+            )
+        carried = roles.everywhere + (roles.level0_only if level == 0 else ())
+        for name in carried:
+            src = ds.variables[name]
+            # A shallow copy keeps lazy backend arrays lazy (nothing is read here).
+            var = src.copy(deep=False)
+            var.attrs = clean_attrs(src.attrs)
+            var.encoding = _value_encoding(src.encoding)
+            if name in ds.coords:
+                coords[name] = var
+            else:
+                data_vars[name] = var
+        tpl = xr.Dataset(data_vars, coords, attrs={**base_attrs, **group_attrs[level]})
+        for name in crs_coords:
+            if name in tpl.coords:
+                tpl = tpl.proj.assign_crs({name: crs}, allow_override=True)
+                tpl = tpl.proj.write_crs_info(name)
+        templates[level] = tpl
+    return templates

@@ -1,0 +1,33 @@
+"""Public type aliases and defaults of the pyramid plan."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "DEFAULT_CHUNKS_PER_SHARD",
+    "DEFAULT_CHUNK_BYTES",
+    "ChunksPerShard",
+    "CoarseningMethod",
+]
+
+#: Spatial aggregation methods accepted by ``create_pyramid(method=...)``. The documented
+#: vocabulary is mean/max/min/sum; "nearest" (top-left cell of each window, for categorical
+#: rasters) is accepted too because the kernel implements it.
+CoarseningMethod = Literal["mean", "max", "min", "sum", "nearest"]
+
+#: Number of chunks per shard along each spatial dimension.
+ChunksPerShard = Literal[1, 2, 4, 8, 16, 32]
+
+#: Target uncompressed chunk size (512 KiB): large enough to amortise per-request latency
+#: for web readers, small enough that one chunk decodes in well under a millisecond.
+DEFAULT_CHUNK_BYTES: Final[int] = 512 * 1024
+
+#: 4 x 4 = 16 chunks per shard (~8 MiB uncompressed at the default chunk size).
+DEFAULT_CHUNKS_PER_SHARD: Final[ChunksPerShard] = 4
+
+#: Allowed ``chunks_per_shard`` values (powers of two in 1..32).
+ALLOWED_CHUNKS_PER_SHARD: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
+
+#: Upper bound on inner chunks per shard reached by widening non-spatial dimensions.
+MAX_WIDENED_CHUNKS_PER_SHARD: Final[int] = 128
