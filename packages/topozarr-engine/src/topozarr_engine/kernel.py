@@ -1,0 +1,71 @@
+"""The compiled kernel (topozarr-core), re-exported behind a version check.
+
+Version skew between the kernel wheel and the Python layers is a known failure mode (a method
+accepted by Python but rejected by an older kernel halfway through a write). The engine pins
+``topozarr-core`` exactly; this module checks at import time that the installed kernel is that
+version and otherwise fails with a message telling the user how to fix the environment, before
+any byte is written.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+import topozarr_core
+from topozarr_core import DTYPES, MAX_NDIM, METHODS, block_reduce
+
+from topozarr_engine.errors import KernelVersionError
+
+__all__ = [
+    "DTYPES",
+    "KERNEL_VERSION",
+    "MAX_NDIM",
+    "METHODS",
+    "Accumulator",
+    "block_reduce",
+    "pyramid_tile",
+    "required_kernel_version",
+]
+
+#: Version of the installed topozarr-core kernel.
+KERNEL_VERSION: str = topozarr_core.__version__
+
+
+def required_kernel_version() -> str | None:
+    """Return the exact topozarr-core version topozarr-engine was released with.
+
+    Read from the installed distribution's metadata (``Requires-Dist: topozarr-core==X``), so it
+    can never drift from ``pyproject.toml``. ``None`` when the metadata is unavailable (e.g. the
+    sources are imported without being installed) or the pin is not exact.
+    """
+    try:
+        requires = metadata.requires("topozarr-engine") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for req in requires:
+        match = re.match(r"^\s*topozarr[-_.]core\s*==\s*([^\s;,]+)\s*(;.*)?$", req, re.IGNORECASE)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _check_version() -> None:
+    required = required_kernel_version()
+    if required is not None and required != KERNEL_VERSION:
+        raise KernelVersionError(
+            f"topozarr-engine requires topozarr-core=={required}, but topozarr-core "
+            f"{KERNEL_VERSION} is installed ({topozarr_core.__file__}). The kernel and the "
+            "Python layers are released together and must match exactly. Reinstall them "
+            f"together, e.g. `pip install --force-reinstall topozarr-core=={required}` or "
+            "`pip install -U topozarr` (in a source checkout: `uv sync` or "
+            "`maturin develop -m packages/topozarr-core/Cargo.toml`)."
+        )
+
+
+_check_version()
+
+# The accumulating forms landed after block_reduce; the engine degrades to a numpy
+# implementation (topozarr_engine.accumulate) when an older kernel lacks them.
+pyramid_tile = getattr(topozarr_core, "pyramid_tile", None)
+Accumulator = getattr(topozarr_core, "Accumulator", None)

@@ -1,0 +1,25 @@
+import pytest
+import topozarr_core
+from topozarr_engine import kernel
+from topozarr_engine.errors import KernelVersionError, TopozarrEngineError
+
+
+def test_reexports():
+    assert topozarr_core.__version__ == kernel.KERNEL_VERSION
+    assert kernel.block_reduce is topozarr_core.block_reduce
+    assert "mean" in kernel.METHODS
+    assert kernel.MAX_NDIM >= 4
+
+
+def test_pin_matches_installed_kernel():
+    required = kernel.required_kernel_version()
+    assert required is None or required == kernel.KERNEL_VERSION
+
+
+def test_version_mismatch_message(monkeypatch):
+    monkeypatch.setattr(kernel, "required_kernel_version", lambda: "9.9.9")
+    with pytest.raises(KernelVersionError, match=r"topozarr-core==9\.9\.9") as info:
+        kernel._check_version()
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, TopozarrEngineError)
+    assert "Reinstall" in str(info.value)
