@@ -2,7 +2,9 @@
 
 Builders (:func:`multiscale_attrs`, :func:`level_group_attrs`, :func:`flat_attrs`,
 :func:`layer_hints_attrs`) emit multiscales v0.1 + proj v0.1 + spatial v0.1
-attributes as described in ``shared/specs/RULES.md``.
+attributes as described in ``shared/specs/RULES.md``; :func:`read_multiscales` parses
+root attributes into frozen dataclasses; :func:`validate` (needs the ``validate``
+extra) checks attributes against the bundled v0.1 schemas and cross-field rules.
 """
 
 from .build import flat_attrs, group_document, level_group_attrs, multiscale_attrs
@@ -10,6 +12,8 @@ from .conventions import CONVENTIONS, MULTISCALES_CMO, PROJ_CMO, SPATIAL_CMO
 from .errors import LegacyConventionWarning, MetadataReadError
 from .geometry import LevelGeometry, level_geometry
 from .hints import ZarrLayerVarConfig, layer_hints_attrs
+from .read import CrsMetadata, LevelMetadata, PyramidMetadata, read_multiscales
+from .validate import Finding, validate
 
 __version__ = "0.1.0"
 
@@ -18,9 +22,13 @@ __all__ = [
     "MULTISCALES_CMO",
     "PROJ_CMO",
     "SPATIAL_CMO",
+    "CrsMetadata",
+    "Finding",
     "LegacyConventionWarning",
     "LevelGeometry",
+    "LevelMetadata",
     "MetadataReadError",
+    "PyramidMetadata",
     "ZarrLayerVarConfig",
     "__version__",
     "flat_attrs",
@@ -29,4 +37,6 @@ __all__ = [
     "level_geometry",
     "level_group_attrs",
     "multiscale_attrs",
+    "read_multiscales",
+    "validate",
 ]
