@@ -1,0 +1,464 @@
+"""The single-pass pyramid writer: read level 0 once, write every level, read nothing back.
+
+Algorithm (see DESIGN.md, "The single-pass streaming writer"):
+
+1. Level 0 is read in tiles aligned to its shards, widened to whole source chunks (each source
+   chunk decoded once) and to multiples of the pyramid strides when that fits
+   ``max_region_bytes``. Each tile is written to level 0 as soon as it is read.
+2. "Inner" levels, whose cumulative stride divides the tile edge, get their final values for the
+   cells the tile covers from one ``pyramid_tile`` kernel call (exact: every level is computed
+   from native cells). "Deep" levels, whose windows span several tiles, fold the tile into a
+   whole-level accumulator (sum + count, running max/min, top-left cell).
+3. Inner-level values go into an in-memory buffer of the level shard they belong to; a shard is
+   written as soon as its last contributing tile is in (a countdown per shard). Deep-level
+   shards are finalised from the accumulator the same way.
+4. Tiles are visited in Z-order over the spatial axes, so with power-of-two edges the tiles
+   under a coarse shard are one contiguous run and few shard buffers are open at once. Peak
+   memory is about ``workers x tile x 3`` plus one shard per level (plus the deep levels'
+   accumulators, which are small: they are the coarsest levels).
+5. Written levels are never read back; regions whose values are all fill are not written.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from topozarr_engine import kernel
+from topozarr_engine.accumulate import LevelAccumulator
+from topozarr_engine.blocks import array_block_shape, empty_value, is_all_fill, materialize
+from topozarr_engine.errors import RegionError
+from topozarr_engine.pool import run_tasks
+from topozarr_engine.region import Region, coarsened_shape, grid_shape, morton_order, region_block
+from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
+from topozarr_engine.timer import RegionTimer
+
+__all__ = ["PyramidLayout", "plan_tiles", "write_pyramid_arrays"]
+
+
+@dataclass
+class PyramidLayout:
+    """How the single-pass writer cuts level 0 and which levels it accumulates.
+
+    Attributes
+    ----------
+    tile
+        Tile (level-0 region) shape.
+    inner
+        Levels computed inside each tile by ``pyramid_tile``.
+    deep
+        Levels accumulated across tiles.
+    order
+        Tile grid indices in visiting (Z-) order.
+    """
+
+    tile: tuple[int, ...]
+    inner: list[int]
+    deep: list[int]
+    order: list[tuple[int, ...]] = field(repr=False)
+
+    def tile_region(self, index: Sequence[int], shape: Sequence[int]) -> Region:
+        """Level-0 region of the tile at grid ``index``."""
+        start = [i * t for i, t in zip(index, self.tile, strict=True)]
+        stop = [min(a + t, n) for a, t, n in zip(start, self.tile, shape, strict=True)]
+        return Region.from_bounds(start, stop)
+
+
+def plan_tiles(
+    shape: Sequence[int],
+    itemsize: int,
+    shard: Sequence[int],
+    strides: Sequence[Sequence[int]],
+    *,
+    source_chunks: Sequence[int] | None = None,
+    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
+) -> PyramidLayout:
+    """Choose the tile shape and split the levels into inner and deep ones.
+
+    Parameters
+    ----------
+    shape, itemsize
+        Level-0 shape and bytes per element.
+    shard
+        Level-0 shard (or chunk) shape: tiles are multiples of it.
+    strides
+        Cumulative stride per level (``strides[0]`` is all ones).
+    source_chunks, max_region_bytes
+        See :func:`write_pyramid_arrays`.
+    """
+    shape = tuple(int(n) for n in shape)
+    tile = region_block(
+        shape, itemsize, shard, source_chunks=source_chunks, max_region_bytes=max_region_bytes
+    )
+    # Widen to multiples of the strides, coarsest-first would overshoot the budget at once,
+    # so go finest-first and stop at the first level that does not fit.
+    for stride in strides[1:]:
+        wider = region_block(
+            shape, itemsize, tile, multiples=stride, max_region_bytes=max_region_bytes
+        )
+        if all(w % s == 0 or w >= n for w, s, n in zip(wider, stride, shape, strict=True)):
+            tile = wider
+        else:
+            break
+    inner: list[int] = []
+    deep: list[int] = []
+    for level, stride in enumerate(strides):
+        if level == 0:
+            continue
+        fits = all(t % s == 0 and n >= s for t, s, n in zip(tile, stride, shape, strict=True))
+        # Inner levels must be a prefix (pyramid_tile needs each stride to divide the next).
+        (inner if fits and len(deep) == 0 else deep).append(level)
+    spatial = [a for a in range(len(shape)) if any(s[a] > 1 for s in strides)]
+    order = morton_order(
+        itertools.product(*(range(g) for g in grid_shape(shape, tile))), axes=spatial or None
+    )
+    return PyramidLayout(tile=tile, inner=inner, deep=deep, order=order)
+
+
+def _cells(region: Region, stride: Sequence[int], level_shape: Sequence[int]) -> Region:
+    """Level cells whose windows intersect a level-0 region (clipped to the level shape)."""
+    start = [min(a // s, m) for a, s, m in zip(region.start, stride, level_shape, strict=True)]
+    stop = [min(-(-b // s), m) for b, s, m in zip(region.stop, stride, level_shape, strict=True)]
+    return Region.from_bounds(start, [max(a, b) for a, b in zip(start, stop, strict=True)])
+
+
+def _shards_of(cells: Region, shard: Sequence[int]) -> list[tuple[int, ...]]:
+    if cells.is_empty():
+        return []
+    ranges = [
+        range(a // s, -(-b // s)) for a, b, s in zip(cells.start, cells.stop, shard, strict=True)
+    ]
+    return list(itertools.product(*ranges))
+
+
+def _shard_region(index: Sequence[int], shard: Sequence[int], shape: Sequence[int]) -> Region:
+    start = [i * s for i, s in zip(index, shard, strict=True)]
+    return Region.from_bounds(
+        start, [min(a + s, n) for a, s, n in zip(start, shard, shape, strict=True)]
+    )
+
+
+class _Level:
+    """Shard buffers, countdowns and (for deep levels) the accumulator of one level."""
+
+    def __init__(
+        self,
+        level: int,
+        dst: Any,
+        stride: tuple[int, ...],
+        method: str,
+        native_dtype: np.dtype[Any],
+        fill_value: Any,
+        skipna: bool,
+        native_shape: tuple[int, ...],
+        deep: bool,
+    ) -> None:
+        self.level = level
+        self.dst = dst
+        self.stride = stride
+        self.shape = tuple(int(n) for n in dst.shape)
+        self.shard = array_block_shape(dst)
+        self.dtype = np.dtype(dst.dtype)
+        self.fill = dst.fill_value
+        self.empty = empty_value(method, self.dtype, fill_value)
+        self.countdown: dict[tuple[int, ...], int] = {}
+        self.buffers: dict[tuple[int, ...], np.ndarray] = {}
+        self.lock = threading.Lock()
+        self.acc = (
+            LevelAccumulator(
+                self.shape,
+                native_dtype,
+                method,
+                stride=stride,
+                native_shape=native_shape,
+                fill_value=fill_value,
+                skipna=skipna,
+            )
+            if deep
+            else None
+        )
+
+
+def write_pyramid_arrays(
+    values: Any,
+    dsts: Sequence[Any],
+    *,
+    strides: Sequence[Sequence[int]],
+    method: str,
+    fill_value: float | int | None = None,
+    skipna: bool = True,
+    source_chunks: Sequence[int] | None = None,
+    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
+    max_workers: int | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    on_tile: Callable[[int], None] | None = None,
+    timers: Sequence[RegionTimer | None] | None = None,
+    skip_empty: bool = True,
+    name: str | None = None,
+    after_read: Callable[[Region, np.ndarray], None] | None = None,
+) -> list[Future[None]]:
+    """Write all pyramid levels of one variable in a single pass over its level-0 values.
+
+    Parameters
+    ----------
+    values
+        Level-0 values (numpy or lazy, indexable by a tuple of slices).
+    dsts
+        Destination ``zarr.Array`` per level; ``dsts[0]`` has ``values.shape`` and
+        ``dsts[i].shape == coarsened_shape(values.shape, strides[i])``.
+    strides
+        Cumulative stride per level and axis; ``strides[0]`` is all ones, each divides the next
+        (1 on non-spatial axes such as time or band).
+    method, fill_value, skipna
+        As for ``kernel.block_reduce``; ``fill_value`` marks missing integer cells.
+    source_chunks
+        Chunk shape of ``values``; tiles cover whole source chunks when the budget allows.
+    max_region_bytes
+        Soft budget of one tile (never smaller than one level-0 shard).
+    max_workers, executor
+        Own pool size, or a shared pool (futures returned without waiting).
+    on_tile
+        Called with the tile's level-0 byte count after each tile is fully processed.
+    timers
+        One ``RegionTimer`` (or ``None``) per level. The tile read counts for level 0, the
+        ``pyramid_tile`` call for the first inner level, each fold for its deep level.
+    skip_empty
+        Do not write regions whose values are all fill (destinations must be fresh arrays).
+    name
+        Variable name, for error messages.
+    after_read
+        Test hook called with ``(tile_region, block)`` after each read.
+
+    Returns
+    -------
+    list of Future
+        One future per tile (all done unless ``executor`` was given).
+
+    Raises
+    ------
+    RegionError
+        Naming the variable, level and region of the first failure.
+    """
+    shape0 = tuple(int(n) for n in dsts[0].shape)
+    vshape = tuple(int(n) for n in getattr(values, "shape", shape0))
+    if vshape != shape0:
+        raise ValueError(f"values shape {vshape} does not match level 0 shape {shape0}")
+    strides_t = [tuple(int(s) for s in st) for st in strides]
+    if len(strides_t) != len(dsts):
+        raise ValueError(f"got {len(dsts)} destination arrays but {len(strides_t)} strides")
+    if any(s != 1 for s in strides_t[0]):
+        raise ValueError(f"strides[0] must be all ones, got {strides_t[0]}")
+    if method not in kernel.METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(kernel.METHODS)}")
+    for level, (st, dst) in enumerate(zip(strides_t, dsts, strict=True)):
+        if level and any(b % a for a, b in zip(strides_t[level - 1], st, strict=True)):
+            raise ValueError(f"stride {st} of level {level} is not a multiple of the previous")
+        expected = coarsened_shape(shape0, st)
+        if tuple(dst.shape) != expected:
+            raise ValueError(
+                f"level {level} array has shape {tuple(dst.shape)}, expected {expected}"
+            )
+    if timers is None:
+        timers = [None] * len(dsts)
+    dst0 = dsts[0]
+    itemsize = np.dtype(dst0.dtype).itemsize
+    layout = plan_tiles(
+        shape0,
+        itemsize,
+        array_block_shape(dst0),
+        strides_t,
+        source_chunks=source_chunks,
+        max_region_bytes=max_region_bytes,
+    )
+    # The values' dtype decides the kernel's arithmetic; the destination dtype is cast to.
+    native_dtype = np.dtype(getattr(values, "dtype", dst0.dtype))
+    deep_set = set(layout.deep)
+    levels = {
+        lv: _Level(
+            lv,
+            dsts[lv],
+            strides_t[lv],
+            method,
+            native_dtype,
+            fill_value,
+            skipna,
+            shape0,
+            lv in deep_set,
+        )
+        for lv in range(1, len(dsts))
+    }
+    # Countdowns: how many tiles touch each coarse shard.
+    for index in layout.order:
+        region = layout.tile_region(index, shape0)
+        for lv in levels.values():
+            for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
+                lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
+    inner_strides = [strides_t[lv] for lv in layout.inner]
+    missing_marker = fill_value if fill_value is not None else np.nan
+    fill0 = dst0.fill_value
+    stop = threading.Event()
+
+    def timer(level: int) -> RegionTimer | None:
+        return timers[level] if timers is not None and level < len(timers) else None
+
+    def write(level: int, dst: Any, region: Region, block: np.ndarray, fill: Any) -> None:
+        t = timer(level)
+        if skip_empty and is_all_fill(block, fill):
+            if t is not None:
+                t.count(regions=1, skipped=1, shape=region.shape)
+            return
+        t0 = time.perf_counter()
+        try:
+            dst[region.slices] = block
+        except Exception as exc:
+            raise RegionError(region, exc, variable=name, level=level, stage="write") from exc
+        if t is not None:
+            t.add("write", time.perf_counter() - t0)
+            t.count(regions=1, writes=1, bytes_written=block.nbytes, shape=region.shape)
+
+    def flush(lv: _Level, shard: tuple[int, ...], buf: np.ndarray | None) -> None:
+        region = _shard_region(shard, lv.shard, lv.shape)
+        if buf is None:
+            assert lv.acc is not None
+            buf = lv.acc.result(region).astype(lv.dtype, copy=False)
+        write(lv.level, lv.dst, region, buf, lv.fill)
+
+    def deliver(lv: _Level, cells: Region, block: np.ndarray | None) -> None:
+        """Put a tile's final values of an inner level into shard buffers; flush full ones."""
+        ready: list[tuple[tuple[int, ...], np.ndarray]] = []
+        direct: list[tuple[Region, np.ndarray]] = []
+        for shard in _shards_of(cells, lv.shard):
+            sregion = _shard_region(shard, lv.shard, lv.shape)
+            piece = cells.intersect(sregion)
+            with lv.lock:
+                if lv.countdown[shard] == 1 and shard not in lv.buffers and piece == sregion:
+                    # The only tile under this shard: no buffer needed.
+                    del lv.countdown[shard]
+                    src = piece.relative_to(cells)
+                    direct.append(
+                        (
+                            piece,
+                            block[src.slices]
+                            if block is not None
+                            else np.full(piece.shape, lv.empty, dtype=lv.dtype),
+                        )
+                    )
+                    continue
+                buf = lv.buffers.get(shard)
+                if buf is None:
+                    buf = np.full(sregion.shape, lv.empty, dtype=lv.dtype)
+                    lv.buffers[shard] = buf
+                if block is not None:
+                    buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]
+                lv.countdown[shard] -= 1
+                if lv.countdown[shard] == 0:
+                    del lv.countdown[shard]
+                    ready.append((shard, lv.buffers.pop(shard)))
+        for region, data in direct:
+            write(lv.level, lv.dst, region, data, lv.fill)
+        for shard, buf in ready:
+            flush(lv, shard, buf)
+
+    def fold(lv: _Level, region: Region, block: np.ndarray | None) -> None:
+        cells = _cells(region, lv.stride, lv.shape)
+        if block is not None and not cells.is_empty():
+            assert lv.acc is not None
+            t0 = time.perf_counter()
+            lv.acc.fold(block, region.start)
+            t = timer(lv.level)
+            if t is not None:
+                t.add("reduce", time.perf_counter() - t0)
+        ready = []
+        for shard in _shards_of(cells, lv.shard):
+            with lv.lock:
+                lv.countdown[shard] -= 1
+                if lv.countdown[shard] == 0:
+                    del lv.countdown[shard]
+                    ready.append(shard)
+        for shard in ready:
+            flush(lv, shard, None)
+
+    def task(index: tuple[int, ...]) -> None:
+        if stop.is_set():
+            return
+        region = layout.tile_region(index, shape0)
+        level, stage = 0, "read"
+        try:
+            t0 = time.perf_counter()
+            block = materialize(values[region.slices])
+            t1 = time.perf_counter()
+            if timer(0) is not None:
+                timer(0).add("read", t1 - t0)  # type: ignore[union-attr]
+                timer(0).count(bytes_read=block.nbytes)  # type: ignore[union-attr]
+            if after_read is not None:
+                after_read(region, block)
+            stage = "write"
+            write(0, dst0, region, block, fill0)
+            all_missing = skip_empty and is_all_fill(block, missing_marker)
+            outs: list[np.ndarray | None] = [None] * len(layout.inner)
+            if layout.inner and not all_missing:
+                level, stage = layout.inner[0], "reduce"
+                t2 = time.perf_counter()
+                outs = list(
+                    kernel.pyramid_tile(
+                        block, inner_strides, method, fill_value=fill_value, skipna=skipna
+                    )
+                    if kernel.pyramid_tile is not None
+                    else [
+                        _strict_reduce(block, s, method, fill_value, skipna) for s in inner_strides
+                    ]
+                )
+                if timer(level) is not None:
+                    timer(level).add("reduce", time.perf_counter() - t2)  # type: ignore[union-attr]
+            for lvnum, out in zip(layout.inner, outs, strict=True):
+                level, stage = lvnum, "write"
+                lv = levels[lvnum]
+                cells = _cells(region, lv.stride, lv.shape)
+                data = None if out is None else np.asarray(out).astype(lv.dtype, copy=False)
+                if data is not None and data.shape != cells.shape:
+                    raise AssertionError(
+                        f"pyramid_tile gave shape {data.shape} for level {lvnum}, "
+                        f"expected {cells.shape}"
+                    )
+                deliver(lv, cells, data)
+            for lvnum in layout.deep:
+                level, stage = lvnum, "reduce"
+                fold(levels[lvnum], region, None if all_missing else block)
+        except RegionError as exc:
+            stop.set()
+            raise exc.with_context(variable=name) from exc.cause
+        except Exception as exc:
+            stop.set()
+            raise RegionError(region, exc, variable=name, level=level, stage=stage) from exc
+        if on_tile is not None:
+            on_tile(int(np.prod(region.shape)) * itemsize)
+
+    tile_bytes = math.prod(layout.tile) * itemsize
+    return run_tasks(
+        [functools.partial(task, i) for i in layout.order],
+        executor=executor,
+        max_workers=max_workers,
+        region_bytes=tile_bytes,
+    )
+
+
+def _strict_reduce(
+    block: np.ndarray, stride: Sequence[int], method: str, fill_value: Any, skipna: bool
+) -> np.ndarray:
+    """``block_reduce`` over whole windows only (fallback for kernels without pyramid_tile)."""
+    keep = tuple(slice(0, (n // s) * s) for n, s in zip(block.shape, stride, strict=True))
+    trimmed = block[keep]
+    if trimmed.size == 0:
+        return np.empty([n // s for n, s in zip(block.shape, stride, strict=True)], block.dtype)
+    return np.asarray(
+        kernel.block_reduce(trimmed, tuple(stride), method, fill_value=fill_value, skipna=skipna)
+    )

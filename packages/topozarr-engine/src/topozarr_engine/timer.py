@@ -1,0 +1,91 @@
+"""Thread-safe cumulative timing of region work (read / reduce / write)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["RegionTimer"]
+
+_STAGES = ("read", "reduce", "write")
+
+
+class RegionTimer:
+    """Cumulative seconds and counts of region work, summed across worker threads.
+
+    Seconds are summed over threads, so with several workers they can exceed the wall time.
+    Counts: ``regions`` (processed), ``skipped`` (all-fill regions not written), ``writes``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.read_s = 0.0
+        self.reduce_s = 0.0
+        self.write_s = 0.0
+        self.regions = 0
+        self.skipped = 0
+        self.writes = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.region_shapes: set[tuple[int, ...]] = set()
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Add ``seconds`` to ``stage`` (one of ``"read"``, ``"reduce"``, ``"write"``)."""
+        if stage not in _STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {_STAGES}")
+        with self._lock:
+            setattr(self, f"{stage}_s", getattr(self, f"{stage}_s") + seconds)
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        """Context manager adding the elapsed time of its body to ``stage``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - t0)
+
+    def count(
+        self,
+        *,
+        regions: int = 0,
+        skipped: int = 0,
+        writes: int = 0,
+        bytes_read: int = 0,
+        bytes_written: int = 0,
+        shape: tuple[int, ...] | None = None,
+    ) -> None:
+        """Increment counters (thread-safe)."""
+        with self._lock:
+            self.regions += regions
+            self.skipped += skipped
+            self.writes += writes
+            self.bytes_read += bytes_read
+            self.bytes_written += bytes_written
+            if shape is not None:
+                self.region_shapes.add(tuple(shape))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Snapshot of all counters as plain Python values."""
+        with self._lock:
+            return {
+                "read_s": self.read_s,
+                "reduce_s": self.reduce_s,
+                "write_s": self.write_s,
+                "regions": self.regions,
+                "skipped": self.skipped,
+                "writes": self.writes,
+                "bytes_read": self.bytes_read,
+                "bytes_written": self.bytes_written,
+                "region_shapes": sorted(self.region_shapes),
+            }
+
+    def __repr__(self) -> str:
+        d = self.as_dict()
+        return (
+            f"RegionTimer(read_s={d['read_s']:.3f}, reduce_s={d['reduce_s']:.3f}, "
+            f"write_s={d['write_s']:.3f}, regions={d['regions']}, skipped={d['skipped']})"
+        )

@@ -1,0 +1,203 @@
+"""The single-pass writer against an independent numpy reference, on every level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import dem, make_array
+from reference import reference_reduce
+from topozarr_engine import RegionError, RegionTimer, coarsened_shape, write_pyramid_arrays
+from topozarr_engine.pyramid import plan_tiles
+
+
+def build(
+    store,
+    a,
+    factors,
+    *,
+    method="mean",
+    fill=None,
+    chunks=8,
+    shards=2,
+    out_dtype=None,
+    lead=0,
+    **kwargs,
+):
+    """Create one array per level (spatial axes last) and run the writer."""
+    nlead = a.ndim - 2
+    strides = [(1,) * nlead + (f, f) for f in factors]
+    dsts = []
+    for level, st in enumerate(strides):
+        shape = coarsened_shape(a.shape, st)
+        dtype = a.dtype if level == 0 else (out_dtype or a.dtype)
+        ch = (1,) * nlead + (chunks, chunks)
+        sh = None if shards is None else (1,) * nlead + (chunks * shards, chunks * shards)
+        dsts.append(
+            make_array(store, f"{level}/v", shape, dtype, chunks=ch, shards=sh, fill_value=fill)
+        )
+    timers = [RegionTimer() for _ in strides]
+    write_pyramid_arrays(
+        a, dsts, strides=strides, method=method, fill_value=fill, timers=timers, name="v", **kwargs
+    )
+    return dsts, strides, timers
+
+
+def check(a, dsts, strides, method, fill=None, rtol=1e-6):
+    for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
+        expected = reference_reduce(a, st, method, fill) if level else a
+        got = dst[:]
+        assert got.shape == expected.shape, level
+        if got.dtype.kind == "f":
+            np.testing.assert_allclose(
+                got, expected, rtol=rtol, equal_nan=True, err_msg=f"level {level}"
+            )
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=f"level {level}")
+
+
+@pytest.mark.parametrize("max_region_bytes", [1, 2**30])
+def test_float_mean_with_nan(store, max_region_bytes):
+    a = dem((70, 90), np.float32, nan_frac=0.2)
+    dsts, strides, timers = build(store, a, [1, 2, 4, 8, 16, 32], max_region_bytes=max_region_bytes)
+    check(a, dsts, strides, "mean")
+    assert timers[0].regions > 0
+
+
+def test_int16_fill_mean(store):
+    a = dem((64, 48), np.int16, fill=-9999, nan_frac=0.3)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16], fill=-9999)
+    check(a, dsts, strides, "mean", -9999)
+
+
+def test_uint8_max(store):
+    a = (dem((50, 66), np.float32, nan_frac=0) % 255).astype(np.uint8)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16, 64], method="max")
+    check(a, dsts, strides, "max")
+
+
+def test_min_and_nearest(store):
+    a = dem((40, 40), np.float64)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16, 32], method="min")
+    check(a, dsts, strides, "min")
+    store2 = type(store)()
+    dsts, strides, _ = build(store2, a, [1, 2, 4, 8, 16, 32], method="nearest")
+    check(a, dsts, strides, "nearest")
+
+
+def test_sum_int_to_int64(store):
+    a = dem((48, 48), np.int16, fill=-1)
+    dsts, strides, _ = build(
+        store, a, [1, 2, 4, 8, 16, 32], method="sum", fill=-1, out_dtype=np.int64
+    )
+    check(a, dsts, strides, "sum", -1)
+
+
+def test_sum_float_all_nan_region_is_zero(store):
+    a = dem((64, 64), np.float32)
+    a[:32, :32] = np.nan
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16, 32, 64], method="sum")
+    check(a, dsts, strides, "sum", rtol=1e-5)
+
+
+@pytest.mark.parametrize("factors", [[1, 4, 16], [1, 3, 9], [1, 3, 9, 27]])
+@pytest.mark.parametrize("max_region_bytes", [1, 2**30])
+def test_sparse_factors(store, factors, max_region_bytes):
+    a = dem((61, 83), np.float32)
+    dsts, strides, _ = build(store, a, factors, max_region_bytes=max_region_bytes)
+    check(a, dsts, strides, "mean")
+
+
+def test_time_cube(store):
+    a = dem((3, 36, 44), np.float32)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16])
+    check(a, dsts, strides, "mean")
+
+
+def test_odd_sizes_and_axis_shorter_than_stride(store):
+    a = dem((5, 131), np.float32)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8, 16, 32], chunks=4)
+    assert dsts[-1].shape == (1, 4)
+    check(a, dsts, strides, "mean")
+
+
+def test_unsharded(store):
+    a = dem((33, 47), np.int16, fill=0)
+    dsts, strides, _ = build(store, a, [1, 2, 4, 8], fill=0, shards=None, method="min")
+    check(a, dsts, strides, "min", 0)
+
+
+def test_layout_inner_and_deep():
+    layout = plan_tiles(
+        (1000, 1000), 4, (64, 64), [(1, 1), (2, 2), (4, 4), (128, 128)], max_region_bytes=1
+    )
+    assert layout.tile == (64, 64)
+    assert layout.inner == [1, 2] and layout.deep == [3]
+    # Sparse 3x factors: widened to a multiple of 3 when the budget allows.
+    layout = plan_tiles((1000, 1000), 4, (64, 64), [(1, 1), (3, 3), (9, 9)], max_region_bytes=2**30)
+    assert all(t % 9 == 0 for t in layout.tile) and layout.deep == []
+
+
+def test_each_source_chunk_read_once_and_no_readback(counting_store):
+    a = dem((96, 128), np.float32)
+    src = make_array(counting_store, "src", a.shape, a.dtype, chunks=(16, 32))
+    src[:] = a
+    counting_store.reset()
+    dsts, strides, _ = build(
+        counting_store, src, [1, 2, 4, 8, 16, 32], chunks=8, shards=2, source_chunks=src.chunks
+    )
+    reads = counting_store.reads
+    src_reads = {k: n for k, n in reads.items() if k.startswith("src/c")}
+    assert len(src_reads) == (96 // 16) * (128 // 32)
+    assert set(src_reads.values()) == {1}
+    # Nothing written is read back (metadata documents excepted).
+    assert not [k for k in reads if not k.startswith("src/") and not k.endswith("zarr.json")]
+    check(a, dsts, strides, "mean")
+
+
+def test_empty_regions_not_written(counting_store):
+    a = np.full((64, 64), np.nan, np.float32)
+    a[:16, :16] = 1.0
+    dsts, strides, timers = build(counting_store, a, [1, 2, 4, 8], chunks=8, shards=2)
+    check(a, dsts, strides, "mean")
+    level0_chunks = [k for k in counting_store.writes if k.startswith("0/v/c")]
+    assert level0_chunks == ["0/v/c/0/0"]
+    assert timers[0].skipped == 15
+
+
+def test_worker_error_names_variable_level_region(store):
+    a = dem((64, 64), np.float32)
+
+    def hook(region, block):
+        if region.start == (16, 16):
+            raise ValueError("injected")
+
+    with pytest.raises(
+        RegionError, match=r"variable 'v', level 0, region \[16:32, 16:32\].*injected"
+    ):
+        build(store, a, [1, 2, 4], chunks=8, shards=2, after_read=hook, max_workers=1)
+
+
+def test_worker_error_on_coarse_level_write(store):
+    a = dem((64, 64), np.float32)
+    nlead = 0
+    strides = [(f, f) for f in (1, 2, 4)]
+    dsts = [
+        make_array(store, f"{i}/v", coarsened_shape(a.shape, s), a.dtype, chunks=(8, 8))
+        for i, s in enumerate(strides)
+    ]
+
+    class Broken:
+        def __init__(self, arr):
+            self.arr = arr
+            self.shape, self.dtype, self.fill_value = arr.shape, arr.dtype, arr.fill_value
+            self.chunks, self.shards = arr.chunks, arr.shards
+
+        def __setitem__(self, key, value):
+            raise OSError("store unavailable")
+
+    dsts[2] = Broken(dsts[2])
+    with pytest.raises(
+        RegionError, match=r"variable 'v', level 2, region \[0:8, 0:8\].*unavailable"
+    ):
+        write_pyramid_arrays(a, dsts, strides=strides, method="mean", name="v", max_workers=2)
+    assert nlead == 0
