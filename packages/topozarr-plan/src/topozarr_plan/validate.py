@@ -7,6 +7,7 @@ value and the fix. Nothing here reads array data: only names, dims, dtypes, attr
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import re
 from collections.abc import Hashable, Mapping
@@ -76,7 +77,7 @@ def check_factors(levels: Any, factors: Any) -> list[int]:
         raise PlanError(
             f"factors must start at 1, the original resolution (got {out!r}); e.g. {suggestion!r}"
         )
-    for prev, nxt in zip(out, out[1:], strict=False):
+    for prev, nxt in itertools.pairwise(out):
         if nxt <= prev:
             raise PlanError(
                 f"factors must be strictly increasing (got {prev} then {nxt} in {out!r})"

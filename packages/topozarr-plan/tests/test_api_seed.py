@@ -1,0 +1,201 @@
+"""Walk the seed API reference: every documented parameter, default, field and error."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+
+import numpy as np
+import pytest
+import topozarr_plan
+from _plan_testing import make_dataset
+from topozarr_plan import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_CHUNKS_PER_SHARD,
+    ChunksPerShard,
+    CoarseningMethod,
+    Pyramid,
+    create_pyramid,
+)
+
+
+def test_version() -> None:
+    assert topozarr_plan.__version__ == "0.1.0"
+
+
+def test_create_pyramid_signature() -> None:
+    sig = inspect.signature(create_pyramid)
+    params = sig.parameters
+    assert list(params) == [
+        "ds",
+        "levels",
+        "factors",
+        "x_dim",
+        "y_dim",
+        "method",
+        "target_chunk_bytes",
+        "chunks_per_shard",
+        "layer_hints",
+    ]
+    assert params["ds"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert params["levels"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    for name in list(params)[2:]:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    assert defaults == {
+        "levels": None,
+        "factors": None,
+        "x_dim": "x",
+        "y_dim": "y",
+        "method": "mean",
+        "target_chunk_bytes": DEFAULT_CHUNK_BYTES,
+        "chunks_per_shard": DEFAULT_CHUNKS_PER_SHARD,
+        "layer_hints": None,
+    }
+
+
+def test_defaults_and_aliases() -> None:
+    # "~500 KB" per chunk, 4 chunks per shard along each spatial dimension.
+    assert 400_000 <= DEFAULT_CHUNK_BYTES <= 600_000
+    assert DEFAULT_CHUNKS_PER_SHARD == 4
+    assert set(typing.get_args(ChunksPerShard)) == {1, 2, 4, 8, 16, 32}
+    assert {"mean", "max", "min", "sum"} <= set(typing.get_args(CoarseningMethod))
+
+
+def test_pyramid_fields_in_seed_order() -> None:
+    fields = dataclasses.fields(Pyramid)
+    names = [f.name for f in fields]
+    assert names[:9] == [
+        "source",
+        "level_templates",
+        "encoding",
+        "attrs",
+        "x_dim",
+        "y_dim",
+        "method",
+        "factors",
+        "fill_values",
+    ]
+    by_name = {f.name: f for f in fields}
+    for required in names[:7]:
+        assert by_name[required].default is dataclasses.MISSING
+        assert by_name[required].default_factory is dataclasses.MISSING
+    assert by_name["factors"].default_factory() == []  # type: ignore[misc]
+    assert by_name["fill_values"].default_factory() == {}  # type: ignore[misc]
+    # The extra field has a default so the seed constructor call still works.
+    assert names[9:] == ["group_attrs"]
+    p = Pyramid(
+        source=make_dataset(),
+        level_templates={},
+        encoding={},
+        attrs={},
+        x_dim="x",
+        y_dim="y",
+        method="mean",
+    )
+    assert p.factors == [] and p.fill_values == {} and p.group_attrs == {}
+
+
+def test_write_signature() -> None:
+    from topozarr_engine import DEFAULT_MAX_REGION_BYTES
+
+    params = inspect.signature(Pyramid.write).parameters
+    assert list(params) == [
+        "self",
+        "store",
+        "mode",
+        "max_workers",
+        "levels",
+        "max_region_bytes",
+        "progress",
+        "stats",
+        "keep_levels_in_memory",
+        "io",
+    ]
+    for name in list(params)[2:]:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert {n: p.default for n, p in list(params.items())[2:]} == {
+        "mode": "w",
+        "max_workers": None,
+        "levels": None,
+        "max_region_bytes": DEFAULT_MAX_REGION_BYTES,
+        "progress": False,
+        "stats": False,
+        "keep_levels_in_memory": None,
+        "io": "python",
+    }
+    assert DEFAULT_MAX_REGION_BYTES == 256 * 1024 * 1024
+
+
+def test_as_datatree_exists() -> None:
+    assert list(inspect.signature(Pyramid.as_datatree).parameters) == ["self"]
+
+
+def test_levels_means_cumulative_powers_of_two() -> None:
+    p = create_pyramid(make_dataset(64, 64), levels=4)
+    assert p.factors == [1, 2, 4, 8]
+    assert [p.level_templates[k].sizes["x"] for k in range(4)] == [64, 32, 16, 8]
+
+
+def test_sparse_factors_documented_example() -> None:
+    ds = make_dataset(64, 64, x_dim="lon", y_dim="lat")
+    p = create_pyramid(ds, factors=[1, 4, 16], x_dim="lon", y_dim="lat")
+    assert p.factors == [1, 4, 16]
+    assert [p.level_templates[k].sizes["lat"] for k in range(3)] == [64, 16, 4]
+    assert p.x_dim == "lon" and p.y_dim == "lat" and p.method == "mean"
+
+
+def test_returns_pyramid_with_documented_fields() -> None:
+    ds = make_dataset(64, 64)
+    p = create_pyramid(ds, levels=2)
+    assert isinstance(p, Pyramid)
+    assert p.source is ds
+    assert set(p.level_templates) == {0, 1}
+    assert set(p.encoding) == {"/0", "/1"}
+    assert {"chunks", "shards"} <= set(p.encoding["/0"]["data"])
+    assert "multiscales" in p.attrs and "proj:wkt2" in p.attrs and "spatial:transform" in p.attrs
+    assert np.isnan(p.fill_values["data"])
+
+
+def test_documented_errors() -> None:
+    ds = make_dataset(64, 64)
+    # "If ds has no CRS"
+    with pytest.raises(ValueError, match="no CRS"):
+        create_pyramid(ds.drop_vars("spatial_ref"), levels=2)
+    # "chunks_per_shard is not a power of 2 in the range 1-32"
+    for bad in (0, 3, 64, 2.0, True):
+        with pytest.raises(ValueError, match="power of 2"):
+            create_pyramid(ds, levels=2, chunks_per_shard=bad)  # type: ignore[arg-type]
+    # "a spatial variable has more than 4 dimensions (topozarr-core kernel limit)"
+    big = make_dataset(8, 8, extra={"a": 1, "b": 1, "c": 1})
+    with pytest.raises(ValueError, match="at most 4"):
+        create_pyramid(big, levels=1)
+    # "Exactly one of levels / factors must be given."
+    with pytest.raises(ValueError, match="exactly one"):
+        create_pyramid(ds)
+    with pytest.raises(ValueError, match="exactly one"):
+        create_pyramid(ds, 2, factors=[1, 2])
+    # factors: "Must start at 1, be strictly increasing, and have each entry integer-divide
+    # the next."
+    with pytest.raises(ValueError, match="start at 1"):
+        create_pyramid(ds, factors=[2, 4])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        create_pyramid(ds, factors=[1, 4, 4])
+    with pytest.raises(ValueError, match="divide"):
+        create_pyramid(ds, factors=[1, 4, 6])
+
+
+def test_chunks_per_shard_none_disables_sharding() -> None:
+    p = create_pyramid(make_dataset(64, 64), levels=2, chunks_per_shard=None)
+    for level in p.encoding.values():
+        for enc in level.values():
+            assert "shards" not in enc and "chunks" in enc
+
+
+def test_layer_hints_written_to_zarr_layer_key() -> None:
+    from topozarr_metadata import ZarrLayerVarConfig
+
+    hints = {"data": ZarrLayerVarConfig(clim=(0.0, 20.0), colormap="viridis")}
+    p = create_pyramid(make_dataset(64, 64), levels=2, layer_hints=hints)
+    assert "zarr-layer" in p.attrs
