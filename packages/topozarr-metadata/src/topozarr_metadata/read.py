@@ -315,15 +315,18 @@ def _entries(attrs: Mapping[str, Any]) -> tuple[list[_Entry], str | None, bool]:
 def _resolve(entries: list[_Entry]) -> list[float | None]:
     """Fill missing geometry from derived_from + scale; return chain factors vs level 0."""
     by_asset = {e.asset: i for i, e in enumerate(entries)}
+    for e in entries:
+        seen, cur = {e.asset}, e.derived_from
+        while cur is not None and cur in by_asset:
+            if cur in seen:
+                raise MetadataReadError(f"derived_from cycle through layout asset {cur!r}")
+            seen.add(cur)
+            cur = entries[by_asset[cur]].derived_from
     chain: dict[int, float | None] = {0: 1.0}
-    visiting: set[int] = set()
 
     def visit(i: int) -> float | None:
         if i in chain:
             return chain[i]
-        if i in visiting:
-            raise MetadataReadError(f"derived_from cycle through layout asset {entries[i].asset!r}")
-        visiting.add(i)
         e = entries[i]
         factor: float | None = None
         if e.derived_from is not None:
@@ -348,7 +351,6 @@ def _resolve(entries: list[_Entry]) -> list[float | None]:
                         h, w = src.shape[0] // int(ry), src.shape[1] // int(rx)
                         if h >= 1 and w >= 1:
                             e.shape = (h, w)
-        visiting.discard(i)
         chain[i] = factor
         return factor
 
