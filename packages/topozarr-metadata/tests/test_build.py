@@ -460,3 +460,21 @@ def test_zarr_layer_var_config_normalises() -> None:
     assert isinstance(cfg.clim[0], float)
     with pytest.raises(AttributeError):
         cfg.colormap = "magma"  # type: ignore[misc]
+
+
+def test_numpy_inputs_accepted(crs) -> None:
+    np = pytest.importorskip("numpy")
+    root = multiscale_attrs(
+        shape=np.zeros((1024, 2048)).shape,
+        transform=np.array(WORKED_TRANSFORM, dtype=np.float64),
+        factors=np.array([1, 2, 4]),
+        dims=np.array(["lat", "lon"]).tolist(),
+        crs_wkt2=crs["EPSG:4326"]["wkt2"],
+        crs_code="EPSG:4326",
+    )
+    assert _types_equal(root, _worked(crs["EPSG:4326"]["wkt2"]))
+    geom = level_geometry(
+        (np.int64(10), np.int32(20)), np.array([1.0, 0, 0, 0, -1, 10]), np.int64(2)
+    )
+    assert geom.shape == (5, 10) and type(geom.shape[0]) is int
+    assert all(type(v) is float for v in geom.transform + geom.bbox)

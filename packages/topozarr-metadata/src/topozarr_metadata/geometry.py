@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "LevelGeometry",
@@ -59,6 +60,18 @@ class LevelGeometry:
     bbox: BBox
 
 
+def _as_list(value: object) -> list[Any] | None:
+    """Items of a sized, iterable, non-string, non-mapping value (tuple, list, ndarray)."""
+    if isinstance(value, str | bytes | Mapping):
+        return None
+    if not (isinstance(value, Sized) and isinstance(value, Iterable)):
+        return None
+    try:
+        return list(value)
+    except TypeError:  # e.g. a 0-d numpy array
+        return None
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -75,13 +88,14 @@ def check_shape(shape: object, *, name: str = "shape") -> tuple[int, int]:
     ValueError
         If ``shape`` is not a 2-sequence of integers >= 1.
     """
-    if isinstance(shape, str | bytes) or not isinstance(shape, Sequence) or len(shape) != 2:
+    items = _as_list(shape)
+    if items is None or len(items) != 2:
         raise ValueError(
             f"{name} must be a 2-sequence (height, width) of the y and x sizes, got {shape!r}"
         )
-    if not all(_is_int(v) for v in shape):
+    if not all(_is_int(v) for v in items):
         raise ValueError(f"{name} must hold integers (height, width), got {shape!r}")
-    h, w = int(shape[0]), int(shape[1])
+    h, w = int(items[0]), int(items[1])
     if h < 1 or w < 1:
         raise ValueError(
             f"{name} must be positive, got {shape!r}; every level needs at least one row and column"
@@ -101,11 +115,12 @@ def check_transform(transform: object) -> Transform:
         For a wrong length, non-finite entries, a zero pixel size (``a == 0`` or
         ``e == 0``) or a rotation/shear (``b != 0`` or ``d != 0``).
     """
-    if isinstance(transform, str | bytes) or not isinstance(transform, Sequence):
+    items = _as_list(transform)
+    if items is None:
         raise ValueError(
             f"transform must be a sequence [a, b, c, d, e, f] (rasterio order), got {transform!r}"
         )
-    values = list(transform)
+    values = items
     if len(values) == 9 and all(_is_real(v) for v in values) and values[6:] == [0, 0, 1]:
         values = values[:6]
     if len(values) != 6:
@@ -149,17 +164,16 @@ def check_factors(factors: object) -> tuple[int, ...]:
     ValueError
         Naming the offending value and how to fix it.
     """
-    if isinstance(factors, str | bytes) or not isinstance(factors, Sequence) or not factors:
+    items = _as_list(factors)
+    if not items:
         raise ValueError(
             f"factors must be a non-empty sequence of cumulative integer factors such as "
             f"[1, 2, 4], got {factors!r}"
         )
     out = []
-    for i, value in enumerate(factors):
+    for i, value in enumerate(items):
         if not _is_int(value) or int(value) < 1:
-            raise ValueError(
-                f"factors[{i}] must be an integer >= 1, got {value!r} in {list(factors)!r}"
-            )
+            raise ValueError(f"factors[{i}] must be an integer >= 1, got {value!r} in {items!r}")
         out.append(int(value))
     if out[0] != 1:
         raise ValueError(
@@ -190,16 +204,17 @@ def step_factors(factors: Sequence[int]) -> tuple[int, ...]:
 
 def check_dims(dims: object) -> tuple[str, str]:
     """Validate spatial dimension names ordered ``(y, x)``."""
-    if isinstance(dims, str | bytes) or not isinstance(dims, Sequence) or len(dims) != 2:
+    items = _as_list(dims)
+    if items is None or len(items) != 2:
         raise ValueError(
             f"dims must be a 2-sequence of dimension names ordered [y, x], e.g. ('lat', 'lon'), "
             f"got {dims!r}"
         )
-    if not all(isinstance(d, str) and d for d in dims):
+    if not all(isinstance(d, str) and d for d in items):
         raise ValueError(f"dims must hold two non-empty strings [y, x], got {dims!r}")
-    if dims[0] == dims[1]:
+    if items[0] == items[1]:
         raise ValueError(f"dims must name two different dimensions [y, x], got {dims!r}")
-    return (dims[0], dims[1])
+    return (items[0], items[1])
 
 
 def check_crs(crs_wkt2: object, crs_code: object) -> tuple[str, str | None]:
