@@ -21,9 +21,10 @@ Rules (documented in the package README):
   chunks): per spatial axis, when the source chunk ``s`` and our shard ``S`` do not nest, the
   shard becomes a multiple of ``s`` (``s`` a multiple of the chunk) or a divisor of ``s``, and
   the chunk edge is lowered to a divisor of ``s`` (no less than half the target edge) when it
-  does not divide ``s``. Each source chunk then falls in whole shards, so the writer reads it
-  once. Grids that cannot be matched this way (e.g. prime source chunk edges) are left alone;
-  the writer still widens its read regions to whole source chunks within its memory budget.
+  does not divide ``s``, or set to ``s`` itself when ``s`` is at most twice the target edge.
+  Each source chunk then falls in whole shards, so the writer reads it once. Grids that
+  cannot be matched this way (e.g. large prime source chunk edges) are left alone; the writer
+  still widens its read regions to whole source chunks within its memory budget.
 """
 
 from __future__ import annotations
