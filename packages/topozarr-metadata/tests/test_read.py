@@ -218,8 +218,9 @@ def test_draft_documents_read_with_warning(shared_specs: Path, name: str) -> Non
 
 def test_draft_name_only_warns(root) -> None:
     root["zarr_conventions"][1]["name"] = "proj:"
-    with pytest.warns(LegacyConventionWarning, match="draft name"):
+    with pytest.warns(LegacyConventionWarning, match="draft name") as record:
         assert read_multiscales(root).legacy
+    assert record[0].filename == __file__
 
 
 def test_obsolete_group_keys_warn() -> None:
@@ -231,8 +232,9 @@ def test_obsolete_group_keys_warn() -> None:
             ]
         }
     }
-    with pytest.warns(LegacyConventionWarning, match="'group'"):
+    with pytest.warns(LegacyConventionWarning, match="'group'") as record:
         meta = read_multiscales(attrs)
+    assert all(w.filename == __file__ for w in record)  # points at the caller
     assert [lvl.asset for lvl in meta.levels] == ["0", "1"]
     assert meta.levels[1].derived_from == "0"
     assert meta.levels[1].shape == (2, 2)

@@ -282,7 +282,7 @@ def _entries(attrs: Mapping[str, Any]) -> tuple[list[_Entry], str | None, bool]:
             warnings.warn(
                 f"{key} uses the obsolete 'group'/'from_group' keys; v0.1 uses 'asset'/'derived_from'",
                 LegacyConventionWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         if not isinstance(asset, str) or not asset:
             raise MetadataReadError(f"{key}.asset must be a non-empty string, got {asset!r}")
