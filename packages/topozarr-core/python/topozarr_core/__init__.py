@@ -1,5 +1,19 @@
-"""topozarr-core: the Rust kernel behind topozarr."""
+"""topozarr-core: the Rust kernel behind topozarr (NaN-aware block reduction and pyramids)."""
 
-from topozarr_core._core import __version__
+from topozarr_core._core import (
+    DTYPES,
+    MAX_NDIM,
+    METHODS,
+    SIMD,
+    __version__,
+    block_reduce,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "DTYPES",
+    "MAX_NDIM",
+    "METHODS",
+    "SIMD",
+    "__version__",
+    "block_reduce",
+]

@@ -1,0 +1,383 @@
+//! Typed entry points: dtype dispatch, argument checks and the choice between the fast and the
+//! generic path. pyo3-free, so `cargo test` exercises everything the Python API does.
+use crate::dtype::{fill_for, Elem, FillValue, Missing};
+use crate::error::Result;
+use crate::fast::{FastFloat, FastSum};
+use crate::reduce::{
+    as4, check_stride, drive, nearest, reduce_generic, trim_geom, ExtOp, Geom, Method, SumOp,
+};
+use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, IxDyn};
+
+/// A borrowed input array of any supported dtype.
+pub enum AnyView<'a> {
+    U8(ArrayViewD<'a, u8>),
+    I8(ArrayViewD<'a, i8>),
+    U16(ArrayViewD<'a, u16>),
+    I16(ArrayViewD<'a, i16>),
+    U32(ArrayViewD<'a, u32>),
+    I32(ArrayViewD<'a, i32>),
+    U64(ArrayViewD<'a, u64>),
+    I64(ArrayViewD<'a, i64>),
+    F32(ArrayViewD<'a, f32>),
+    F64(ArrayViewD<'a, f64>),
+}
+
+/// An owned result array of any supported dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyArray {
+    U8(ArrayD<u8>),
+    I8(ArrayD<i8>),
+    U16(ArrayD<u16>),
+    I16(ArrayD<i16>),
+    U32(ArrayD<u32>),
+    I32(ArrayD<i32>),
+    U64(ArrayD<u64>),
+    I64(ArrayD<i64>),
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+}
+
+macro_rules! any_from {
+    ($($v:ident $t:ty),*) => {$(
+        impl From<ArrayD<$t>> for AnyArray {
+            fn from(a: ArrayD<$t>) -> Self {
+                AnyArray::$v(a)
+            }
+        }
+        impl<'a> From<ArrayViewD<'a, $t>> for AnyView<'a> {
+            fn from(a: ArrayViewD<'a, $t>) -> Self {
+                AnyView::$v(a)
+            }
+        }
+    )*};
+}
+any_from!(U8 u8, I8 i8, U16 u16, I16 i16, U32 u32, I32 i32, U64 u64, I64 i64, F32 f32, F64 f64);
+
+/// Runs `$body` with `$a` bound to the typed view and `T` to its element type.
+#[macro_export]
+macro_rules! with_view {
+    ($view:expr, $a:ident, $body:expr) => {
+        match $view {
+            $crate::kernel::AnyView::U8($a) => $body,
+            $crate::kernel::AnyView::I8($a) => $body,
+            $crate::kernel::AnyView::U16($a) => $body,
+            $crate::kernel::AnyView::I16($a) => $body,
+            $crate::kernel::AnyView::U32($a) => $body,
+            $crate::kernel::AnyView::I32($a) => $body,
+            $crate::kernel::AnyView::U64($a) => $body,
+            $crate::kernel::AnyView::I64($a) => $body,
+            $crate::kernel::AnyView::F32($a) => $body,
+            $crate::kernel::AnyView::F64($a) => $body,
+        }
+    };
+}
+
+impl AnyView<'_> {
+    pub fn ndim(&self) -> usize {
+        with_view!(self, a, a.ndim())
+    }
+}
+
+/// Element types with an `AnyArray` variant for their own and their sum's output.
+pub trait Kernel: Elem
+where
+    AnyArray: From<ArrayD<Self>> + From<ArrayD<Self::Sum>>,
+{
+    /// Mean or sum through the float fast path when it applies.
+    fn fast_sum(
+        _a: ArrayView4<'_, Self>,
+        _g: &Geom,
+        _m: Method,
+        _fill: Self,
+        _skipna: bool,
+    ) -> Option<AnyArray> {
+        None
+    }
+}
+
+macro_rules! int_kernel {
+    ($($t:ty),*) => {$(impl Kernel for $t {})*};
+}
+int_kernel!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+fn fast_float<T: FastFloat + Kernel>(
+    a: ArrayView4<'_, T>,
+    g: &Geom,
+    m: Method,
+    fill: T,
+    skipna: bool,
+) -> Option<AnyArray>
+where
+    AnyArray: From<ArrayD<T>> + From<ArrayD<T::Sum>>,
+{
+    let contiguous_rows = a.shape()[3] <= 1 || a.strides()[3] == 1;
+    let window: usize = g.iter().map(|ax| ax.s.min(ax.n.max(1))).product();
+    if !contiguous_rows || window >= u32::MAX as usize {
+        return None;
+    }
+    let out = match (m, skipna) {
+        (Method::Mean, true) => drive(a, g, &FastSum::<T, true, true>::new(fill)),
+        (Method::Mean, false) => drive(a, g, &FastSum::<T, true, false>::new(fill)),
+        (Method::Sum, true) => drive(a, g, &FastSum::<T, false, true>::new(fill)),
+        (Method::Sum, false) => drive(a, g, &FastSum::<T, false, false>::new(fill)),
+        _ => return None,
+    };
+    Some(AnyArray::from(out.into_dyn()))
+}
+
+impl Kernel for f32 {
+    fn fast_sum(
+        a: ArrayView4<'_, f32>,
+        g: &Geom,
+        m: Method,
+        fill: f32,
+        skipna: bool,
+    ) -> Option<AnyArray> {
+        fast_float(a, g, m, fill, skipna)
+    }
+}
+
+impl Kernel for f64 {
+    fn fast_sum(
+        a: ArrayView4<'_, f64>,
+        g: &Geom,
+        m: Method,
+        fill: f64,
+        skipna: bool,
+    ) -> Option<AnyArray> {
+        fast_float(a, g, m, fill, skipna)
+    }
+}
+
+/// Drops the leading axes `as4` added.
+pub fn squeeze<O: Clone>(a: Array4<O>, ndim: usize) -> ArrayD<O> {
+    let shape = a.shape()[4 - ndim..].to_vec();
+    a.into_shape_with_order(IxDyn(&shape))
+        .expect("same number of cells")
+}
+
+fn finish_any<O: Clone>(a: Array4<O>, ndim: usize) -> AnyArray
+where
+    AnyArray: From<ArrayD<O>>,
+{
+    AnyArray::from(squeeze(a, ndim))
+}
+
+/// Validated common arguments.
+pub struct Args {
+    pub method: Method,
+    pub fill: Option<FillValue>,
+    pub skipna: bool,
+}
+
+impl Args {
+    pub fn parse(method: &str, fill: Option<FillValue>, skipna: bool) -> Result<Args> {
+        Ok(Args {
+            method: method.parse()?,
+            fill,
+            skipna,
+        })
+    }
+}
+
+/// Calls `f` with the operator for `method` (`$f` is a generic closure body over the op).
+#[macro_export]
+macro_rules! with_op {
+    ($m:expr, $miss:expr, $skipna:expr, $op:ident, $body:expr) => {
+        match $m {
+            $crate::reduce::Method::Mean => {
+                let $op = $crate::reduce::SumOp::<_, true> {
+                    miss: $miss,
+                    skipna: $skipna,
+                };
+                $body
+            }
+            $crate::reduce::Method::Sum => {
+                let $op = $crate::reduce::SumOp::<_, false> {
+                    miss: $miss,
+                    skipna: $skipna,
+                };
+                $body
+            }
+            $crate::reduce::Method::Max => {
+                let $op = $crate::reduce::ExtOp::<_, true> {
+                    miss: $miss,
+                    skipna: $skipna,
+                };
+                $body
+            }
+            $crate::reduce::Method::Min => {
+                let $op = $crate::reduce::ExtOp::<_, false> {
+                    miss: $miss,
+                    skipna: $skipna,
+                };
+                $body
+            }
+            $crate::reduce::Method::Nearest => {
+                let $op = $crate::reduce::NearestOp { miss: $miss };
+                $body
+            }
+        }
+    };
+}
+
+fn block_reduce_t<T: Kernel>(a: ArrayViewD<'_, T>, stride: &[i64], args: &Args) -> Result<AnyArray>
+where
+    AnyArray: From<ArrayD<T>> + From<ArrayD<T::Sum>>,
+{
+    let nd = a.ndim();
+    let v = as4(a)?;
+    let stride = check_stride(stride, nd, "stride")?;
+    let fill = fill_for::<T>(args.fill)?;
+    let miss = Missing::new(fill);
+    let g = trim_geom(v.shape(), &stride);
+    if matches!(args.method, Method::Mean | Method::Sum) {
+        if let Some(out) = T::fast_sum(v, &g, args.method, miss.fill(), args.skipna) {
+            return Ok(reshape_any(out, nd));
+        }
+    }
+    Ok(match args.method {
+        Method::Mean => finish_any(
+            reduce_generic(
+                v,
+                &g,
+                &SumOp::<T, true> {
+                    miss,
+                    skipna: args.skipna,
+                },
+            ),
+            nd,
+        ),
+        Method::Sum => finish_any(
+            reduce_generic(
+                v,
+                &g,
+                &SumOp::<T, false> {
+                    miss,
+                    skipna: args.skipna,
+                },
+            ),
+            nd,
+        ),
+        Method::Max => finish_any(
+            reduce_generic(
+                v,
+                &g,
+                &ExtOp::<T, true> {
+                    miss,
+                    skipna: args.skipna,
+                },
+            ),
+            nd,
+        ),
+        Method::Min => finish_any(
+            reduce_generic(
+                v,
+                &g,
+                &ExtOp::<T, false> {
+                    miss,
+                    skipna: args.skipna,
+                },
+            ),
+            nd,
+        ),
+        Method::Nearest => finish_any(nearest(v, &g), nd),
+    })
+}
+
+/// Reshapes a 4-D `AnyArray` (from the fast path) to `ndim` dimensions.
+fn reshape_any(a: AnyArray, ndim: usize) -> AnyArray {
+    macro_rules! sq {
+        ($($v:ident),*) => {
+            match a {
+                $(AnyArray::$v(x) => AnyArray::$v(squeeze(x.into_dimensionality().expect("4-D"), ndim)),)*
+            }
+        };
+    }
+    sq!(U8, I8, U16, I16, U32, I32, U64, I64, F32, F64)
+}
+
+/// `block_reduce`: see the Python docstring in `_core.pyi` for the full contract.
+pub fn block_reduce(
+    a: AnyView<'_>,
+    stride: &[i64],
+    method: &str,
+    fill: Option<FillValue>,
+    skipna: bool,
+) -> Result<AnyArray> {
+    let args = Args::parse(method, fill, skipna)?;
+    with_view!(a, a, block_reduce_t(a, stride, &args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array;
+
+    #[test]
+    fn fast_and_generic_agree() {
+        let data: Vec<f32> = (0..7 * 9)
+            .map(|i| {
+                if i % 5 == 0 {
+                    f32::NAN
+                } else {
+                    i as f32 * 0.37
+                }
+            })
+            .collect();
+        let a = Array::from_shape_vec(IxDyn(&[7, 9]), data).unwrap();
+        for stride in [[2i64, 2], [3, 2], [1, 4], [8, 10], [2, 3]] {
+            for skipna in [true, false] {
+                for m in ["mean", "sum"] {
+                    let fast = block_reduce(a.view().into(), &stride, m, None, skipna).unwrap();
+                    let v = as4(a.view()).unwrap();
+                    let g = trim_geom(v.shape(), &[1, 1, stride[0] as usize, stride[1] as usize]);
+                    let miss = Missing::new(None);
+                    let slow: ArrayD<f32> = if m == "mean" {
+                        squeeze(
+                            reduce_generic(v, &g, &SumOp::<f32, true> { miss, skipna }),
+                            2,
+                        )
+                    } else {
+                        squeeze(
+                            reduce_generic(v, &g, &SumOp::<f32, false> { miss, skipna }),
+                            2,
+                        )
+                    };
+                    let AnyArray::F32(fast) = fast else {
+                        panic!("dtype")
+                    };
+                    assert_eq!(fast.shape(), slow.shape());
+                    for (x, y) in fast.iter().zip(slow.iter()) {
+                        assert!(
+                            (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                            "{x} {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let a = Array::from_shape_vec(IxDyn(&[2, 2]), vec![1u8, 2, 3, 4]).unwrap();
+        let e = |r: Result<AnyArray>| r.unwrap_err().to_string();
+        assert!(
+            e(block_reduce(a.view().into(), &[2, 2], "median", None, true)).contains("\"mean\"")
+        );
+        assert!(e(block_reduce(a.view().into(), &[2], "mean", None, true))
+            .contains("stride has 1 entries"));
+        assert!(e(block_reduce(a.view().into(), &[2, 0], "mean", None, true)).contains("axis 1"));
+        assert!(e(block_reduce(
+            a.view().into(),
+            &[2, 2],
+            "mean",
+            Some(FillValue::Int(300)),
+            true
+        ))
+        .contains("300"));
+        let z = Array::from_elem(IxDyn(&[]), 1u8);
+        assert!(e(block_reduce(z.view().into(), &[], "mean", None, true)).contains("got 0"));
+    }
+}

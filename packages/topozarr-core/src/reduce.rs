@@ -1,0 +1,622 @@
+//! Window reduction: the per-window operators (`Op`), the window geometry shared by
+//! `block_reduce`, `pyramid_tile` and `Accumulator`, and the row-parallel driver.
+//!
+//! Every array is viewed as 4-D (leading axes of length 1 are prepended), so one driver serves
+//! 1 to 4 dimensions. The driver works one *output row* (all output cells that share their
+//! three outer indices) at a time: the input rows under that output row are folded
+//! column-by-column into a short buffer of partial states (a contiguous, vectorisable loop), and
+//! that buffer is then merged along the last axis, window by window.
+use crate::dtype::{Elem, Missing};
+use crate::error::{KernelError, Result};
+use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewD, Axis, Ix4};
+use rayon::prelude::*;
+
+/// Names accepted as `method`, in the order `METHODS` reports them.
+pub const METHODS: [&str; 5] = ["mean", "max", "min", "sum", "nearest"];
+
+/// A reduction method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Mean,
+    Max,
+    Min,
+    Sum,
+    Nearest,
+}
+
+impl std::str::FromStr for Method {
+    type Err = KernelError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "mean" => Method::Mean,
+            "max" => Method::Max,
+            "min" => Method::Min,
+            "sum" => Method::Sum,
+            "nearest" => Method::Nearest,
+            _ => return Err(KernelError::UnknownMethod(s.to_string())),
+        })
+    }
+}
+
+/// Folding values of type `X` into partial window states.
+pub trait Fold<X>: Sync {
+    type S: Copy + Send + Sync + std::fmt::Debug;
+    fn empty(&self) -> Self::S;
+    fn push(&self, s: &mut Self::S, x: X);
+    /// Combines two partial states; `o` covers cells that come after those of `s` in row-major
+    /// order (which is what makes `nearest` keep the top-left cell).
+    fn merge(&self, s: &mut Self::S, o: &Self::S);
+}
+
+/// A reduction of native cells of type `T`: a fold plus how a finished window is reported.
+pub trait Op<T: Elem>: Fold<T> {
+    type Out: Copy + Send + Sync + std::fmt::Debug + PartialEq + 'static;
+    fn finish(&self, s: &Self::S) -> Self::Out;
+}
+
+/// Sum and count of the valid cells; `n == BAD` once a missing cell was seen with `skipna=False`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SumState<A> {
+    pub s: A,
+    pub n: u64,
+}
+
+const BAD: u64 = u64::MAX;
+
+/// mean (`MEAN = true`) or sum.
+#[derive(Debug, Clone, Copy)]
+pub struct SumOp<T, const MEAN: bool> {
+    pub miss: Missing<T>,
+    pub skipna: bool,
+}
+
+impl<T: Elem, const MEAN: bool> Fold<T> for SumOp<T, MEAN> {
+    type S = SumState<T::Acc>;
+    #[inline(always)]
+    fn empty(&self) -> Self::S {
+        SumState {
+            s: T::Acc::default(),
+            n: 0,
+        }
+    }
+    #[inline(always)]
+    fn push(&self, st: &mut Self::S, x: T) {
+        if self.miss.is(x) {
+            if !self.skipna {
+                st.n = BAD;
+            }
+        } else if st.n != BAD {
+            st.s += x.acc();
+            st.n += 1;
+        }
+    }
+    #[inline(always)]
+    fn merge(&self, st: &mut Self::S, o: &Self::S) {
+        if st.n == BAD || o.n == BAD {
+            st.n = BAD;
+        } else {
+            st.s += o.s;
+            st.n += o.n;
+        }
+    }
+}
+
+impl<T: Elem> Op<T> for SumOp<T, true> {
+    type Out = T;
+    #[inline(always)]
+    fn finish(&self, st: &Self::S) -> T {
+        if st.n == 0 || st.n == BAD {
+            self.miss.fill()
+        } else {
+            T::mean(st.s, st.n)
+        }
+    }
+}
+
+impl<T: Elem> Op<T> for SumOp<T, false> {
+    type Out = T::Sum;
+    #[inline(always)]
+    fn finish(&self, st: &Self::S) -> T::Sum {
+        if st.n == BAD {
+            self.miss.fill().to_sum()
+        } else if st.n == 0 {
+            T::sum_zero()
+        } else {
+            T::sum(st.s)
+        }
+    }
+}
+
+/// Running extreme: `st` is 0 (no valid cell yet), 1 (`v` holds the extreme) or 2 (poisoned by a
+/// missing cell with `skipna=False`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExtState<T> {
+    pub v: T,
+    pub st: u8,
+}
+
+/// max (`MAX = true`) or min.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtOp<T, const MAX: bool> {
+    pub miss: Missing<T>,
+    pub skipna: bool,
+}
+
+impl<T: Elem, const MAX: bool> ExtOp<T, MAX> {
+    #[inline(always)]
+    fn better(x: T, v: T) -> bool {
+        if MAX {
+            x > v
+        } else {
+            x < v
+        }
+    }
+}
+
+impl<T: Elem, const MAX: bool> Fold<T> for ExtOp<T, MAX> {
+    type S = ExtState<T>;
+    #[inline(always)]
+    fn empty(&self) -> Self::S {
+        ExtState {
+            v: self.miss.fill(),
+            st: 0,
+        }
+    }
+    #[inline(always)]
+    fn push(&self, s: &mut Self::S, x: T) {
+        if self.miss.is(x) {
+            if !self.skipna {
+                s.st = 2;
+            }
+        } else if s.st == 0 || (s.st == 1 && Self::better(x, s.v)) {
+            s.v = x;
+            s.st = 1;
+        }
+    }
+    #[inline(always)]
+    fn merge(&self, s: &mut Self::S, o: &Self::S) {
+        if s.st == 2 || o.st == 2 {
+            s.st = 2;
+        } else if o.st == 1 && (s.st == 0 || Self::better(o.v, s.v)) {
+            *s = *o;
+        }
+    }
+}
+
+impl<T: Elem, const MAX: bool> Op<T> for ExtOp<T, MAX> {
+    type Out = T;
+    #[inline(always)]
+    fn finish(&self, s: &Self::S) -> T {
+        if s.st == 1 {
+            s.v
+        } else {
+            self.miss.fill()
+        }
+    }
+}
+
+/// The first (top-left) cell of the window; missing values are not skipped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearState<T> {
+    pub v: T,
+    pub has: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NearestOp<T> {
+    pub miss: Missing<T>,
+}
+
+impl<T: Elem> Fold<T> for NearestOp<T> {
+    type S = NearState<T>;
+    #[inline(always)]
+    fn empty(&self) -> Self::S {
+        NearState {
+            v: self.miss.fill(),
+            has: false,
+        }
+    }
+    #[inline(always)]
+    fn push(&self, s: &mut Self::S, x: T) {
+        if !s.has {
+            s.v = x;
+            s.has = true;
+        }
+    }
+    #[inline(always)]
+    fn merge(&self, s: &mut Self::S, o: &Self::S) {
+        if !s.has {
+            *s = *o;
+        }
+    }
+}
+
+impl<T: Elem> Op<T> for NearestOp<T> {
+    type Out = T;
+    #[inline(always)]
+    fn finish(&self, s: &Self::S) -> T {
+        // Only a window that no cell reached (an Accumulator region never folded) lacks a value.
+        if s.has {
+            s.v
+        } else {
+            self.miss.fill()
+        }
+    }
+}
+
+/// Folding partial states into coarser partial states (pyramid levels built from the previous
+/// level's partials).
+pub struct StateFold<'a, F, X>(pub &'a F, pub std::marker::PhantomData<fn(X)>);
+
+impl<'a, X, F: Fold<X>> Fold<F::S> for StateFold<'a, F, X> {
+    type S = F::S;
+    #[inline(always)]
+    fn empty(&self) -> F::S {
+        self.0.empty()
+    }
+    #[inline(always)]
+    fn push(&self, s: &mut F::S, x: F::S) {
+        self.0.merge(s, &x)
+    }
+    #[inline(always)]
+    fn merge(&self, s: &mut F::S, o: &F::S) {
+        self.0.merge(s, o)
+    }
+}
+
+/// Window layout along one axis: window `j` covers input cells
+/// `[max(j*s - p, 0), min((j+1)*s - p, n))`, for `j` in `0..out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ax {
+    pub n: usize,
+    pub s: usize,
+    /// How many cells of the first window lie before the input (Accumulator tiles that start
+    /// inside a window); 0 otherwise.
+    pub p: usize,
+    pub out: usize,
+}
+
+impl Ax {
+    /// xarray `coarsen(boundary="trim")`: `n / s` windows, except that an axis shorter than its
+    /// stride gives one window over all of it (an empty axis gives none).
+    pub fn trim(n: usize, s: usize) -> Ax {
+        let out = if n > 0 && n < s { 1 } else { n / s };
+        Ax { n, s, p: 0, out }
+    }
+    /// Strict trim: only whole windows, possibly none.
+    pub fn strict(n: usize, s: usize) -> Ax {
+        Ax {
+            n,
+            s,
+            p: 0,
+            out: n / s,
+        }
+    }
+    /// Every window the input touches, partial ones included (Accumulator tiles).
+    pub fn touched(n: usize, s: usize, p: usize) -> Ax {
+        Ax {
+            n,
+            s,
+            p,
+            out: (n + p).div_ceil(s),
+        }
+    }
+    #[inline(always)]
+    pub fn lo(&self, j: usize) -> usize {
+        (j * self.s).saturating_sub(self.p)
+    }
+    #[inline(always)]
+    pub fn hi(&self, j: usize) -> usize {
+        ((j + 1) * self.s - self.p).min(self.n)
+    }
+}
+
+pub type Geom = [Ax; 4];
+
+/// Output shape of a geometry.
+pub fn out_shape(g: &Geom) -> [usize; 4] {
+    [g[0].out, g[1].out, g[2].out, g[3].out]
+}
+
+/// Views an array of 1 to 4 dimensions as 4-D by prepending length-1 axes (no copy).
+pub fn as4<T>(a: ArrayViewD<'_, T>) -> Result<ArrayView4<'_, T>> {
+    let nd = a.ndim();
+    if nd == 0 || nd > crate::MAX_NDIM {
+        return Err(KernelError::BadNdim(nd));
+    }
+    let mut v = a;
+    for _ in nd..4 {
+        v = v.insert_axis(Axis(0));
+    }
+    Ok(v.into_dimensionality::<Ix4>().expect("4 axes"))
+}
+
+/// Checks a stride tuple against an array's dimensions and pads it to 4 axes.
+pub fn check_stride(stride: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
+    if stride.len() != ndim {
+        return Err(KernelError::LengthMismatch {
+            what,
+            got: stride.len(),
+            expected: ndim,
+        });
+    }
+    if let Some(axis) = stride.iter().position(|&s| s <= 0) {
+        return Err(KernelError::BadStride {
+            stride: stride.to_vec(),
+            axis,
+        });
+    }
+    let mut out = [1usize; 4];
+    for (o, &s) in out[4 - ndim..].iter_mut().zip(stride) {
+        *o = usize::try_from(s)
+            .map_err(|_| KernelError::Invalid(format!("stride {s} too large")))?;
+    }
+    Ok(out)
+}
+
+/// Below this many input cells a call runs on the calling thread: rayon's fork/join costs more
+/// than it saves on small tiles.
+const PAR_MIN_CELLS: usize = 1 << 18;
+/// Input cells per rayon task (keeps tasks long enough to amortise scheduling).
+const TASK_CELLS: usize = 1 << 16;
+
+/// Reduces one output row. `rows` are the input rows under it (outer window axes flattened in
+/// row-major order), `out` the output row.
+pub trait RowKernel<X>: Sync {
+    type O: Copy + Send + Sync;
+    type Scratch: Default + Send;
+    fn zero(&self) -> Self::O;
+    fn row(&self, sc: &mut Self::Scratch, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [Self::O]);
+}
+
+/// Runs `k` over every output row of geometry `g`, in parallel when the work is large.
+pub fn drive<X: Copy + Sync, K: RowKernel<X>>(
+    a: ArrayView4<'_, X>,
+    g: &Geom,
+    k: &K,
+) -> Array4<K::O> {
+    let shape = out_shape(g);
+    let o3 = shape[3];
+    let nrows = shape[0] * shape[1] * shape[2];
+    let mut out = vec![k.zero(); nrows * o3];
+    if out.is_empty() {
+        return Array4::from_shape_vec(shape, out).expect("shape");
+    }
+    let cells = a.len();
+    let row_cells = (cells / nrows).max(1);
+    let work = |chunk: &mut [K::O], first_row: usize, sc: &mut K::Scratch| {
+        let mut rows: Vec<ArrayView1<'_, X>> = Vec::new();
+        for (r, orow) in chunk.chunks_mut(o3).enumerate() {
+            let r = first_row + r;
+            let i2 = r % shape[2];
+            let i1 = (r / shape[2]) % shape[1];
+            let i0 = r / (shape[2] * shape[1]);
+            rows.clear();
+            for d0 in g[0].lo(i0)..g[0].hi(i0) {
+                let a0 = a.index_axis(Axis(0), d0);
+                for d1 in g[1].lo(i1)..g[1].hi(i1) {
+                    let a1 = a0.index_axis_move(Axis(0), d1);
+                    for d2 in g[2].lo(i2)..g[2].hi(i2) {
+                        rows.push(a1.index_axis_move(Axis(0), d2));
+                    }
+                }
+            }
+            k.row(sc, &rows, &g[3], orow);
+        }
+    };
+    if cells < PAR_MIN_CELLS || rayon::current_num_threads() == 1 {
+        let mut sc = K::Scratch::default();
+        work(&mut out, 0, &mut sc);
+    } else {
+        let rows_per_task = (TASK_CELLS / row_cells).max(1);
+        out.par_chunks_mut(rows_per_task * o3)
+            .enumerate()
+            .for_each_init(K::Scratch::default, |sc, (t, chunk)| {
+                work(chunk, t * rows_per_task, sc)
+            });
+    }
+    Array4::from_shape_vec(shape, out).expect("shape")
+}
+
+/// Output columns handled per pass, so the column buffer stays in L1/L2 cache.
+const COL_CHUNK_CELLS: usize = 2048;
+
+/// The generic row kernel: any fold, any element, any strides.
+pub struct Generic<'a, F, E> {
+    pub fold: &'a F,
+    pub emit: E,
+}
+
+impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync, E: Fn(&F::S) -> O + Sync> RowKernel<X>
+    for Generic<'a, F, E>
+{
+    type O = O;
+    type Scratch = Vec<F::S>;
+    fn zero(&self) -> O {
+        (self.emit)(&self.fold.empty())
+    }
+    fn row(&self, col: &mut Vec<F::S>, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [O]) {
+        let per = (COL_CHUNK_CELLS / ax.s).max(1);
+        let mut j0 = 0;
+        while j0 < out.len() {
+            let j1 = (j0 + per).min(out.len());
+            let (c0, c1) = (ax.lo(j0), ax.hi(j1 - 1));
+            col.clear();
+            col.resize(c1 - c0, self.fold.empty());
+            for r in rows {
+                let r = r.slice(ndarray::s![c0..c1]);
+                if let Some(sl) = r.as_slice() {
+                    for (c, &x) in col.iter_mut().zip(sl) {
+                        self.fold.push(c, x);
+                    }
+                } else {
+                    for (c, &x) in col.iter_mut().zip(r.iter()) {
+                        self.fold.push(c, x);
+                    }
+                }
+            }
+            for (j, o) in (j0..j1).zip(out[j0..j1].iter_mut()) {
+                let (lo, hi) = (ax.lo(j) - c0, ax.hi(j) - c0);
+                let mut st = self.fold.empty();
+                for c in &col[lo..hi] {
+                    self.fold.merge(&mut st, c);
+                }
+                *o = (self.emit)(&st);
+            }
+            j0 = j1;
+        }
+    }
+}
+
+/// Reduces `a` over geometry `g` with operator `op` (no fast path).
+pub fn reduce_generic<T: Elem, K: Op<T>>(a: ArrayView4<'_, T>, g: &Geom, op: &K) -> Array4<K::Out> {
+    drive(
+        a,
+        g,
+        &Generic {
+            fold: op,
+            emit: |s: &K::S| op.finish(s),
+        },
+    )
+}
+
+/// `nearest`: the top-left cell of every window is a strided view of the input.
+pub fn nearest<T: Elem>(a: ArrayView4<'_, T>, g: &Geom) -> Array4<T> {
+    let shape = out_shape(g);
+    let mut v = a;
+    for (i, ax) in g.iter().enumerate() {
+        v.slice_axis_inplace(
+            Axis(i),
+            ndarray::Slice::new(0, Some((ax.out * ax.s).min(ax.n) as isize), ax.s as isize),
+        );
+    }
+    // Iterating the view yields logical (row-major) order whatever its strides' signs.
+    Array4::from_shape_vec(shape, v.iter().copied().collect()).expect("window count")
+}
+
+/// The trim geometry (`block_reduce` shapes) of an array shape and padded stride.
+pub fn trim_geom(shape: &[usize], stride: &[usize; 4]) -> Geom {
+    std::array::from_fn(|i| Ax::trim(shape[i], stride[i]))
+}
+
+/// The strict-trim geometry (`pyramid_tile` shapes).
+pub fn strict_geom(shape: &[usize], stride: &[usize; 4]) -> Geom {
+    std::array::from_fn(|i| Ax::strict(shape[i], stride[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array, ArrayD, IxDyn};
+
+    fn mean_op<T: Elem>(fill: Option<T>, skipna: bool) -> SumOp<T, true> {
+        SumOp {
+            miss: Missing::new(fill),
+            skipna,
+        }
+    }
+
+    #[test]
+    fn trim_shapes() {
+        assert_eq!(Ax::trim(5, 2).out, 2);
+        assert_eq!(Ax::trim(1, 4).out, 1);
+        assert_eq!(Ax::trim(1, 4).hi(0), 1);
+        assert_eq!(Ax::trim(0, 4).out, 0);
+        assert_eq!(Ax::strict(3, 4).out, 0);
+        let t = Ax::touched(3, 4, 2);
+        assert_eq!((t.out, t.lo(0), t.hi(0), t.lo(1), t.hi(1)), (2, 0, 2, 2, 3));
+    }
+
+    #[test]
+    fn mean_2x2_with_nan() {
+        let a = Array::from_shape_vec(
+            (2, 4),
+            vec![
+                1.0f32,
+                2.0,
+                f32::NAN,
+                f32::NAN,
+                3.0,
+                4.0,
+                f32::NAN,
+                f32::NAN,
+            ],
+        )
+        .unwrap()
+        .into_dyn();
+        let v = as4(a.view()).unwrap();
+        let g = trim_geom(v.shape(), &[1, 1, 2, 2]);
+        let r = reduce_generic(v, &g, &mean_op::<f32>(None, true));
+        assert_eq!(r[[0, 0, 0, 0]], 2.5);
+        assert!(r[[0, 0, 0, 1]].is_nan());
+        let r = reduce_generic(v, &g, &mean_op::<f32>(Some(-1.0), true));
+        assert_eq!(r[[0, 0, 0, 1]], -1.0);
+    }
+
+    #[test]
+    fn int_mean_half_even_and_skipna_false() {
+        let a: ArrayD<i16> = Array::from_shape_vec(IxDyn(&[4]), vec![1, 2, 3, 4]).unwrap();
+        let v = as4(a.view()).unwrap();
+        let g = trim_geom(v.shape(), &[1, 1, 1, 2]);
+        let r = reduce_generic(v, &g, &mean_op::<i16>(None, true));
+        assert_eq!(r.as_slice().unwrap(), &[2, 4]);
+        let r = reduce_generic(v, &g, &mean_op::<i16>(Some(4), false));
+        assert_eq!(r.as_slice().unwrap(), &[2, 4]);
+        let r = reduce_generic(v, &g, &mean_op::<i16>(Some(4), true));
+        assert_eq!(r.as_slice().unwrap(), &[2, 3]);
+    }
+
+    #[test]
+    fn sum_and_extremes() {
+        let a: ArrayD<u8> = Array::from_shape_vec(IxDyn(&[3, 3]), (0..9).collect()).unwrap();
+        let v = as4(a.view()).unwrap();
+        let g = trim_geom(v.shape(), &[1, 1, 5, 2]);
+        let s = reduce_generic(
+            v,
+            &g,
+            &SumOp::<u8, false> {
+                miss: Missing::new(None),
+                skipna: true,
+            },
+        );
+        assert_eq!(s.as_slice().unwrap(), &[1 + 3 + 4 + 6 + 7u64]);
+        let m = reduce_generic(
+            v,
+            &g,
+            &ExtOp::<u8, true> {
+                miss: Missing::new(Some(7)),
+                skipna: true,
+            },
+        );
+        assert_eq!(m.as_slice().unwrap(), &[6]);
+        let m = reduce_generic(
+            v,
+            &g,
+            &ExtOp::<u8, false> {
+                miss: Missing::new(Some(0)),
+                skipna: false,
+            },
+        );
+        assert_eq!(m.as_slice().unwrap(), &[0]);
+        let n = nearest(v, &trim_geom(v.shape(), &[1, 1, 2, 2]));
+        assert_eq!(n.as_slice().unwrap(), &[0]);
+    }
+
+    #[test]
+    fn negative_strides() {
+        let a: ArrayD<i32> = Array::from_shape_vec(IxDyn(&[2, 4]), (0..8).collect()).unwrap();
+        let mut v = a.view();
+        v.invert_axis(Axis(1));
+        let v = as4(v).unwrap();
+        let g = trim_geom(v.shape(), &[1, 1, 2, 2]);
+        let r = reduce_generic(
+            v,
+            &g,
+            &ExtOp::<i32, true> {
+                miss: Missing::new(None),
+                skipna: true,
+            },
+        );
+        assert_eq!(r.as_slice().unwrap(), &[7, 5]);
+    }
+}
