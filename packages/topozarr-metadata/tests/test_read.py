@@ -273,3 +273,10 @@ def _layout(*entries: dict[str, Any]) -> dict[str, Any]:
 def test_read_errors(attrs: dict[str, Any], message: str) -> None:
     with pytest.raises(MetadataReadError, match=message):
         read_multiscales(copy.deepcopy(attrs))
+
+
+def test_node_registration_level_bbox(root) -> None:
+    root["spatial:registration"] = "node"
+    meta = _read_quietly(root)
+    assert meta.registration == "node"
+    assert meta.levels[0].bbox == (-180.0, -90.0 + 0.17578125, 180.0 - 0.17578125, 90.0)

@@ -349,3 +349,20 @@ def test_builder_output_always_validates(crs, h, w, px, c, f, south_up, steps) -
     levels = {str(i): level_group_attrs(**common, factor=k) for i, k in enumerate(factors)}
     names = {f"{i}/v": ["y", "x"] for i in range(len(factors))}
     assert validate(root, level_attrs=levels, dimension_names=names) == []
+
+
+def test_node_registration_bbox_spans_cell_centres(store) -> None:
+    attrs = store["attrs"]
+    attrs["spatial:registration"] = "node"
+    # pixel-registration bbox is now wrong: node bbox spans (H-1, W-1) cells
+    assert "#/spatial:bbox" in paths(validate(attrs))
+    attrs["spatial:bbox"] = [-180.0, -90.0 + 0.17578125, 180.0 - 0.17578125, 90.0]
+    assert validate(attrs) == []
+
+
+def test_non_object_layout_entry_reported_by_schema(store) -> None:
+    store["attrs"]["multiscales"]["layout"][0] = "0"
+    findings = validate(store["attrs"])
+    assert any(
+        f.path == "#/multiscales/layout/0" and "[multiscales schema]" in f.message for f in findings
+    ), findings

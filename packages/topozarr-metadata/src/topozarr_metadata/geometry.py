@@ -243,9 +243,18 @@ def check_method(method: object, *, name: str = "method") -> str:
     return method
 
 
-def bbox_of(shape: tuple[int, int], transform: Sequence[float]) -> BBox:
-    """Outer extent ``(xmin, ymin, xmax, ymax)`` of an axis-aligned grid."""
+def bbox_of(
+    shape: tuple[int, int], transform: Sequence[float], *, registration: str = "pixel"
+) -> BBox:
+    """Extent ``(xmin, ymin, xmax, ymax)`` of an axis-aligned grid, as ``spatial:bbox``.
+
+    With ``registration="pixel"`` (PixelIsArea) it spans the outer cell edges; with
+    ``"node"`` (PixelIsPoint) the transform and bbox refer to border-cell centres,
+    so the extent spans ``shape - 1`` cells.
+    """
     h, w = shape
+    if registration == "node":
+        h, w = h - 1, w - 1
     a, _, c, _, e, f = transform
     x0, x1 = c, c + a * w
     y0, y1 = f, f + e * h

@@ -396,13 +396,20 @@ def read_multiscales(attrs: Mapping[str, Any]) -> PyramidMetadata:
     if base.shape is None and "spatial:shape" in attrs:
         base.shape = _shape(attrs["spatial:shape"], "spatial:shape")
     chain = _resolve(entries)
+    registration = attrs.get("spatial:registration", "pixel")
+    if registration not in ("pixel", "node"):
+        raise MetadataReadError(
+            f"spatial:registration must be 'pixel' or 'node', got {registration!r}"
+        )
 
     levels = []
     for i, (e, chain_factor) in enumerate(zip(entries, chain, strict=True)):
         factor = chain_factor
         if e.transform is not None and base.transform is not None and base.transform[0]:
             factor = e.transform[0] / base.transform[0]
-        bbox = bbox_of(e.shape, e.transform) if e.shape and e.transform else None
+        bbox = None
+        if e.shape and e.transform:
+            bbox = bbox_of(e.shape, e.transform, registration=registration)
         levels.append(
             LevelMetadata(
                 index=i,
@@ -448,12 +455,6 @@ def read_multiscales(attrs: Mapping[str, Any]) -> PyramidMetadata:
             hints = MappingProxyType(parse_layer_hints(attrs[HINTS_KEY]))
         except ValueError as exc:
             raise MetadataReadError(str(exc)) from exc
-
-    registration = attrs.get("spatial:registration", "pixel")
-    if registration not in ("pixel", "node"):
-        raise MetadataReadError(
-            f"spatial:registration must be 'pixel' or 'node', got {registration!r}"
-        )
 
     return PyramidMetadata(
         levels=tuple(levels),

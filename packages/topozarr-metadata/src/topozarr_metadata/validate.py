@@ -223,7 +223,11 @@ def _transform_findings(where: str, t: tuple[float, ...]) -> list[Finding]:
 
 
 def _bbox_finding(
-    where: str, bbox_value: object, shape: tuple[int, int] | None, t: tuple[float, ...] | None
+    where: str,
+    bbox_value: object,
+    shape: tuple[int, int] | None,
+    t: tuple[float, ...] | None,
+    registration: object = "pixel",
 ) -> list[Finding]:
     bbox = _vec(bbox_value, 4)
     if bbox is None:
@@ -238,7 +242,7 @@ def _bbox_finding(
             )
         )
     if shape is not None and t is not None and t[1] == 0 and t[3] == 0:
-        expected = bbox_of(shape, t)
+        expected = bbox_of(shape, t, registration="node" if registration == "node" else "pixel")
         size = max(abs(t[0]), abs(t[4]))
         if not all(_close(x, y, size) for x, y in zip(bbox, expected, strict=True)):
             out.append(
@@ -279,8 +283,8 @@ def _layout_findings(attrs: Mapping[str, Any], layout: list[Any]) -> list[Findin
                 _vec(entry.get("spatial:transform"), 6),
             )
         )
-    if not levels:
-        return out
+    if not levels or levels[0].index != 0:
+        return out  # the schema reports a non-object layout[0]
     by_asset: dict[str, _Level] = {}
     for lvl in levels:
         if lvl.asset is None:
@@ -486,7 +490,11 @@ def _layout_findings(attrs: Mapping[str, Any], layout: list[Any]) -> list[Findin
             )
 
     if "spatial:bbox" in attrs:
-        out.extend(_bbox_finding("#/spatial:bbox", attrs["spatial:bbox"], s0, t0))
+        out.extend(
+            _bbox_finding(
+                "#/spatial:bbox", attrs["spatial:bbox"], s0, t0, attrs.get("spatial:registration")
+            )
+        )
     return out
 
 
@@ -502,6 +510,7 @@ def _flat_findings(attrs: Mapping[str, Any], node: str) -> list[Finding]:
                 attrs["spatial:bbox"],
                 _shape(attrs.get("spatial:shape")),
                 t,
+                attrs.get("spatial:registration"),
             )
         )
     return out
@@ -584,7 +593,15 @@ def _level_group_findings(
     if t is not None:
         out.extend(_transform_findings(f"{node}#/spatial:transform", t))
     if "spatial:bbox" in group:
-        out.extend(_bbox_finding(f"{node}#/spatial:bbox", group["spatial:bbox"], shape, t))
+        out.extend(
+            _bbox_finding(
+                f"{node}#/spatial:bbox",
+                group["spatial:bbox"],
+                shape,
+                t,
+                group.get("spatial:registration", root.get("spatial:registration")),
+            )
+        )
     return out
 
 
