@@ -53,7 +53,16 @@ def assert_metadata_valid(pyramid) -> None:  # type: ignore[no-untyped-def]
     import topozarr_metadata as md
 
     if hasattr(md, "validate"):
-        findings = md.validate(pyramid.attrs, level_attrs=pyramid.group_attrs)
+        dimension_names = {
+            f"{level}/{name}": [str(d) for d in tpl[name].dims]
+            for level, tpl in pyramid.level_templates.items()
+            for name in pyramid.encoding[f"/{level}"]
+        }
+        findings = md.validate(
+            pyramid.attrs,
+            level_attrs={str(k): v for k, v in pyramid.group_attrs.items()},
+            dimension_names=dimension_names,
+        )
         assert findings == [], findings
         return
     import json

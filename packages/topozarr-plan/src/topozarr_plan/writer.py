@@ -1,0 +1,614 @@
+"""``Pyramid.write``: create the level groups and stream every level into a Zarr store.
+
+Order of operations, chosen so that a failed or killed write never leaves a store that claims
+levels it does not hold:
+
+1. Validate everything (levels, mode, io, progress dependency) before any I/O.
+2. Open the root group. With ``mode="a"`` the root attributes this pyramid publishes
+   (multiscales, proj:, spatial:, zarr-layer) and the consolidated metadata are withdrawn first.
+3. Per level: the template (coordinates, non-spatial variables, level group attrs, array
+   metadata of the spatial variables) is written with xarray's ``to_zarr(compute=False)`` so
+   the layout is exactly what xarray reads back.
+4. Spatial variables are filled by the engine: in one pass over level 0 when every level is
+   written (the default), else level by level from the previous level in the store. Variables
+   run in parallel on one shared thread pool; the first error stops the pool.
+5. Only when every level of the plan is present in the store: root attrs, then consolidated
+   metadata (when the store supports it).
+
+``keep_levels_in_memory`` under the single-pass design: the coarser levels are never written
+and re-read; they are computed from level-0 tiles while those are in memory, and only one
+shard buffer per coarse level (plus small accumulators for the deepest levels) stays in memory.
+``None`` picks that single pass whenever its estimated memory fits half the available memory,
+``True`` forces it (``MemoryError`` when the estimate does not fit), ``False`` writes level by
+level, reading level ``k-1`` back from the store to build level ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from topozarr_engine import (
+    DEFAULT_MAX_REGION_BYTES,
+    RegionError,
+    RegionTimer,
+    copy_array,
+    default_max_workers,
+    downsample_level,
+    write_pyramid_arrays,
+)
+from topozarr_engine.accumulate import output_dtype
+from topozarr_engine.codecs import default_compressors
+from topozarr_engine.pool import cancel_all, wait_all
+from topozarr_engine.pyramid import plan_tiles
+from topozarr_engine.resources import available_memory
+
+if TYPE_CHECKING:
+    from topozarr_plan.pyramid import Pyramid
+
+__all__ = ["write_pyramid"]
+
+_MODES = ("w", "w-", "a", "r+")
+
+
+def write_pyramid(
+    pyramid: Pyramid,
+    store: Any,
+    *,
+    mode: str = "w",
+    max_workers: int | None = None,
+    levels: list[int] | None = None,
+    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
+    progress: bool = False,
+    stats: bool = False,
+    keep_levels_in_memory: bool | None = None,
+    io: str = "python",
+) -> dict[str, Any] | None:
+    """Compute and write pyramid levels to a Zarr store (the body of ``Pyramid.write``).
+
+    Parameters
+    ----------
+    pyramid
+        The write plan.
+    store
+        A local path (``str`` / ``Path``), ``zarr.storage.LocalStore``, ``MemoryStore``,
+        ``ObjectStore`` (obstore), an icechunk session store (``session.store``) or an
+        icechunk ``Session``.
+    mode
+        ``"w"`` (default) replaces the store; ``"w-"`` fails if it exists; ``"a"`` / ``"r+"``
+        keep the root group and the levels not being written. ``mode="w"`` with a subset of
+        levels over a non-empty store raises instead of deleting the other levels.
+    max_workers
+        Thread pool size; default from the CPU count and available memory.
+    levels
+        Subset of levels to write (default all). Each level ``k > 0`` is built from level
+        ``k - 1``, which must be written in the same call or already be in the store.
+    max_region_bytes
+        Memory budget of one level-0 read region (tile), never less than one shard.
+    progress
+        Show a tqdm progress bar (bytes, rate, ETA); needs ``tqdm``.
+    stats
+        Return per-level timing: ``{"0": {...}, "1": {...}}`` with ``wall_s``, ``read_s``,
+        ``reduce_s``, ``write_s`` (seconds summed across threads), ``regions``, ``skipped``,
+        ``writes``, ``workers``, ``region_shapes`` and ``path`` (``"single-pass"`` or
+        ``"level-by-level"``). In a single pass every level shares one ``wall_s``; tile
+        reads count for level 0 and the in-tile reduction for the first coarser level.
+    keep_levels_in_memory
+        See the module docstring: ``None`` auto, ``True`` force the single pass, ``False``
+        level by level.
+    io
+        ``"python"`` writes through zarr-python. ``"rust"`` (native writer in the kernel) is
+        not available in this build and raises ``ValueError``.
+
+    Returns
+    -------
+    dict or None
+        Per-level stats when ``stats=True``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``mode`` / ``levels`` / ``io`` / ``max_workers``, a missing predecessor level, or
+        ``mode="w"`` with a level subset over an existing store (all before any write).
+    ImportError
+        ``progress=True`` without tqdm.
+    MemoryError
+        ``keep_levels_in_memory=True`` and the single pass does not fit in memory.
+    topozarr_engine.RegionError
+        A worker failed; the message names the variable, level and region.
+    """
+    t_start = time.perf_counter()
+    if io not in ("python", "rust"):
+        raise ValueError(f"io must be 'python' or 'rust', got {io!r}")
+    if io == "rust":
+        raise ValueError(
+            "io='rust' (the kernel's native region writer) is not available in this build of "
+            "topozarr; use io='python' (the default)"
+        )
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if max_workers is not None and max_workers < 1:
+        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+    if max_region_bytes < 1:
+        raise ValueError(f"max_region_bytes must be positive, got {max_region_bytes}")
+    nlevels = len(pyramid.factors)
+    all_levels = list(range(nlevels))
+    requested = _check_levels(levels, nlevels)
+    subset = requested != all_levels
+    make_bar = _progress_factory() if progress else None
+    spatial = list(pyramid.encoding["/0"])
+    zstore = _resolve_store(store)
+
+    # --- open the root group and check the store, still without writing anything ---
+    existing = _open_existing(zstore)
+    if mode == "w" and subset and existing is not None and _has_members(existing):
+        raise ValueError(
+            f"mode='w' with levels={requested} would delete the other levels of the existing "
+            "store; use mode='a' to write a subset of levels"
+        )
+    if mode == "w-" and existing is not None:
+        raise ValueError("mode='w-' but the store already holds a Zarr group")
+    keep_existing = mode in ("a", "r+") and existing is not None
+    for level in requested:
+        if level == 0 or level - 1 in requested:
+            continue
+        if not (keep_existing and _level_complete(existing, level - 1, pyramid, spatial)):
+            raise ValueError(
+                f"level {level} is built from level {level - 1}, which is neither in "
+                f"levels={requested} nor already in the store; add {level - 1} to levels"
+            )
+    if mode in ("a", "r+") and existing is None and mode == "r+":
+        raise ValueError("mode='r+' but the store holds no Zarr group")
+
+    workers = (
+        max_workers
+        if max_workers is not None
+        else _default_workers(pyramid, spatial, max_region_bytes)
+    )
+    single_pass = not subset and _use_single_pass(
+        pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
+    )
+
+    # --- withdraw what this pyramid publishes, then lay out the levels ---
+    if keep_existing:
+        root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+        published = set(pyramid.attrs)
+        root.attrs.put({k: v for k, v in root.attrs.asdict().items() if k not in published})
+    else:
+        root = zarr.open_group(zstore, mode="w", zarr_format=3)
+    for level in requested:
+        _write_template(pyramid, zstore, level, spatial)
+
+    # --- compute ---
+    timers = {level: RegionTimer() for level in requested}
+    bar = None
+    if make_bar is not None:
+        total = _progress_total(pyramid, spatial, requested, single_pass)
+        bar = make_bar(total)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
+            if single_pass:
+                _run_single_pass(pyramid, root, spatial, pool, timers, bar, max_region_bytes)
+            else:
+                _run_level_by_level(
+                    pyramid, root, spatial, requested, pool, timers, bar, max_region_bytes
+                )
+    finally:
+        if bar is not None:
+            bar.close()
+
+    # --- publish last, and only a complete pyramid ---
+    complete = all(
+        level in requested or _level_complete(root, level, pyramid, spatial) for level in all_levels
+    )
+    if complete:
+        current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+        current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
+        if getattr(current.store, "supports_consolidated_metadata", False):
+            zarr.consolidate_metadata(zstore, zarr_format=3)
+    wall = time.perf_counter() - t_start
+    if not stats:
+        return None
+    return {
+        str(level): {
+            **timers[level].as_dict(),
+            "wall_s": wall,
+            "workers": workers,
+            "path": "single-pass" if single_pass else "level-by-level",
+            "complete": complete,
+        }
+        for level in requested
+    }
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_levels(levels: Sequence[int] | None, nlevels: int) -> list[int]:
+    if levels is None:
+        return list(range(nlevels))
+    out = []
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, int | np.integer):
+            raise ValueError(f"levels must be integers, got {level!r}")
+        if not 0 <= int(level) < nlevels:
+            raise ValueError(f"level {level} is out of range: the plan has levels 0..{nlevels - 1}")
+        out.append(int(level))
+    if not out:
+        raise ValueError("levels is empty; pass None to write every level")
+    if len(set(out)) != len(out):
+        raise ValueError(f"levels has duplicates: {list(levels)}")
+    return sorted(out)
+
+
+def _progress_factory() -> Callable[[int], Any]:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            "progress=True needs tqdm: pip install 'topozarr[progress]' (or pip install tqdm)"
+        ) from exc
+
+    def make(total: int) -> Any:
+        return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="pyramid")
+
+    return make
+
+
+# ----------------------------------------------------------------------------- stores
+
+
+def _resolve_store(store: Any) -> Any:
+    """Turn what the user passed into something ``zarr.open_group`` accepts."""
+    if isinstance(store, Path):
+        return zarr.storage.LocalStore(store)
+    if isinstance(store, str):
+        if "://" in store and not store.startswith("file://"):
+            return store  # let zarr / fsspec resolve URLs
+        return zarr.storage.LocalStore(store.removeprefix("file://"))
+    # An icechunk Session: write through its store.
+    if type(store).__name__ == "Session" and hasattr(store, "store"):
+        return store.store
+    return store
+
+
+def _open_existing(zstore: Any) -> zarr.Group | None:
+    try:
+        return zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, ValueError):
+        return None
+    except Exception as exc:  # e.g. an array at the root
+        if "not found" in str(exc).lower():
+            return None
+        raise
+
+
+def _has_members(group: zarr.Group) -> bool:
+    return any(True for _ in group.members())
+
+
+def _level_complete(
+    group: zarr.Group | None, level: int, pyramid: Pyramid, spatial: list[str]
+) -> bool:
+    """True when the store has the level's group and every spatial array, with the plan's shape."""
+    if group is None:
+        return False
+    template = pyramid.level_templates[level]
+    try:
+        g = zarr.open_group(group.store, path=str(level), mode="r", use_consolidated=False)
+        for name in spatial:
+            arr = g[name]
+            if not isinstance(arr, zarr.Array) or tuple(arr.shape) != template[name].shape:
+                return False
+    except (KeyError, FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def _kernel_fill(value: float | int | None) -> float | int | None:
+    """The kernel skips NaN anyway: pass a fill value only when it is a real number."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _variable_encoding(
+    pyramid: Pyramid, level: int, name: str, dtype: np.dtype[Any]
+) -> dict[str, Any]:
+    user = dict(pyramid.encoding[f"/{level}"][name])
+    enc: dict[str, Any] = {"chunks": tuple(user.pop("chunks"))}
+    if user.get("shards") is not None:
+        enc["shards"] = tuple(user.pop("shards"))
+    user.pop("shards", None)
+    enc["compressors"] = user.pop("compressors", default_compressors())
+    fill = pyramid.fill_values.get(name)
+    if fill is None:
+        fill = np.nan if dtype.kind == "f" else None
+    if fill is not None:
+        # zarr's fill_value is what readers (zarr-layer) honour; _FillValue is xarray's mask.
+        enc["fill_value"] = fill
+        enc["_FillValue"] = fill
+    enc.update(user)  # anything else the user put there (filters, serializer, ...)
+    return enc
+
+
+def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]) -> None:
+    """Level group, its attrs, coordinates, non-spatial variables and spatial array metadata."""
+    template = pyramid.level_templates[level]
+    encoding = {
+        name: _variable_encoding(pyramid, level, name, np.dtype(template[name].dtype))
+        for name in spatial
+    }
+    if all(_is_dask(template[name].data) for name in spatial):
+        template.to_zarr(
+            zstore,
+            group=str(level),
+            mode="w",
+            compute=False,
+            consolidated=False,
+            zarr_format=3,
+            encoding=encoding,
+        )
+        return
+    # Without dask the placeholders are numpy views that to_zarr would write in full: write
+    # the rest with xarray and create the spatial arrays with zarr directly.
+    rest = template.drop_vars(spatial)
+    rest.to_zarr(zstore, group=str(level), mode="w", consolidated=False, zarr_format=3)
+    group = zarr.open_group(zstore, path=str(level), mode="r+", use_consolidated=False)
+    for key in ("coordinates",):
+        if key in group.attrs:
+            del group.attrs[key]
+    non_index = [str(c) for c in template.coords if c not in template.dims]
+    for name in spatial:
+        var = template[name].variable
+        enc = encoding[name]
+        attrs = dict(var.attrs)
+        if non_index:
+            attrs["coordinates"] = " ".join(non_index)
+        if enc.get("_FillValue") is not None and np.dtype(var.dtype).kind in "iu":
+            attrs["_FillValue"] = int(enc["_FillValue"])
+        zarr.create_array(
+            group.store,
+            name=f"{level}/{name}",
+            shape=var.shape,
+            dtype=var.dtype,
+            chunks=enc["chunks"],
+            shards=enc.get("shards"),
+            compressors=enc["compressors"],
+            fill_value=enc.get("fill_value"),
+            dimension_names=[str(d) for d in var.dims],
+            attributes=attrs,
+            overwrite=True,
+        )
+
+
+def _is_dask(data: Any) -> bool:
+    return hasattr(data, "dask") and hasattr(data, "compute")
+
+
+# ----------------------------------------------------------------------------- compute
+
+
+def _strides(dims: Sequence[Hashable], factor: int, pyramid: Pyramid) -> tuple[int, ...]:
+    return tuple(factor if d in (pyramid.x_dim, pyramid.y_dim) else 1 for d in dims)
+
+
+def _source_chunks(var: xr.Variable) -> tuple[int, ...] | None:
+    """Chunk edge per axis of the source (dask chunks or zarr encoding), 1 where unknown."""
+    from topozarr_plan.encoding import source_chunk_sizes
+
+    sizes = source_chunk_sizes(var)
+    if not sizes:
+        return None
+    return tuple(int(sizes.get(d, 1)) for d in var.dims)
+
+
+def _default_workers(pyramid: Pyramid, spatial: list[str], max_region_bytes: int) -> int:
+    tile = 0
+    for name in spatial:
+        var = pyramid.source[name].variable
+        tile = max(tile, min(max_region_bytes, var.size * var.dtype.itemsize))
+    return default_max_workers(tile or None)
+
+
+def _single_pass_bytes(
+    pyramid: Pyramid, spatial: list[str], max_region_bytes: int, workers: int
+) -> int:
+    """Estimated peak memory of the single pass over all variables at once.
+
+    ``workers`` tiles in flight (source block, kernel outputs, encode copy: ~3 tiles each),
+    plus about one open shard buffer per coarse level and variable, plus the deep levels'
+    accumulators (~17 bytes per cell: sum, count, flag).
+    """
+    total = 0
+    biggest_tile = 0
+    for name in spatial:
+        var = pyramid.source[name].variable
+        enc0 = pyramid.encoding["/0"][name]
+        strides = [_strides(var.dims, f, pyramid) for f in pyramid.factors]
+        layout = plan_tiles(
+            var.shape,
+            var.dtype.itemsize,
+            enc0.get("shards") or enc0["chunks"],
+            strides,
+            source_chunks=_source_chunks(var),
+            max_region_bytes=max_region_bytes,
+        )
+        tile = math.prod(min(t, n) for t, n in zip(layout.tile, var.shape, strict=True))
+        biggest_tile = max(biggest_tile, tile * var.dtype.itemsize)
+        for level in range(1, len(pyramid.factors)):
+            enc = pyramid.encoding[f"/{level}"][name]
+            shard = math.prod(enc.get("shards") or enc["chunks"])
+            itemsize = output_dtype(pyramid.method, var.dtype).itemsize
+            total += 2 * shard * itemsize  # about one open shard buffer per level
+            if level in layout.deep:
+                total += 17 * pyramid.level_templates[level][name].size  # sum + count + flag
+    return total + 3 * max(1, workers) * biggest_tile
+
+
+def _use_single_pass(
+    pyramid: Pyramid,
+    spatial: list[str],
+    keep: bool | None,
+    max_region_bytes: int,
+    workers: int,
+) -> bool:
+    if keep is False:
+        return False
+    need = _single_pass_bytes(pyramid, spatial, max_region_bytes, workers)
+    avail = available_memory()
+    fits = avail is None or need <= avail // 2
+    if keep is True and not fits:
+        raise MemoryError(
+            f"keep_levels_in_memory=True needs about {need / 2**20:.0f} MiB, more than half of "
+            f"the available {avail / 2**20 if avail else 0:.0f} MiB; pass "
+            "keep_levels_in_memory=None or False, or lower max_region_bytes"
+        )
+    return fits
+
+
+class _Bar:
+    """Thread-safe adapter from engine callbacks to a tqdm bar (or nothing)."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        if self.bar is not None:
+            with self.lock:
+                self.bar.update(n)
+
+
+def _progress_total(
+    pyramid: Pyramid, spatial: list[str], requested: list[int], single_pass: bool
+) -> int:
+    total = 0
+    for name in spatial:
+        if single_pass:
+            total += pyramid.source[name].nbytes
+        else:
+            for level in requested:
+                # Level-by-level reads level k-1 (the source for level 0) to write level k.
+                src = pyramid.source if level == 0 else pyramid.level_templates[level - 1]
+                total += src[name].nbytes
+    return int(total)
+
+
+def _wait(groups: list[tuple[str, int | None, list[Future[None]]]]) -> None:
+    """Wait for all futures; on the first failure cancel everything and raise it, in context."""
+    futures = [f for _, _, fs in groups for f in fs]
+    owner = {id(f): (name, level) for name, level, fs in groups for f in fs}
+    try:
+        wait_all(futures)
+    except RegionError as exc:
+        cancel_all(futures)
+        failed = next(
+            (f for f in futures if f.done() and not f.cancelled() and f.exception() is exc),
+            None,
+        )
+        name, level = owner.get(id(failed), (None, None)) if failed is not None else (None, None)
+        raise exc.with_context(variable=name, level=level) from exc.cause
+    except BaseException:
+        cancel_all(futures)
+        raise
+
+
+def _run_single_pass(
+    pyramid: Pyramid,
+    root: zarr.Group,
+    spatial: list[str],
+    pool: ThreadPoolExecutor,
+    timers: Mapping[int, RegionTimer],
+    bar: Any,
+    max_region_bytes: int,
+) -> None:
+    progress = _Bar(bar)
+    groups: list[tuple[str, int | None, list[Future[None]]]] = []
+    nlevels = len(pyramid.factors)
+    for name in spatial:
+        var = pyramid.source[name].variable
+        dsts = [root[f"{level}/{name}"] for level in range(nlevels)]
+        futures = write_pyramid_arrays(
+            var,
+            dsts,
+            strides=[_strides(var.dims, f, pyramid) for f in pyramid.factors],
+            method=pyramid.method,
+            fill_value=_kernel_fill(pyramid.fill_values.get(name)),
+            source_chunks=_source_chunks(var),
+            max_region_bytes=max_region_bytes,
+            executor=pool,
+            on_tile=progress.add,
+            timers=[timers[level] for level in range(nlevels)],
+            name=name,
+        )
+        groups.append((name, None, futures))
+    _wait(groups)
+
+
+def _run_level_by_level(
+    pyramid: Pyramid,
+    root: zarr.Group,
+    spatial: list[str],
+    requested: list[int],
+    pool: ThreadPoolExecutor,
+    timers: Mapping[int, RegionTimer],
+    bar: Any,
+    max_region_bytes: int,
+) -> None:
+    progress = _Bar(bar)
+    for level in requested:
+        groups: list[tuple[str, int | None, list[Future[None]]]] = []
+        for name in spatial:
+            dst = root[f"{level}/{name}"]
+            if level == 0:
+                var = pyramid.source[name].variable
+                per_region = _region_bytes_hint(var.nbytes, dst)
+                futures = copy_array(
+                    var,
+                    dst,
+                    source_chunks=_source_chunks(var),
+                    max_region_bytes=max_region_bytes,
+                    executor=pool,
+                    on_region=lambda n=per_region: progress.add(n),
+                    timer=timers[level],
+                )
+            else:
+                src = root[f"{level - 1}/{name}"]
+                dims = pyramid.source[name].dims
+                ratio = pyramid.factors[level] // pyramid.factors[level - 1]
+                per_region = _region_bytes_hint(
+                    math.prod(src.shape) * np.dtype(src.dtype).itemsize, dst
+                )
+                futures = downsample_level(
+                    src,
+                    dst,
+                    stride=_strides(dims, ratio, pyramid),
+                    method=pyramid.method,
+                    fill_value=_kernel_fill(pyramid.fill_values.get(name)),
+                    executor=pool,
+                    on_region=lambda n=per_region: progress.add(n),
+                    timer=timers[level],
+                )
+            groups.append((name, level, futures))
+        _wait(groups)
+
+
+def _region_bytes_hint(total_bytes: int, dst: zarr.Array) -> int:
+    """Average input bytes per output region, for the progress bar."""
+    block = dst.shards or dst.chunks
+    nregions = math.prod(-(-n // b) for n, b in zip(dst.shape, block, strict=True)) or 1
+    return max(1, int(total_bytes) // nregions)
