@@ -681,20 +681,22 @@ def validate(
         Empty when everything is valid. Schema findings carry the schema name in
         brackets, e.g. ``"[multiscales schema] ..."``.
 
-    Rules checked beyond the schemas
-    --------------------------------
-    v0.1 CMOs field for field (draft URLs/names and missing fields reported); every
-    used convention declared; per-step ``scale`` equals the pixel-size ratio to
-    ``derived_from``; ``translation`` is ``[0.0, 0.0]``; all levels share the
-    origin and pixel-size signs; shapes equal ``floor(H0 / F)``; root and level
-    ``spatial:bbox`` equal the transform extent; root ``spatial:transform``/``shape``
-    equal layout[0]'s; level groups restate proj, match their layout entry and carry
-    no ``multiscales``; ``"zarr-layer"`` hints are well-formed.
-
     Raises
     ------
     ImportError
         If jsonschema is not installed (``pip install topozarr-metadata[validate]``).
+
+    Notes
+    -----
+    Rules checked beyond the schemas: v0.1 CMOs field for field (draft URLs/names
+    and missing fields reported); every used convention declared; per-step ``scale`` equals the pixel-size ratio to
+    ``derived_from``; ``translation`` is ``[0.0, 0.0]``; all levels share the
+    origin and pixel-size signs; shapes equal ``floor(H0 / F)``; root and level
+    ``spatial:bbox`` equal the transform extent; root ``spatial:transform``/``shape``
+    equal layout[0]'s; level groups restate proj, match their layout entry and carry
+    no ``multiscales``; ``"zarr-layer"`` hints are well-formed; arrays' dimension_names
+    contain the spatial dimensions and keep one order across levels. Tolerances are
+    relative (1e-9, scaled by the pixel size for coordinates).
     """
     doc = unwrap(attrs)
     if not isinstance(doc, Mapping):
