@@ -478,3 +478,34 @@ def test_numpy_inputs_accepted(crs) -> None:
     )
     assert geom.shape == (5, 10) and type(geom.shape[0]) is int
     assert all(type(v) is float for v in geom.transform + geom.bbox)
+
+
+def test_layer_hints_attrs_errors() -> None:
+    with pytest.raises(ValueError, match=r"layer hints must be a mapping of variable name"):
+        layer_hints_attrs([("v", ZarrLayerVarConfig())])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"layer hint keys must be variable names"):
+        layer_hints_attrs({"": ZarrLayerVarConfig()})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([], r"'zarr-layer' must be an object of per-variable hints"),
+        ({"v": 1}, r"'zarr-layer'\.v must be an object"),
+        ({"v": {"clim": "0,1"}}, r"'zarr-layer'\.v\.clim must be \[low, high\]"),
+        ({"v": {"colormap": ""}}, r"colormap must be a non-empty name"),
+    ],
+)
+def test_parse_layer_hints_errors(value: Any, message: str) -> None:
+    from topozarr_metadata.hints import parse_layer_hints
+
+    with pytest.raises(ValueError, match=message):
+        parse_layer_hints(value)
+
+
+def test_cmo_unknown_name() -> None:
+    from topozarr_metadata.conventions import cmo
+
+    assert cmo("proj") == PROJ_CMO
+    with pytest.raises(ValueError, match=r"unknown convention 'geo-proj'; use one of"):
+        cmo("geo-proj")
