@@ -366,3 +366,12 @@ def test_non_object_layout_entry_reported_by_schema(store) -> None:
     assert any(
         f.path == "#/multiscales/layout/0" and "[multiscales schema]" in f.message for f in findings
     ), findings
+
+
+def test_unknown_conventions_are_allowed(store) -> None:
+    store["attrs"]["zarr_conventions"].append(
+        {"uuid": "2dc8d146-3932-4e08-8542-06aa0e826508", "name": "other"}
+    )
+    assert run(store) == []
+    store["attrs"]["zarr_conventions"].append("not an object")
+    assert any(f.path.startswith("#/zarr_conventions/4") for f in run(store))
