@@ -1,59 +1,18 @@
-"""Shared fixtures: zarr arrays on memory stores and a store that counts reads per key."""
+"""Engine test fixtures; helpers live in _engine_testing (unique module names)."""
 
 from __future__ import annotations
 
+import pathlib
 import sys
-import threading
-from collections import Counter
-from pathlib import Path
 
-import numpy as np
 import pytest
-import zarr
 from zarr.storage import MemoryStore
 
-sys.path.insert(0, str(Path(__file__).parent))
+_here = str(pathlib.Path(__file__).parent)
+if _here not in sys.path:
+    sys.path.insert(0, _here)
 
-
-class CountingStore(MemoryStore):
-    """A MemoryStore counting reads per key.
-
-    ``reads`` counts gets that returned stored bytes; ``gets`` counts every get (zarr-python
-    3.1 probes a shard key before writing it, even when the write covers the whole shard).
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.reads: Counter[str] = Counter()
-        self.writes: Counter[str] = Counter()
-        self.gets: Counter[str] = Counter()  # every get, including keys that do not exist
-        self._count_lock = threading.Lock()
-
-    async def get(self, key, prototype, byte_range=None):
-        out = await super().get(key, prototype, byte_range)
-        with self._count_lock:
-            self.gets[key] += 1
-            if out is not None:  # a read that returned stored bytes
-                self.reads[key] += 1
-        return out
-
-    async def get_partial_values(self, prototype, key_ranges):
-        key_ranges = list(key_ranges)
-        with self._count_lock:
-            for key, _ in key_ranges:
-                self.gets[key] += 1
-                self.reads[key] += 1
-        return await super().get_partial_values(prototype, key_ranges)
-
-    async def set(self, key, value):
-        with self._count_lock:
-            self.writes[key] += 1
-        return await super().set(key, value)
-
-    def reset(self):
-        self.reads.clear()
-        self.writes.clear()
-        self.gets.clear()
+from _engine_testing import CountingStore  # noqa: E402
 
 
 @pytest.fixture
@@ -64,33 +23,3 @@ def store():
 @pytest.fixture
 def counting_store():
     return CountingStore()
-
-
-def make_array(store, path, shape, dtype, *, chunks, shards=None, fill_value=None):
-    """Create a zarr v3 array (NaN fill for floats unless given)."""
-    dtype = np.dtype(dtype)
-    if fill_value is None:
-        fill_value = np.nan if dtype.kind == "f" else 0
-    return zarr.create_array(
-        store,
-        name=path,
-        shape=shape,
-        dtype=dtype,
-        chunks=chunks,
-        shards=shards,
-        fill_value=fill_value,
-        overwrite=True,
-    )
-
-
-def dem(shape, dtype=np.float32, *, nan_frac=0.1, seed=0, fill=None):
-    """Synthetic terrain-like values with holes (NaN for floats, ``fill`` for ints)."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal(100, 30, size=shape).cumsum(axis=-1) / 10
-    a = a.astype(dtype) if np.dtype(dtype).kind == "f" else np.clip(a, -3000, 3000).astype(dtype)
-    holes = rng.random(shape) < nan_frac
-    if np.dtype(dtype).kind == "f":
-        a[holes] = np.nan
-    elif fill is not None:
-        a[holes] = fill
-    return a

@@ -2,7 +2,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import pytest
-from conftest import dem, make_array
+from _engine_testing import dem, make_array
 from topozarr_engine import RegionError, RegionTimer, copy_array
 
 

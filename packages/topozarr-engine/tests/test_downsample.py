@@ -2,8 +2,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import pytest
-from conftest import dem, make_array
-from reference import reference_reduce
+from _engine_reference import reference_reduce
+from _engine_testing import dem, make_array
 from topozarr_engine import RegionError, RegionTimer, downsample_level
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import dem, make_array
-from reference import reference_reduce
+from _engine_reference import reference_reduce
+from _engine_testing import dem, make_array
 from topozarr_engine import RegionError, RegionTimer, coarsened_shape, write_pyramid_arrays
 from topozarr_engine.pyramid import plan_tiles
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -213,7 +214,11 @@ def write_pyramid(
         current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
         current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
         if getattr(current.store, "supports_consolidated_metadata", False):
-            zarr.consolidate_metadata(zstore, zarr_format=3)
+            with warnings.catch_warnings():
+                # zarr warns that consolidated metadata is not in the v3 spec: we know, and
+                # publish it anyway because xarray and zarr-python readers use it.
+                warnings.simplefilter("ignore", category=UserWarning)
+                zarr.consolidate_metadata(zstore, zarr_format=3)
     wall = time.perf_counter() - t_start
     if not stats:
         return None

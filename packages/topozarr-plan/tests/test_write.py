@@ -1,0 +1,271 @@
+"""Pyramid.write end to end: every level against xarray coarsen(boundary="trim") of the source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from _plan_testing import make_dataset
+from topozarr_engine import RegionError
+from topozarr_plan import create_pyramid
+from zarr.storage import LocalStore, MemoryStore
+
+SMALL = {"target_chunk_bytes": 1024, "chunks_per_shard": 2}  # 16x16 float32 chunks, 32x32 shards
+
+
+def with_holes(ds: xr.Dataset, name: str = "data", frac: float = 0.2, seed: int = 1) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    ds = ds.copy()
+    values = ds[name].values.copy()
+    values[rng.random(values.shape) < frac] = np.nan
+    # A whole region of missing values: skipped on write, NaN (or 0 for sum) when read.
+    values[..., :32, :32] = np.nan
+    ds[name] = ds[name].copy(data=values)
+    return ds
+
+
+def int_with_fill(ds: xr.Dataset, dtype: str, fill: int, *, frac: float = 0.2) -> xr.Dataset:
+    rng = np.random.default_rng(2)
+    values = ds["data"].values.astype(dtype)
+    values[rng.random(values.shape) < frac] = fill
+    ds = ds.copy()
+    ds["data"] = ds["data"].copy(data=values)
+    ds["data"].encoding["_FillValue"] = fill
+    return ds
+
+
+def reference(ds: xr.Dataset, name: str, factor: int, method: str, fill=None) -> np.ndarray:
+    """xarray coarsen(boundary="trim") of the source, with the fill value masked."""
+    da = ds[name]
+    dtype = da.dtype
+    if factor == 1:
+        return da.values
+    if fill is not None:
+        da = da.where(da != fill)
+    out = getattr(da.coarsen({"y": factor, "x": factor}, boundary="trim"), method)()
+    values = out.values
+    if dtype.kind in "iu":
+        if method == "mean":
+            values = np.round(values)  # half to even, like the kernel
+        if method == "sum":
+            return values.astype(np.int64)
+        values = np.where(np.isnan(values), fill if fill is not None else 0, values)
+        return values.astype(dtype)
+    return values.astype(dtype)
+
+
+def assert_levels(pyramid, store, name="data", method="mean", fill=None, source=None):
+    source = pyramid.source if source is None else source
+    root = zarr.open_group(store, mode="r")
+    for level, factor in enumerate(pyramid.factors):
+        got = root[f"{level}/{name}"][...]
+        expected = reference(source, name, factor, method, fill)
+        assert got.shape == expected.shape, level
+        if got.dtype.kind == "f":
+            np.testing.assert_allclose(got, expected, rtol=2e-6, equal_nan=True, err_msg=str(level))
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=f"level {level}")
+
+
+def is_published(store) -> bool:
+    return "multiscales" in zarr.open_group(store, mode="r", use_consolidated=False).attrs
+
+
+def test_float_mean_with_nan_memory_store():
+    ds = with_holes(make_dataset(100, 120))
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    store = MemoryStore()
+    assert pyramid.write(store, max_workers=2) is None
+    assert_levels(pyramid, store)
+    root = zarr.open_group(store, mode="r")
+    assert dict(root.attrs) == pyramid.attrs or set(pyramid.attrs) <= set(root.attrs)
+    arr = root["1/data"]
+    assert np.isnan(arr.fill_value)
+    assert arr.metadata.dimension_names == ("y", "x")
+    assert tuple(arr.chunks) == tuple(pyramid.encoding["/1"]["data"]["chunks"])
+    assert tuple(arr.shards) == tuple(pyramid.encoding["/1"]["data"]["shards"])
+    assert root.metadata.consolidated_metadata is not None
+    # Level group attrs and coordinates come from the templates.
+    level1 = xr.open_zarr(store, group="1", zarr_format=3)
+    np.testing.assert_array_equal(level1["x"].values, pyramid.level_templates[1]["x"].values)
+    for key, value in pyramid.level_templates[1].attrs.items():
+        assert level1.attrs[key] == value
+
+
+def test_int16_fill_mean():
+    ds = int_with_fill(make_dataset(64, 80), "int16", -9999)
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store, fill=-9999)
+    assert zarr.open_group(store, mode="r")["2/data"].fill_value == -9999
+
+
+def test_uint8_max():
+    ds = make_dataset(64, 64, dtype="uint8")
+    pyramid = create_pyramid(ds, levels=5, method="max", **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store, method="max")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_sum(dtype):
+    ds = make_dataset(64, 64)
+    ds = with_holes(ds) if dtype == "float32" else int_with_fill(ds, dtype, -1)
+    pyramid = create_pyramid(ds, levels=4, method="sum", **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store, method="sum", fill=None if dtype == "float32" else -1)
+
+
+def test_min():
+    ds = with_holes(make_dataset(48, 80))
+    pyramid = create_pyramid(ds, levels=3, method="min", **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store, method="min")
+
+
+@pytest.mark.parametrize("factors", [[1, 4, 16], [1, 3, 9]])
+def test_sparse_factors(factors):
+    ds = with_holes(make_dataset(90, 110))
+    pyramid = create_pyramid(ds, factors=factors, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store)
+
+
+def test_time_cube():
+    ds = with_holes(make_dataset(40, 56, extra={"time": 3}))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    root = zarr.open_group(store, mode="r")
+    for level, factor in enumerate(pyramid.factors):
+        expected = reference(ds, "data", factor, "mean")
+        np.testing.assert_allclose(root[f"{level}/data"][...], expected, rtol=2e-6, equal_nan=True)
+    assert "time" in zarr.open_group(store, path="1", mode="r")
+
+
+def test_odd_sizes():
+    ds = with_holes(make_dataset(53, 77))
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store)
+
+
+def test_write_matches_as_datatree():
+    ds = with_holes(make_dataset(64, 72))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    tree = pyramid.as_datatree()
+    written = xr.open_datatree(store, engine="zarr", zarr_format=3)
+    for level in range(3):
+        a = written[str(level)].to_dataset()["data"].values
+        b = tree[str(level)].to_dataset()["data"].values
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=2e-6, equal_nan=True)
+
+
+def test_local_path_and_stats_and_progress(tmp_path):
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    path = tmp_path / "p.zarr"
+    stats = pyramid.write(str(path), stats=True, progress=True, max_workers=2)
+    assert set(stats) == {"0", "1", "2"}
+    s0 = stats["0"]
+    assert s0["path"] == "single-pass" and s0["workers"] == 2
+    assert s0["regions"] > 0 and s0["skipped"] >= 1 and s0["wall_s"] > 0
+    for key in ("read_s", "reduce_s", "write_s", "region_shapes"):
+        assert key in s0
+    assert_levels(pyramid, LocalStore(path))
+
+
+def test_level_by_level_path_and_compressors_override():
+    from zarr.codecs import ZstdCodec
+
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, method="max", **SMALL)
+    pyramid.encoding["/1"]["data"]["compressors"] = (ZstdCodec(level=1),)
+    store = MemoryStore()
+    stats = pyramid.write(store, keep_levels_in_memory=False, stats=True)
+    assert stats["1"]["path"] == "level-by-level"
+    assert_levels(pyramid, store, method="max")  # max of max is exact
+    root = zarr.open_group(store, mode="r")
+    assert isinstance(root["1/data"].compressors[0], ZstdCodec)
+    assert type(root["0/data"].compressors[0]).__name__ == "BloscCodec"
+    assert is_published(store)
+
+
+def test_mode_a_subset_keeps_other_levels():
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, method="max", **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    level0 = zarr.open_group(store, mode="r")["0/data"][...]
+    zarr.open_group(store, mode="r+")["2/data"][...] = 0  # damage level 2
+    pyramid.write(store, mode="a", levels=[2])
+    assert_levels(pyramid, store, method="max")
+    np.testing.assert_array_equal(zarr.open_group(store, mode="r")["0/data"][...], level0)
+    assert is_published(store)
+
+
+def test_errors_before_any_write(tmp_path):
+    ds = make_dataset(32, 32)
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    with pytest.raises(ValueError, match="level 1"):
+        pyramid.write(store, levels=[2])  # predecessor neither planned nor stored
+    assert not dict(store._store_dict)
+    with pytest.raises(ValueError, match="io='rust'"):
+        pyramid.write(store, io="rust")
+    with pytest.raises(ValueError, match="mode"):
+        pyramid.write(store, mode="x")
+    with pytest.raises(ValueError, match="out of range"):
+        pyramid.write(store, levels=[5])
+    pyramid.write(store)
+    with pytest.raises(ValueError, match="mode='a'"):
+        pyramid.write(store, levels=[1])  # mode="w" would delete levels 0 and 2
+    assert_levels(pyramid, store)
+
+
+def test_killed_write_is_not_published_and_rerun_completes(monkeypatch):
+    import topozarr_engine.pyramid as engine_pyramid
+
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    real = engine_pyramid.materialize
+    calls = {"n": 0}
+
+    def flaky(block):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("connection reset")
+        return real(block)
+
+    monkeypatch.setattr(engine_pyramid, "materialize", flaky)
+    with pytest.raises(RegionError, match=r"variable 'data', level 0, region \[.*connection reset"):
+        pyramid.write(store, max_workers=1)
+    assert not is_published(store)
+    monkeypatch.setattr(engine_pyramid, "materialize", real)
+    pyramid.write(store, mode="a")
+    assert is_published(store)
+    assert_levels(pyramid, store)
+
+
+def test_icechunk_session_store():
+    icechunk = pytest.importorskip("icechunk")
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    ds = with_holes(make_dataset(48, 48))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    pyramid.write(session.store)
+    session.commit("pyramid")
+    read = repo.readonly_session("main").store
+    assert_levels(pyramid, read)
+    assert is_published(read)
