@@ -98,6 +98,14 @@ class LevelAccumulator:
         self.out_dtype = output_dtype(method, self.dtype)
         self._lock = threading.Lock()
         self._empty = empty_value(method, self.out_dtype, fill_value)
+        self._kernel: Any = None
+        if kernel.Accumulator is not None:
+            # The kernel keeps exact partial states (sum + count, extremes + flags) in Rust.
+            self._kernel = kernel.Accumulator(
+                self.shape, self.dtype, method, fill_value=fill_value, skipna=skipna
+            )
+            self._missing = None
+            return
         if method in ("mean", "sum"):
             acc = (
                 np.float64
@@ -117,6 +125,8 @@ class LevelAccumulator:
     @property
     def nbytes(self) -> int:
         """Bytes held by the partial state."""
+        if self._kernel is not None:
+            return int(self._kernel.nbytes)
         arrays = [getattr(self, n, None) for n in ("_total", "_count", "_value", "_valid")]
         arrays.append(self._missing)
         return sum(a.nbytes for a in arrays if a is not None)
@@ -130,6 +140,14 @@ class LevelAccumulator:
     def fold(self, tile: np.ndarray, origin: Sequence[int]) -> None:
         """Fold a native tile whose first cell is native index ``origin``."""
         origin = tuple(int(o) for o in origin)
+        if self._kernel is not None:
+            offset = [o // s for o, s in zip(origin, self.stride, strict=True)]
+            phase = [o % s for o, s in zip(origin, self.stride, strict=True)]
+            if any(c >= n for c, n in zip(offset, self.shape, strict=True)):
+                return  # the tile lies in the trimmed tail of the level
+            with self._lock:  # the kernel object is not thread-safe
+                self._kernel.fold(tile, offset, self.stride, phase=phase)
+            return
         if self.method == "nearest":
             self._fold_nearest(tile, origin)
             return
@@ -200,6 +218,13 @@ class LevelAccumulator:
     def result(self, region: Region | None = None) -> np.ndarray:
         """Final values of ``region`` (level coordinates; default: the whole level)."""
         sl = region.slices if region is not None else tuple(slice(0, n) for n in self.shape)
+        if self._kernel is not None:
+            with self._lock:
+                start = [s.start for s in sl]
+                stop = [s.stop for s in sl]
+                return np.asarray(self._kernel.result(start, stop)).astype(
+                    self.out_dtype, copy=False
+                )
         with self._lock:
             if self.method == "nearest":
                 out = self._value[sl].copy()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from topozarr_engine import kernel
+from topozarr_engine import kernel, shards
 from topozarr_engine.blocks import array_block_shape, is_all_fill, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
@@ -134,6 +134,6 @@ def downsample_level(
 
 def _setter(dst: Any) -> Callable[[Region, np.ndarray], None]:
     def write(region: Region, block: np.ndarray) -> None:
-        dst[region.slices] = block
+        shards.write_region(dst, region, block)
 
     return write

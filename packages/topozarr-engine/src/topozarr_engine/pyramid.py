@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from topozarr_engine import kernel
+from topozarr_engine import kernel, shards
 from topozarr_engine.accumulate import LevelAccumulator
 from topozarr_engine.blocks import array_block_shape, empty_value, is_all_fill, materialize
 from topozarr_engine.errors import RegionError
@@ -318,7 +318,7 @@ def write_pyramid_arrays(
             return
         t0 = time.perf_counter()
         try:
-            dst[region.slices] = block
+            shards.write_region(dst, region, block)
         except Exception as exc:
             raise RegionError(region, exc, variable=name, level=level, stage="write") from exc
         if t is not None:
