@@ -104,7 +104,8 @@ def test_method_recorded() -> None:
 def test_dask_source_level0_snapped() -> None:
     ds = make_dataset(3000, 3000).chunk({"y": 1000, "x": 1000})
     p = create_pyramid(ds, levels=3)
-    assert p.encoding["/0"]["data"] == {"chunks": (250, 500), "shards": (1000, 2000)}
+    enc = p.encoding["/0"]["data"]
+    assert (enc["chunks"], enc["shards"]) == ((250, 500), (1000, 2000))
     # Coarser levels keep the pyramid-aligned power-of-two grid.
     assert p.encoding["/1"]["data"]["chunks"] == (256, 512)
 
@@ -192,6 +193,19 @@ def test_16_gib_source_plans_fast_without_reading(chunks: str | None) -> None:
     assert chunk_reads == []
     assert elapsed < 1.0, f"create_pyramid took {elapsed:.2f}s"
     # Level 0 follows the source's 4096-cell shards: 4096 is a multiple of 512 / 1024 ...
-    assert p.encoding["/0"]["elevation"] == {"chunks": (256, 512), "shards": (1024, 2048)}
+    enc = p.encoding["/0"]["elevation"]
+    assert (enc["chunks"], enc["shards"]) == ((256, 512), (1024, 2048))
     assert p.level_templates[7].sizes == {"y": 512, "x": 512}
     assert_metadata_valid(p)
+
+
+def test_fill_keys_in_encoding() -> None:
+    p = create_pyramid(make_dataset(32, 32, dtype="int16"), levels=2)
+    assert set(p.encoding["/1"]["data"]) == {"chunks", "shards"}  # no fill: every cell valid
+    ds = make_dataset(32, 32, dtype="int16")
+    ds["data"].attrs["_FillValue"] = -1
+    p = create_pyramid(ds, levels=2)
+    enc = p.encoding["/1"]["data"]
+    assert enc["fill_value"] == enc["_FillValue"] == -1
+    p = create_pyramid(make_dataset(32, 32), levels=2)
+    assert np.isnan(p.encoding["/0"]["data"]["fill_value"])

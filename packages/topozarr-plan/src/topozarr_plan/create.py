@@ -144,7 +144,7 @@ def create_pyramid(
     encoding: dict[str, Any] = {}
     for level, factor in enumerate(resolved):
         sizes = {y_dim: y.level_size(factor), x_dim: x.level_size(factor)}
-        per_var: dict[str, dict[str, tuple[int, ...]]] = {}
+        per_var: dict[str, dict[str, Any]] = {}
         for name in roles.spatial:
             var = ds[name]
             per_var[name] = variable_encoding(
@@ -157,6 +157,12 @@ def create_pyramid(
                 chunks_per_shard=cps,
                 source_chunks=source_chunk_sizes(var.variable) if level == 0 else None,
             )
+            if fill_values[name] is not None:
+                # DataTree.to_zarr(encoding=...) replaces each variable's own encoding, so the
+                # fill must travel here: "fill_value" is the Zarr array's fill (what
+                # zarr-layer honours), "_FillValue" the CF attribute xarray masks with.
+                per_var[name]["fill_value"] = fill_values[name]
+                per_var[name]["_FillValue"] = fill_values[name]
         encoding[f"/{level}"] = per_var
 
     # Metadata: built by topozarr_metadata from level 0 + factors (never from float diffs).

@@ -35,7 +35,9 @@ class Pyramid:
     encoding : dict
         Nested dict ``{path: {var: {"chunks": ..., "shards": ...}}}`` with paths ``"/0"``,
         ``"/1"``, ...; shaped for ``DataTree.to_zarr(encoding=...)``. No ``"shards"`` key when
-        sharding is disabled.
+        sharding is disabled. Variables with a fill value also carry ``"fill_value"`` (the
+        Zarr array's fill) and ``"_FillValue"`` (xarray's CF mask), because an explicit
+        ``to_zarr`` encoding replaces the variables' own.
     attrs : dict
         Root group metadata (multiscales / proj: / spatial: / zarr-layer).
     x_dim, y_dim : str

@@ -171,7 +171,10 @@ def build_level_templates(
             attrs = {k: v for k, v in clean_attrs(src.attrs).items() if k not in _FILL_KEYS}
             var_enc: dict[str, Any] = {}
             if fill_values.get(name) is not None:
+                # Both keys: "fill_value" sets the Zarr v3 array's own fill (what zarr-layer
+                # honours); "_FillValue" becomes the CF attribute xarray masks with on read.
                 var_enc["_FillValue"] = fill_values[name]
+                var_enc["fill_value"] = fill_values[name]
             data_vars[name] = xr.Variable(
                 src.dims,
                 placeholder(shape, dtype, enc.get("shards", enc["chunks"])),
