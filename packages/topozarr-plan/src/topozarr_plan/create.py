@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -143,7 +144,7 @@ def create_pyramid(
     # Encoding: same heuristic at every level; level 0 also follows the source chunk grid.
     encoding: dict[str, Any] = {}
     for level, factor in enumerate(resolved):
-        sizes = {y_dim: y.level_size(factor), x_dim: x.level_size(factor)}
+        sizes: dict[Hashable, int] = {y_dim: y.level_size(factor), x_dim: x.level_size(factor)}
         per_var: dict[str, dict[str, Any]] = {}
         for name in roles.spatial:
             var = ds[name]

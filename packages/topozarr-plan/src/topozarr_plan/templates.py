@@ -148,7 +148,7 @@ def build_level_templates(
     templates: dict[int, xr.Dataset] = {}
     for level, factor in enumerate(factors):
         path = f"/{level}"
-        sizes = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
+        sizes: dict[Hashable, int] = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
         coords: dict[Hashable, xr.Variable] = {}
         for axis in (y, x):
             src = ds[axis.name].variable
@@ -193,9 +193,9 @@ def build_level_templates(
             else:
                 data_vars[name] = var
         tpl = xr.Dataset(data_vars, coords, attrs={**base_attrs, **group_attrs[level]})
-        for name in crs_coords:
-            if name in tpl.coords:
-                tpl = tpl.proj.assign_crs({name: crs}, allow_override=True)
-                tpl = tpl.proj.write_crs_info(name)
+        for crs_name in crs_coords:
+            if crs_name in tpl.coords:
+                tpl = tpl.proj.assign_crs({crs_name: crs}, allow_override=True)
+                tpl = tpl.proj.write_crs_info(crs_name)
         templates[level] = tpl
     return templates
