@@ -150,7 +150,9 @@ def test_each_source_chunk_read_once_and_no_readback(counting_store):
     assert len(src_reads) == (96 // 16) * (128 // 32)
     assert set(src_reads.values()) == {1}
     # Nothing written is read back, nor even probed (metadata documents excepted).
-    assert not [k for k in counting_store.gets if not k.startswith("src/") and not k.endswith("zarr.json")]
+    assert not [
+        k for k in counting_store.gets if not k.startswith("src/") and not k.endswith("zarr.json")
+    ]
     check(a, dsts, strides, "mean")
 
 
@@ -201,3 +203,27 @@ def test_worker_error_on_coarse_level_write(store):
     ):
         write_pyramid_arrays(a, dsts, strides=strides, method="mean", name="v", max_workers=2)
     assert nlead == 0
+
+
+@pytest.mark.parametrize(
+    ("dtype", "method", "fill", "factors"),
+    [
+        (np.float32, "mean", None, [1, 3, 9, 27]),
+        (np.int16, "mean", -9999, [1, 2, 4, 8, 16, 32]),
+        (np.uint8, "max", None, [1, 4, 16]),
+        (np.float64, "nearest", None, [1, 3, 9]),
+        (np.int16, "sum", -1, [1, 2, 4, 8, 16, 32]),
+    ],
+)
+def test_numpy_fallback_matches_reference(store, monkeypatch, dtype, method, fill, factors):
+    """The numpy accumulator path (used when the kernel lacks pyramid_tile / Accumulator)."""
+    from topozarr_engine import kernel
+
+    monkeypatch.setattr(kernel, "Accumulator", None)
+    monkeypatch.setattr(kernel, "pyramid_tile", None)
+    a = dem((45, 71), dtype, fill=fill)
+    out = np.int64 if method == "sum" else None
+    dsts, strides, _ = build(
+        store, a, factors, method=method, fill=fill, out_dtype=out, max_region_bytes=1
+    )
+    check(a, dsts, strides, method, fill)

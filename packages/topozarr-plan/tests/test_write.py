@@ -269,3 +269,33 @@ def test_icechunk_session_store():
     read = repo.readonly_session("main").store
     assert_levels(pyramid, read)
     assert is_published(read)
+
+
+def test_obstore_object_store():
+    obstore = pytest.importorskip("obstore")
+    from zarr.storage import ObjectStore
+
+    store = ObjectStore(obstore.store.MemoryStore())
+    ds = with_holes(make_dataset(48, 64))
+    pyramid = create_pyramid(ds, levels=3, method="min", **SMALL)
+    pyramid.write(store)
+    assert_levels(pyramid, store, method="min")
+    assert is_published(store)
+
+
+def test_templates_without_dask_placeholders():
+    ds = int_with_fill(make_dataset(40, 48), "int16", -5)
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    for level, template in pyramid.level_templates.items():
+        var = template["data"].variable
+        eager = xr.Variable(
+            var.dims, np.broadcast_to(np.zeros((), var.dtype), var.shape), var.attrs
+        )
+        eager.encoding = dict(var.encoding)
+        pyramid.level_templates[level] = template.assign(data=eager)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert_levels(pyramid, store, fill=-5)
+    level1 = xr.open_zarr(store, group="1", zarr_format=3)
+    assert "spatial_ref" in level1.coords
+    assert zarr.open_group(store, mode="r")["1/data"].fill_value == -5
