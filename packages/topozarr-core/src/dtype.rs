@@ -31,14 +31,17 @@ impl std::fmt::Display for FillValue {
 
 /// Output element of `sum` (numpy's `np.sum` promotion: floats keep their type, signed integers
 /// go to int64, unsigned ones to uint64).
-pub trait SumOut: Copy + Send + Sync + Debug + PartialEq + 'static {}
+pub trait SumOut:
+    Copy + Send + Sync + Debug + PartialEq + 'static + crate::kernel::IntoAny
+{
+}
 impl SumOut for f32 {}
 impl SumOut for f64 {}
 impl SumOut for i64 {}
 impl SumOut for u64 {}
 
 /// One supported element type.
-pub trait Elem: Copy + Send + Sync + Debug + PartialOrd + 'static {
+pub trait Elem: Copy + Send + Sync + Debug + PartialOrd + 'static + crate::kernel::IntoAny {
     const NAME: &'static str;
     const IS_FLOAT: bool;
     /// Exact accumulator: f64 for floats, i128 for integers (cannot overflow for any array that

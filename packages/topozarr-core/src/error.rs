@@ -27,6 +27,10 @@ pub enum KernelError {
     },
     /// Cumulative strides for `pyramid_tile` that do not nest.
     BadStrides(String),
+    /// A tile whose dtype differs from its accumulator's (maps to `TypeError`).
+    DtypeMismatch(String),
+    /// An allocation that cannot be made (maps to `MemoryError`); the size in bytes.
+    OutOfMemory(usize),
     /// Anything else wrong with an argument (explained in the message).
     Invalid(String),
 }
@@ -72,7 +76,12 @@ impl fmt::Display for KernelError {
                     "fill_value {value} is not representable in dtype {dtype}: {why}"
                 )
             }
-            KernelError::BadStrides(msg) | KernelError::Invalid(msg) => f.write_str(msg),
+            KernelError::OutOfMemory(n) => {
+                write!(f, "cannot allocate {n} bytes of accumulator state")
+            }
+            KernelError::BadStrides(msg)
+            | KernelError::Invalid(msg)
+            | KernelError::DtypeMismatch(msg) => f.write_str(msg),
         }
     }
 }

@@ -37,8 +37,18 @@ pub enum AnyArray {
     F64(ArrayD<f64>),
 }
 
+/// Element types with an `AnyArray` variant.
+pub trait IntoAny: Sized {
+    fn into_any(a: ArrayD<Self>) -> AnyArray;
+}
+
 macro_rules! any_from {
     ($($v:ident $t:ty),*) => {$(
+        impl IntoAny for $t {
+            fn into_any(a: ArrayD<$t>) -> AnyArray {
+                AnyArray::$v(a)
+            }
+        }
         impl From<ArrayD<$t>> for AnyArray {
             fn from(a: ArrayD<$t>) -> Self {
                 AnyArray::$v(a)
@@ -79,10 +89,9 @@ impl AnyView<'_> {
 }
 
 /// Element types with an `AnyArray` variant for their own and their sum's output.
-pub trait Kernel: Elem
-where
-    AnyArray: From<ArrayD<Self>> + From<ArrayD<Self::Sum>>,
-{
+pub trait Kernel: Elem {
+    /// The typed view inside `v`, if `v` holds this element type.
+    fn view(v: AnyView<'_>) -> Option<ArrayViewD<'_, Self>>;
     /// Mean or sum through the float fast path when it applies.
     fn fast_sum(
         _a: ArrayView4<'_, Self>,
@@ -95,10 +104,21 @@ where
     }
 }
 
-macro_rules! int_kernel {
-    ($($t:ty),*) => {$(impl Kernel for $t {})*};
+macro_rules! view_fn {
+    ($v:ident) => {
+        fn view(v: AnyView<'_>) -> Option<ArrayViewD<'_, Self>> {
+            match v {
+                AnyView::$v(a) => Some(a),
+                _ => None,
+            }
+        }
+    };
 }
-int_kernel!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+macro_rules! int_kernel {
+    ($($v:ident $t:ty),*) => {$(impl Kernel for $t { view_fn!($v); })*};
+}
+int_kernel!(U8 u8, I8 i8, U16 u16, I16 i16, U32 u32, I32 i32, U64 u64, I64 i64);
 
 fn fast_float<T: FastFloat + Kernel>(
     a: ArrayView4<'_, T>,
@@ -106,10 +126,7 @@ fn fast_float<T: FastFloat + Kernel>(
     m: Method,
     fill: T,
     skipna: bool,
-) -> Option<AnyArray>
-where
-    AnyArray: From<ArrayD<T>> + From<ArrayD<T::Sum>>,
-{
+) -> Option<AnyArray> {
     let contiguous_rows = a.shape()[3] <= 1 || a.strides()[3] == 1;
     let window: usize = g.iter().map(|ax| ax.s.min(ax.n.max(1))).product();
     if !contiguous_rows || window >= u32::MAX as usize {
@@ -122,10 +139,11 @@ where
         (Method::Sum, false) => drive(a, g, &FastSum::<T, false, false>::new(fill)),
         _ => return None,
     };
-    Some(AnyArray::from(out.into_dyn()))
+    Some(T::into_any(out.into_dyn()))
 }
 
 impl Kernel for f32 {
+    view_fn!(F32);
     fn fast_sum(
         a: ArrayView4<'_, f32>,
         g: &Geom,
@@ -138,6 +156,7 @@ impl Kernel for f32 {
 }
 
 impl Kernel for f64 {
+    view_fn!(F64);
     fn fast_sum(
         a: ArrayView4<'_, f64>,
         g: &Geom,
@@ -156,11 +175,8 @@ pub fn squeeze<O: Clone>(a: Array4<O>, ndim: usize) -> ArrayD<O> {
         .expect("same number of cells")
 }
 
-fn finish_any<O: Clone>(a: Array4<O>, ndim: usize) -> AnyArray
-where
-    AnyArray: From<ArrayD<O>>,
-{
-    AnyArray::from(squeeze(a, ndim))
+fn finish_any<O: Clone + IntoAny>(a: Array4<O>, ndim: usize) -> AnyArray {
+    O::into_any(squeeze(a, ndim))
 }
 
 /// Validated common arguments.
@@ -221,10 +237,11 @@ macro_rules! with_op {
     };
 }
 
-fn block_reduce_t<T: Kernel>(a: ArrayViewD<'_, T>, stride: &[i64], args: &Args) -> Result<AnyArray>
-where
-    AnyArray: From<ArrayD<T>> + From<ArrayD<T::Sum>>,
-{
+fn block_reduce_t<T: Kernel>(
+    a: ArrayViewD<'_, T>,
+    stride: &[i64],
+    args: &Args,
+) -> Result<AnyArray> {
     let nd = a.ndim();
     let v = as4(a)?;
     let stride = check_stride(stride, nd, "stride")?;

@@ -1,5 +1,6 @@
 //! Python registration and conversion only; the algorithms live in pyo3-free modules
 //! (`dtype`, `reduce`, `fast`, `kernel`, `accumulate`) that `cargo test` covers without Python.
+pub mod accumulate;
 pub mod dtype;
 pub mod error;
 pub mod fast;
@@ -9,7 +10,7 @@ pub mod reduce;
 use error::KernelError;
 use kernel::{AnyArray, AnyView};
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
 
@@ -19,7 +20,10 @@ pub const MAX_NDIM: usize = 4;
 /// The one place kernel errors become Python exceptions.
 fn to_py(e: KernelError) -> PyErr {
     match e {
-        KernelError::UnsupportedDtype(_) => PyTypeError::new_err(e.to_string()),
+        KernelError::UnsupportedDtype(_) | KernelError::DtypeMismatch(_) => {
+            PyTypeError::new_err(e.to_string())
+        }
+        KernelError::OutOfMemory(_) => PyMemoryError::new_err(e.to_string()),
         _ => PyValueError::new_err(e.to_string()),
     }
 }
@@ -133,6 +137,143 @@ fn block_reduce<'py>(
     Ok(to_numpy(py, out))
 }
 
+#[pyfunction]
+#[pyo3(signature = (a, strides, method, fill_value=None, skipna=true))]
+fn pyramid_tile<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    strides: &Bound<'py, PyAny>,
+    method: &str,
+    fill_value: Option<&Bound<'py, PyAny>>,
+    skipna: bool,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let input = Input::new(a)?;
+    let strides: Vec<Vec<i64>> = strides.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "strides must be a list of integer tuples, got {strides}"
+        ))
+    })?;
+    let fill = parse_fill(fill_value)?;
+    let view = input.view();
+    let out = py
+        .detach(|| accumulate::pyramid_tile(view, &strides, method, fill, skipna))
+        .map_err(to_py)?;
+    Ok(out.into_iter().map(|a| to_numpy(py, a)).collect())
+}
+
+/// Partial states of one coarse level, folded tile by tile (see `_core.pyi`).
+#[pyclass(name = "Accumulator", module = "topozarr_core._core")]
+struct Accumulator {
+    inner: Box<dyn accumulate::LevelAccumulator>,
+}
+
+/// numpy's canonical name for a dtype-like (`"f4"`, `np.float32`, `np.dtype("float32")`, ...).
+fn dtype_name(d: &Bound<'_, PyAny>) -> PyResult<String> {
+    let np = d.py().import("numpy")?;
+    let dt = np
+        .getattr("dtype")?
+        .call1((d,))
+        .map_err(|_| PyTypeError::new_err(format!("not a numpy dtype: {d}")))?;
+    if !dt.getattr("isnative")?.extract::<bool>()? {
+        return Err(to_py(KernelError::UnsupportedDtype(
+            dt.getattr("str")?.extract()?,
+        )));
+    }
+    dt.getattr("name")?.extract()
+}
+
+fn opt_index(v: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<Vec<i64>>> {
+    match v.filter(|v| !v.is_none()) {
+        None => Ok(None),
+        Some(v) => parse_stride(v, what).map(Some),
+    }
+}
+
+#[pymethods]
+impl Accumulator {
+    #[new]
+    #[pyo3(signature = (shape, dtype, method, fill_value=None, skipna=true))]
+    fn new(
+        shape: &Bound<'_, PyAny>,
+        dtype: &Bound<'_, PyAny>,
+        method: &str,
+        fill_value: Option<&Bound<'_, PyAny>>,
+        skipna: bool,
+    ) -> PyResult<Self> {
+        let shape = parse_stride(shape, "shape")?;
+        let dtype = dtype_name(dtype)?;
+        let fill = parse_fill(fill_value)?;
+        let inner =
+            accumulate::new_accumulator(&shape, &dtype, method, fill, skipna).map_err(to_py)?;
+        Ok(Accumulator { inner })
+    }
+
+    #[pyo3(signature = (a, offset, stride, *, phase=None))]
+    fn fold(
+        &mut self,
+        py: Python<'_>,
+        a: &Bound<'_, PyAny>,
+        offset: &Bound<'_, PyAny>,
+        stride: &Bound<'_, PyAny>,
+        phase: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let input = Input::new(a)?;
+        let offset = parse_stride(offset, "offset")?;
+        let stride = parse_stride(stride, "stride")?;
+        let phase = opt_index(phase, "phase")?;
+        let view = input.view();
+        let inner = &mut self.inner;
+        py.detach(|| inner.fold(view, &offset, &stride, phase.as_deref()))
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (start=None, stop=None))]
+    fn result<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&Bound<'py, PyAny>>,
+        stop: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let start = opt_index(start, "start")?;
+        let stop = opt_index(stop, "stop")?;
+        let inner = &self.inner;
+        let out = py
+            .detach(|| inner.result(start.as_deref(), stop.as_deref()))
+            .map_err(to_py)?;
+        Ok(to_numpy(py, out))
+    }
+
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.nbytes()
+    }
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.shape())
+    }
+
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.inner.dtype()
+    }
+
+    #[getter]
+    fn method(&self) -> &'static str {
+        reduce::METHODS[self.inner.method() as usize]
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Accumulator(shape={:?}, dtype={:?}, method={:?}, nbytes={})",
+            self.inner.shape(),
+            self.inner.dtype(),
+            reduce::METHODS[self.inner.method() as usize],
+            self.inner.nbytes()
+        )
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -142,5 +283,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_NDIM", MAX_NDIM)?;
     m.add("SIMD", fast::simd_level())?;
     m.add_function(wrap_pyfunction!(block_reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(pyramid_tile, m)?)?;
+    m.add_class::<Accumulator>()?;
     Ok(())
 }

@@ -50,7 +50,7 @@ pub trait Fold<X>: Sync {
 
 /// A reduction of native cells of type `T`: a fold plus how a finished window is reported.
 pub trait Op<T: Elem>: Fold<T> {
-    type Out: Copy + Send + Sync + std::fmt::Debug + PartialEq + 'static;
+    type Out: Copy + Send + Sync + std::fmt::Debug + PartialEq + 'static + crate::kernel::IntoAny;
     fn finish(&self, s: &Self::S) -> Self::Out;
 }
 

@@ -1,12 +1,17 @@
-"""topozarr-core: the Rust kernel behind topozarr (NaN-aware block reduction and pyramids)."""
+"""topozarr-core: the Rust kernel behind topozarr (NaN-aware block reduction and pyramids).
+
+See ``topozarr_core._core`` (and its ``.pyi`` stub) for the full contract of each export.
+"""
 
 from topozarr_core._core import (
     DTYPES,
     MAX_NDIM,
     METHODS,
     SIMD,
+    Accumulator,
     __version__,
     block_reduce,
+    pyramid_tile,
 )
 
 __all__ = [
@@ -14,6 +19,8 @@ __all__ = [
     "MAX_NDIM",
     "METHODS",
     "SIMD",
+    "Accumulator",
     "__version__",
     "block_reduce",
+    "pyramid_tile",
 ]

@@ -1,0 +1,458 @@
+//! The accumulating form used by the single-pass pyramid writer.
+//!
+//! * [`pyramid_tile`] reduces one native tile to every coarser level at once: level 1 from the
+//!   native cells, each further level from the previous level's *partial states* (sum + count,
+//!   running extreme + flags), never from finished values, so every level equals reducing the
+//!   native cells directly (integer means round once, from the exact native sum).
+//! * [`new_accumulator`] keeps those partial states for one whole level across many tiles, for the
+//!   deep levels whose windows span several tiles.
+use crate::dtype::{fill_for, Missing};
+use crate::error::{KernelError, Result};
+use crate::kernel::{squeeze, AnyArray, AnyView, Args, IntoAny, Kernel};
+use crate::reduce::{
+    as4, check_stride, drive, nearest, strict_geom, Ax, ExtOp, Fold, Generic, Geom, Method,
+    NearestOp, Op, StateFold, SumOp,
+};
+use ndarray::{s, Array4, ArrayView4, ArrayViewD, Zip};
+
+/// Checks `pyramid_tile`'s cumulative strides: each positive and elementwise dividing the next.
+fn check_strides(strides: &[Vec<i64>], ndim: usize) -> Result<Vec<[usize; 4]>> {
+    let mut out: Vec<[usize; 4]> = Vec::with_capacity(strides.len());
+    for (k, s) in strides.iter().enumerate() {
+        let s = check_stride(s, ndim, "stride")?;
+        if let Some(prev) = out.last() {
+            if prev.iter().zip(&s).any(|(p, c)| c % p != 0) {
+                return Err(KernelError::BadStrides(format!(
+                    "strides[{k}] = {:?} is not a multiple of strides[{}] = {:?} on every axis; \
+                     cumulative strides must each divide the next",
+                    &s[4 - ndim..],
+                    k - 1,
+                    &prev[4 - ndim..]
+                )));
+            }
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn ident<S: Copy>(s: &S) -> S {
+    *s
+}
+
+/// Partial states of level `stride` over a 4-D input, strict trim.
+fn states_of<X: Copy + Sync, F: Fold<X>>(a: ArrayView4<'_, X>, g: &Geom, f: &F) -> Array4<F::S> {
+    drive(
+        a,
+        g,
+        &Generic {
+            fold: f,
+            emit: ident::<F::S>,
+        },
+    )
+}
+
+/// Every level of one tile from partial states (all methods but nearest).
+fn levels_from_states<T: Kernel, K: Op<T>>(
+    v: ArrayView4<'_, T>,
+    strides: &[[usize; 4]],
+    op: &K,
+    ndim: usize,
+) -> Vec<AnyArray> {
+    let mut out = Vec::with_capacity(strides.len());
+    let mut prev: Option<(Array4<K::S>, [usize; 4])> = None;
+    for s in strides {
+        let states = match &prev {
+            None => states_of(v, &strict_geom(v.shape(), s), op),
+            Some((p, ps)) => {
+                let ratio: [usize; 4] = std::array::from_fn(|i| s[i] / ps[i]);
+                let merge = StateFold(op, std::marker::PhantomData);
+                states_of(p.view(), &strict_geom(p.shape(), &ratio), &merge)
+            }
+        };
+        out.push(K::Out::into_any(squeeze(
+            states.map(|st| op.finish(st)),
+            ndim,
+        )));
+        prev = Some((states, *s));
+    }
+    out
+}
+
+fn pyramid_tile_t<T: Kernel>(
+    a: ArrayViewD<'_, T>,
+    strides: &[Vec<i64>],
+    args: &Args,
+) -> Result<Vec<AnyArray>> {
+    let nd = a.ndim();
+    let v = as4(a)?;
+    let strides = check_strides(strides, nd)?;
+    let miss = Missing::new(fill_for::<T>(args.fill)?);
+    let skipna = args.skipna;
+    Ok(match args.method {
+        Method::Mean => levels_from_states(v, &strides, &SumOp::<T, true> { miss, skipna }, nd),
+        Method::Sum => levels_from_states(v, &strides, &SumOp::<T, false> { miss, skipna }, nd),
+        Method::Max => levels_from_states(v, &strides, &ExtOp::<T, true> { miss, skipna }, nd),
+        Method::Min => levels_from_states(v, &strides, &ExtOp::<T, false> { miss, skipna }, nd),
+        // The top-left cells of every level are a strided view of the tile: nothing to carry.
+        Method::Nearest => strides
+            .iter()
+            .map(|s| T::into_any(squeeze(nearest(v, &strict_geom(v.shape(), s)), nd)))
+            .collect(),
+    })
+}
+
+/// `pyramid_tile`: `block_reduce` of `a` for every cumulative stride, strict trim, in one pass.
+pub fn pyramid_tile(
+    a: AnyView<'_>,
+    strides: &[Vec<i64>],
+    method: &str,
+    fill: Option<crate::dtype::FillValue>,
+    skipna: bool,
+) -> Result<Vec<AnyArray>> {
+    let args = Args::parse(method, fill, skipna)?;
+    crate::with_view!(a, a, pyramid_tile_t(a, strides, &args))
+}
+
+/// Partial states of one whole level, fed tile by tile. Not thread-safe by itself: callers
+/// serialise `fold` (Python's borrow checking on the wrapping object does).
+pub trait LevelAccumulator: Send + Sync {
+    /// Folds a native tile whose first cell lies `phase` native cells into level cell `offset`.
+    fn fold(
+        &mut self,
+        a: AnyView<'_>,
+        offset: &[i64],
+        stride: &[i64],
+        phase: Option<&[i64]>,
+    ) -> Result<()>;
+    /// Finished values of level cells `[start, stop)`.
+    fn result(&self, start: Option<&[i64]>, stop: Option<&[i64]>) -> Result<AnyArray>;
+    /// Bytes held by the partial states.
+    fn nbytes(&self) -> usize;
+    fn shape(&self) -> Vec<usize>;
+    fn dtype(&self) -> &'static str;
+    fn method(&self) -> Method;
+}
+
+struct LevelAcc<T: Kernel, K: Op<T>> {
+    op: K,
+    method: Method,
+    ndim: usize,
+    states: Array4<K::S>,
+    _t: std::marker::PhantomData<T>,
+}
+
+fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
+    if v.len() != ndim {
+        return Err(KernelError::LengthMismatch {
+            what,
+            got: v.len(),
+            expected: ndim,
+        });
+    }
+    let mut out = [0usize; 4];
+    for (o, &x) in out[4 - ndim..].iter_mut().zip(v) {
+        *o = usize::try_from(x).map_err(|_| {
+            KernelError::Invalid(format!(
+                "{what} {v:?} has a negative entry; entries must be >= 0"
+            ))
+        })?;
+    }
+    Ok(out)
+}
+
+impl<T: Kernel, K: Op<T> + Send> LevelAccumulator for LevelAcc<T, K> {
+    fn fold(
+        &mut self,
+        a: AnyView<'_>,
+        offset: &[i64],
+        stride: &[i64],
+        phase: Option<&[i64]>,
+    ) -> Result<()> {
+        let got = crate::with_view!(&a, x, elem_name(x));
+        let a = T::view(a).ok_or_else(|| {
+            KernelError::DtypeMismatch(format!(
+                "tile dtype {got} does not match the accumulator's dtype {}",
+                T::NAME
+            ))
+        })?;
+        let nd = self.ndim;
+        if a.ndim() != nd {
+            return Err(KernelError::Invalid(format!(
+                "tile has {} dimensions but the accumulator has {nd}",
+                a.ndim()
+            )));
+        }
+        let v = as4(a)?;
+        let stride = check_stride(stride, nd, "stride")?;
+        let offset = index_list(offset, nd, "offset")?;
+        let phase = match phase {
+            Some(p) => index_list(p, nd, "phase")?,
+            None => [0; 4],
+        };
+        if let Some(i) = (0..4).find(|&i| phase[i] >= stride[i]) {
+            return Err(KernelError::Invalid(format!(
+                "phase {:?} must be smaller than stride {:?} on every axis (axis {})",
+                &phase[4 - nd..],
+                &stride[4 - nd..],
+                i - (4 - nd)
+            )));
+        }
+        let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
+        let mut tile = states_of(v, &g, &self.op);
+        if self.method == Method::Nearest {
+            // A window that starts before the tile has its top-left cell in another tile: drop
+            // what this tile saw of it, so only the true top-left cell is ever kept.
+            let empty = self.op.empty();
+            let tshape = tile.shape().to_vec();
+            for i in (0..4).filter(|&i| phase[i] > 0 && tshape[i] > 0) {
+                tile.index_axis_mut(ndarray::Axis(i), 0).fill(empty);
+            }
+        }
+        let shape = self.states.shape().to_vec();
+        let n: [usize; 4] =
+            std::array::from_fn(|i| tile.shape()[i].min(shape[i].saturating_sub(offset[i])));
+        if n.contains(&0) {
+            return Ok(());
+        }
+        let mut dst = self.states.slice_mut(s![
+            offset[0]..offset[0] + n[0],
+            offset[1]..offset[1] + n[1],
+            offset[2]..offset[2] + n[2],
+            offset[3]..offset[3] + n[3]
+        ]);
+        let src = tile.slice(s![..n[0], ..n[1], ..n[2], ..n[3]]);
+        let op = &self.op;
+        Zip::from(&mut dst)
+            .and(&src)
+            .for_each(|d, s| op.merge(d, s));
+        Ok(())
+    }
+
+    fn result(&self, start: Option<&[i64]>, stop: Option<&[i64]>) -> Result<AnyArray> {
+        let nd = self.ndim;
+        let shape = self.states.shape();
+        let start = match start {
+            Some(s) => index_list(s, nd, "start")?,
+            None => [0; 4],
+        };
+        let stop = match stop {
+            Some(s) => {
+                // The padding axes have length 1: the region spans all of them.
+                let mut s = index_list(s, nd, "stop")?;
+                s[..4 - nd].fill(1);
+                s
+            }
+            None => std::array::from_fn(|i| shape[i]),
+        };
+        if (0..4).any(|i| start[i] > stop[i] || stop[i] > shape[i]) {
+            return Err(KernelError::Invalid(format!(
+                "region start={:?} stop={:?} is not inside the level shape {:?}",
+                &start[4 - nd..],
+                &stop[4 - nd..],
+                &shape[4 - nd..]
+            )));
+        }
+        let region = self.states.slice(s![
+            start[0]..stop[0],
+            start[1]..stop[1],
+            start[2]..stop[2],
+            start[3]..stop[3]
+        ]);
+        let out = Array4::from_shape_vec(
+            region.raw_dim(),
+            region.iter().map(|st| self.op.finish(st)).collect(),
+        )
+        .expect("region size");
+        Ok(K::Out::into_any(squeeze(out, nd)))
+    }
+
+    fn nbytes(&self) -> usize {
+        self.states.len() * std::mem::size_of::<K::S>()
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        self.states.shape()[4 - self.ndim..].to_vec()
+    }
+
+    fn dtype(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn method(&self) -> Method {
+        self.method
+    }
+}
+
+fn elem_name<T: crate::dtype::Elem>(_: &ArrayViewD<'_, T>) -> &'static str {
+    T::NAME
+}
+
+fn make<T: Kernel, K: Op<T> + Send + 'static>(
+    op: K,
+    method: Method,
+    shape: &[usize],
+) -> Result<Box<dyn LevelAccumulator>> {
+    let ndim = shape.len();
+    let shape4: [usize; 4] = std::array::from_fn(|i| {
+        if i < 4 - ndim {
+            1
+        } else {
+            shape[i - (4 - ndim)]
+        }
+    });
+    let cells = shape4.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    let bytes = cells.and_then(|c| c.checked_mul(std::mem::size_of::<K::S>()));
+    let (Some(cells), Some(bytes)) = (cells, bytes) else {
+        return Err(KernelError::OutOfMemory(usize::MAX));
+    };
+    // Refuse (MemoryError) rather than abort when the level does not fit in memory.
+    let mut v: Vec<K::S> = Vec::new();
+    v.try_reserve_exact(cells)
+        .map_err(|_| KernelError::OutOfMemory(bytes))?;
+    v.resize(cells, op.empty());
+    let states = Array4::from_shape_vec(shape4, v).expect("cells");
+    Ok(Box::new(LevelAcc::<T, K> {
+        op,
+        method,
+        ndim,
+        states,
+        _t: std::marker::PhantomData,
+    }))
+}
+
+fn new_t<T: Kernel>(shape: &[usize], args: &Args) -> Result<Box<dyn LevelAccumulator>> {
+    let miss = Missing::new(fill_for::<T>(args.fill)?);
+    let skipna = args.skipna;
+    match args.method {
+        Method::Mean => make::<T, _>(SumOp::<T, true> { miss, skipna }, args.method, shape),
+        Method::Sum => make::<T, _>(SumOp::<T, false> { miss, skipna }, args.method, shape),
+        Method::Max => make::<T, _>(ExtOp::<T, true> { miss, skipna }, args.method, shape),
+        Method::Min => make::<T, _>(ExtOp::<T, false> { miss, skipna }, args.method, shape),
+        Method::Nearest => make::<T, _>(NearestOp { miss }, args.method, shape),
+    }
+}
+
+/// A new accumulator for one level of `shape` (level cells) over source dtype `dtype`.
+pub fn new_accumulator(
+    shape: &[i64],
+    dtype: &str,
+    method: &str,
+    fill: Option<crate::dtype::FillValue>,
+    skipna: bool,
+) -> Result<Box<dyn LevelAccumulator>> {
+    let args = Args::parse(method, fill, skipna)?;
+    let nd = shape.len();
+    if nd == 0 || nd > crate::MAX_NDIM {
+        return Err(KernelError::BadNdim(nd));
+    }
+    let shape = shape
+        .iter()
+        .map(|&n| usize::try_from(n))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| KernelError::Invalid(format!("shape {shape:?} has a negative entry")))?;
+    match dtype {
+        "uint8" => new_t::<u8>(&shape, &args),
+        "int8" => new_t::<i8>(&shape, &args),
+        "uint16" => new_t::<u16>(&shape, &args),
+        "int16" => new_t::<i16>(&shape, &args),
+        "uint32" => new_t::<u32>(&shape, &args),
+        "int32" => new_t::<i32>(&shape, &args),
+        "uint64" => new_t::<u64>(&shape, &args),
+        "int64" => new_t::<i64>(&shape, &args),
+        "float32" => new_t::<f32>(&shape, &args),
+        "float64" => new_t::<f64>(&shape, &args),
+        other => Err(KernelError::UnsupportedDtype(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::block_reduce;
+    use ndarray::{Array, ArrayD, IxDyn};
+
+    fn raster() -> ArrayD<i32> {
+        Array::from_shape_fn(IxDyn(&[13, 17]), |ix| {
+            ((ix[0] * 31 + ix[1] * 7) % 23) as i32 - 5
+        })
+    }
+
+    #[test]
+    fn pyramid_levels_equal_direct_reduction() {
+        let a = raster();
+        for m in crate::reduce::METHODS {
+            let levels = pyramid_tile(
+                a.view().into(),
+                &[vec![1, 2], vec![2, 4], vec![4, 8]],
+                m,
+                Some(crate::dtype::FillValue::Int(0)),
+                true,
+            )
+            .unwrap();
+            for (lvl, s) in levels.iter().zip([[1usize, 2], [2, 4], [4, 8]]) {
+                let (h, w) = (13 / s[0] * s[0], 17 / s[1] * s[1]);
+                let cut = a.slice(s![..h, ..w]).into_dyn();
+                let want = block_reduce(
+                    cut.into(),
+                    &[s[0] as i64, s[1] as i64],
+                    m,
+                    Some(crate::dtype::FillValue::Int(0)),
+                    true,
+                )
+                .unwrap();
+                assert_eq!(lvl, &want, "{m} {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn strides_must_nest() {
+        let a = raster();
+        let e = pyramid_tile(
+            a.view().into(),
+            &[vec![2, 2], vec![3, 4]],
+            "mean",
+            None,
+            true,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("strides[1]"), "{e}");
+    }
+
+    #[test]
+    fn accumulator_in_uneven_tiles() {
+        let a = raster();
+        for m in crate::reduce::METHODS {
+            let mut acc = new_accumulator(
+                &[3, 4],
+                "int32",
+                m,
+                Some(crate::dtype::FillValue::Int(3)),
+                true,
+            )
+            .unwrap();
+            // Row tiles of 3 rows and column tiles of 5 columns against a 4x4 window.
+            for r0 in (0..13).step_by(3) {
+                for c0 in (0..17).step_by(5) {
+                    let t = a
+                        .slice(s![r0..(r0 + 3).min(13), c0..(c0 + 5).min(17)])
+                        .into_dyn();
+                    let off = [(r0 / 4) as i64, (c0 / 4) as i64];
+                    let ph = [(r0 % 4) as i64, (c0 % 4) as i64];
+                    acc.fold(t.into(), &off, &[4, 4], Some(&ph)).unwrap();
+                }
+            }
+            let cut = a.slice(s![..12, ..16]).into_dyn();
+            let want = block_reduce(
+                cut.into(),
+                &[4, 4],
+                m,
+                Some(crate::dtype::FillValue::Int(3)),
+                true,
+            )
+            .unwrap();
+            assert_eq!(acc.result(None, None).unwrap(), want, "{m}");
+        }
+    }
+}
