@@ -1,0 +1,264 @@
+"""The `topozarr` command: demo, build, info, validate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from topozarr.errors import UsageError
+
+# Stop adding levels once the coarsest one fits in a web-map tile of about this many cells.
+_COARSEST_EDGE = 256
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from err
+
+
+def _shard_arg(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'none'") from err
+
+
+def parse_method(text: str) -> str | dict[str, str]:
+    """``mean`` for every variable, or ``var=method,var=method`` per variable."""
+    if "=" not in text:
+        return text
+    methods = {}
+    for part in text.split(","):
+        name, sep, method = part.partition("=")
+        if not sep or not name.strip() or not method.strip():
+            raise UsageError(f"--method part {part!r} is not VARIABLE=METHOD (e.g. temp=mean)")
+        methods[name.strip()] = method.strip()
+    return methods
+
+
+def auto_levels(height: int, width: int) -> int:
+    """Levels of 2x so that the coarsest level's longer edge is about one web tile."""
+    return max(1, math.ceil(math.log2(max(height, width) / _COARSEST_EDGE)) + 1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="topozarr",
+        description="Build multiscale Zarr v3 pyramids with GeoZarr metadata.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write a pyramid of the embedded synthetic demo dataset")
+    demo.add_argument("out", nargs="?", default="demo.zarr", help="output store (demo.zarr)")
+    demo.add_argument("--size", type=int, default=None, help="DEM rows (columns are 2x)")
+    demo.add_argument("--levels", type=int, default=None, help="number of levels (default: auto)")
+    _add_write_options(demo)
+
+    build = sub.add_parser("build", help="build a pyramid from a NetCDF, Zarr or GeoTIFF source")
+    build.add_argument("src", help="source: NetCDF, Zarr (local or s3://) or GeoTIFF")
+    build.add_argument("dst", help="output store: a path or s3:// URL")
+    group = build.add_mutually_exclusive_group()
+    group.add_argument("--levels", type=int, help="number of levels, 2x apart (default: auto)")
+    group.add_argument("--factors", type=_int_list, help="cumulative factors, e.g. 1,4,16")
+    build.add_argument(
+        "--method", default="mean", help="mean|max|min|sum|nearest, or var=method,..."
+    )
+    build.add_argument("--x-dim", help="x dimension (default: x/lon/longitude)")
+    build.add_argument("--y-dim", help="y dimension (default: y/lat/latitude)")
+    build.add_argument("--crs", help="CRS when the source has none, e.g. EPSG:4326")
+    build.add_argument("--variables", type=lambda t: [v for v in t.split(",") if v])
+    build.add_argument("--target-chunk-bytes", type=int, default=None)
+    build.add_argument("--chunks-per-shard", type=_shard_arg, default="4", help="1..32 or none")
+    build.add_argument("--mode", choices=["w", "a"], default="w")
+    build.add_argument(
+        "--levels-only", type=_int_list, help="write only these levels (with --mode a)"
+    )
+    _add_write_options(build)
+
+    info = sub.add_parser("info", help="describe a written pyramid")
+    info.add_argument("store")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+
+    validate = sub.add_parser("validate", help="check a pyramid's metadata and values")
+    validate.add_argument("store")
+    validate.add_argument("--samples", type=int, default=16, help="cells checked per array")
+    return parser
+
+
+def _add_write_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None, help="worker threads (default: auto)")
+    p.add_argument("--io", choices=["python", "rust"], default="python")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--stats", action="store_true", help="print per-level stats as JSON on stdout")
+
+
+def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
+    start = time.perf_counter()
+    stats = pyramid.write(
+        dst,
+        max_workers=args.workers,
+        progress=not args.no_progress,
+        stats=True,
+        io=args.io,
+        **kwargs,
+    )
+    return {"seconds": time.perf_counter() - start, "levels": stats}
+
+
+def _summary(pyramid: Any, dst: str, result: dict[str, Any]) -> str:
+    from topozarr.inspect_store import open_root, summarize
+
+    info = summarize(open_root(dst))
+    source_bytes = sum(
+        v.nbytes for v in pyramid.source.data_vars.values() if pyramid.x_dim in v.dims
+    )
+    seconds = result["seconds"]
+    lines = [f"wrote {dst}: {len(info['levels'])} levels in {seconds:.2f} s"]
+    for level in info["levels"]:
+        lines.append(f"  level {level.asset}: {level.shape[0]} x {level.shape[1]}")
+    lines.append(
+        f"  {info['stored_bytes'] / 2**20:.1f} MiB stored; "
+        f"{source_bytes / 2**20 / max(seconds, 1e-9):.0f} MiB/s of source"
+    )
+    return "\n".join(lines)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from topozarr import create_pyramid
+    from topozarr.demo import DEFAULT_DEMO_ROWS, demo_dataset
+
+    ds = demo_dataset(args.size or DEFAULT_DEMO_ROWS)
+    levels = args.levels or auto_levels(ds.sizes["lat"], ds.sizes["lon"])
+    pyramid = create_pyramid(ds, levels=levels, x_dim="lon", y_dim="lat")
+    result = _write(pyramid, args.out, args)
+    _emit(pyramid, args, result, args.out)
+    return 0
+
+
+def _emit(pyramid: Any, args: argparse.Namespace, result: dict[str, Any], dst: str) -> None:
+    if args.stats:
+        print(json.dumps(result, default=str))
+        print(_summary(pyramid, dst, result), file=sys.stderr)
+    else:
+        print(_summary(pyramid, dst, result))
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from topozarr import create_pyramid
+    from topozarr.sources import X_NAMES, Y_NAMES, detect_dim, open_source, with_crs
+
+    ds = open_source(args.src, variables=args.variables)
+    x_dim = detect_dim(ds, args.x_dim, X_NAMES, "x")
+    y_dim = detect_dim(ds, args.y_dim, Y_NAMES, "y")
+    ds = with_crs(ds, args.crs)
+    options: dict[str, Any] = {"x_dim": x_dim, "y_dim": y_dim, "method": parse_method(args.method)}
+    if args.target_chunk_bytes is not None:
+        options["target_chunk_bytes"] = args.target_chunk_bytes
+    options["chunks_per_shard"] = args.chunks_per_shard
+    if args.factors:
+        options["factors"] = args.factors
+    else:
+        options["levels"] = args.levels or auto_levels(ds.sizes[y_dim], ds.sizes[x_dim])
+    pyramid = create_pyramid(ds, **options)
+    result = _write(pyramid, args.dst, args, mode=args.mode, levels=args.levels_only)
+    _emit(pyramid, args, result, args.dst)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from topozarr.inspect_store import open_root, summarize
+
+    info = summarize(open_root(args.store))
+    if args.json:
+        print(json.dumps(_jsonable(info), indent=2))
+        return 0
+    print(f"store   {args.store}")
+    print(f"crs     {info['crs']}")
+    print(f"dims    {info['dims']}")
+    print(f"bbox    {info['bbox']}")
+    print(f"method  {info['method']}")
+    print(f"stored  {info['stored_bytes'] / 2**20:.2f} MiB")
+    header = f"{'level':<6}{'array':<16}{'shape':<22}{'dtype':<9}{'chunks':<18}{'shards':<18}MiB"
+    print(header)
+    for level in info["levels"]:
+        for arr in level.arrays:
+            shards = "x".join(map(str, arr.shards)) if arr.shards else "-"
+            print(
+                f"{level.asset:<6}{arr.name:<16}{'x'.join(map(str, arr.shape)):<22}"
+                f"{arr.dtype:<9}{'x'.join(map(str, arr.chunks)):<18}{shards:<18}"
+                f"{arr.stored_bytes / 2**20:.2f}"
+            )
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from topozarr.inspect_store import (
+        consistency_errors,
+        dimension_names,
+        level_group_attrs,
+        open_root,
+        sample_level_errors,
+    )
+    from topozarr.metadata import validate
+
+    root = open_root(args.store)
+    findings = [
+        (f.path, f.message)
+        for f in validate(
+            dict(root.attrs),
+            level_attrs=level_group_attrs(root),
+            dimension_names=dimension_names(root),
+        )
+    ]
+    findings += consistency_errors(root)
+    if not findings:
+        findings += sample_level_errors(root, samples=args.samples)
+    for path, message in findings:
+        print(f"{path}: {message}")
+    if findings:
+        return 1
+    print(f"{args.store}: valid")
+    return 0
+
+
+_COMMANDS = {"demo": _cmd_demo, "build": _cmd_build, "info": _cmd_info, "validate": _cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 validation findings, 2 usage error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (UsageError, ValueError, FileNotFoundError, ImportError, KeyError) as err:
+        if args.debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"topozarr: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

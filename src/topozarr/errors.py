@@ -1,0 +1,11 @@
+"""Exceptions of the topozarr facade and CLI."""
+
+from __future__ import annotations
+
+
+class TopozarrError(Exception):
+    """Base class of the errors the topozarr facade raises itself."""
+
+
+class UsageError(TopozarrError, ValueError):
+    """Bad input from the user (a path, a flag, a variable name): printed as one line by the CLI."""
