@@ -9,6 +9,8 @@ import pytest
 import xarray as xr
 import zarr
 from _plan_testing import make_dataset
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from topozarr_plan import create_pyramid
 
 METHODS = ["mean", "max", "min", "sum", "nearest"]
@@ -226,3 +228,52 @@ def test_to_zarr_on_distributed(client: Any, tmp_path: Any, source: str) -> None
         expected = reference(ds, "mean", factor, fv) if factor > 1 else ds["data"].values
         np.testing.assert_allclose(back[str(level)]["data"].values, expected, rtol=1e-6)
         assert dict(g[str(level)].attrs)["spatial:shape"] == list(arr.shape[-2:])
+
+
+def test_transposed_spatial_dims() -> None:
+    ds = float_source().transpose("x", "time", "y")
+    p = create_pyramid(ds, levels=3, method="max")
+    dt = p.as_datatree()
+    assert p.encoding["/1"]["data"]["chunks"][1] == 1
+    for level, factor in enumerate(p.factors[1:], start=1):
+        expected = reference(ds, "max", factor, None)
+        np.testing.assert_array_equal(dt[str(level)]["data"].values, expected)
+        assert dt[str(level)]["data"].dims == ("x", "time", "y")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ny=st.integers(2, 40),
+    nx=st.integers(2, 40),
+    cy=st.integers(1, 17),
+    cx=st.integers(1, 17),
+    nlevels=st.integers(1, 4),
+    method=st.sampled_from(METHODS),
+    dtype=st.sampled_from(["float32", "float64", "int16", "uint8"]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_matches_reference(ny, nx, cy, cx, nlevels, method, dtype, seed) -> None:  # type: ignore[no-untyped-def]
+    top = 2 ** (nlevels - 1)
+    assume(ny >= top and nx >= top)
+    ds = make_dataset(ny, nx, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    v = ds["data"].values
+    fill = np.nan if dtype.startswith("float") else 7
+    v[rng.random(v.shape) < 0.3] = fill
+    ds["data"].values = v
+    if not dtype.startswith("float"):
+        ds["data"].attrs["_FillValue"] = 7
+    ds = ds.chunk({"y": cy, "x": cx})
+    p = create_pyramid(ds, levels=nlevels, method=method, target_chunk_bytes=64)
+    dt = p.as_datatree()
+    for level, factor in enumerate(p.factors):
+        got = dt[str(level)]["data"].values
+        if factor == 1:
+            np.testing.assert_array_equal(got, ds["data"].values)
+            continue
+        expected = reference(ds, method, factor, p.fill_values["data"])
+        assert got.dtype == expected.dtype
+        if expected.dtype.kind == "f" and method in ("mean", "sum"):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+        else:
+            np.testing.assert_array_equal(got, expected)

@@ -134,16 +134,22 @@ def reduce_variable(
 
 
 def build_datatree(pyramid: Pyramid) -> xr.DataTree:
-    """Assemble the lazy tree (see module docstring)."""
+    """Assemble the lazy tree (see module docstring).
+
+    Level 0 of each spatial variable is the source rechunked to whole level-0 shards; the
+    coarser levels reduce that same (unreduced) array, so a fine-grained source is regrouped
+    once instead of once per level, and every level still comes straight from source values.
+    """
     src = pyramid.source
     levels: dict[str, xr.Dataset] = {}
     base_enc = pyramid.encoding["/0"]
+    base_vars: dict[str, xr.Variable] = {}
     for level, factor in enumerate(pyramid.factors):
         tpl = pyramid.level_templates[level]
         path = f"/{level}"
         ds = tpl.copy(deep=False)
         for name, enc in pyramid.encoding[path].items():
-            source_var = src[name].variable
+            source_var = base_vars.get(name, src[name].variable)
             dims: tuple[Hashable, ...] = source_var.dims
             stride = tuple(factor if d in (pyramid.x_dim, pyramid.y_dim) else 1 for d in dims)
             units: tuple[int, ...] = tuple(enc.get("shards", enc["chunks"]))
@@ -157,6 +163,9 @@ def build_datatree(pyramid: Pyramid) -> xr.DataTree:
                 out_units=units,
                 base_chunks=base,
             )
+            if level == 0:
+                base_vars[name] = reduced
+                reduced = reduced.copy(deep=False)
             template_var = tpl[name].variable
             reduced.attrs = dict(template_var.attrs)
             reduced.encoding = dict(template_var.encoding)

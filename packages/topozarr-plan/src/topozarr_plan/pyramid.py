@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - only while the engine package lacks th
 __all__ = ["Pyramid"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Pyramid:
     """A write plan for a multiscale Zarr pyramid, returned by ``create_pyramid``.
 
