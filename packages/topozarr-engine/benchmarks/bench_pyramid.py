@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
-
 from topozarr_engine import RegionTimer, coarsened_shape, write_pyramid_arrays
 from topozarr_engine.codecs import default_compressors
+from zarr.codecs import ZstdCodec
 
 
 def dem(ny: int, nx: int) -> np.ndarray:

@@ -25,6 +25,7 @@ level, reading level ``k-1`` back from the store to build level ``k``.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -546,7 +547,7 @@ def _run_single_pass(
     nlevels = len(pyramid.factors)
     for name in spatial:
         var = pyramid.source[name].variable
-        dsts = [root[f"{level}/{name}"] for level in range(nlevels)]
+        dsts = [_array(root, f"{level}/{name}") for level in range(nlevels)]
         futures = write_pyramid_arrays(
             var,
             dsts,
@@ -578,7 +579,7 @@ def _run_level_by_level(
     for level in requested:
         groups: list[tuple[str, int | None, list[Future[None]]]] = []
         for name in spatial:
-            dst = root[f"{level}/{name}"]
+            dst = _array(root, f"{level}/{name}")
             if level == 0:
                 var = pyramid.source[name].variable
                 per_region = _region_bytes_hint(var.nbytes, dst)
@@ -588,11 +589,11 @@ def _run_level_by_level(
                     source_chunks=_source_chunks(var),
                     max_region_bytes=max_region_bytes,
                     executor=pool,
-                    on_region=lambda n=per_region: progress.add(n),
+                    on_region=functools.partial(progress.add, per_region),
                     timer=timers[level],
                 )
             else:
-                src = root[f"{level - 1}/{name}"]
+                src = _array(root, f"{level - 1}/{name}")
                 dims = pyramid.source[name].dims
                 ratio = pyramid.factors[level] // pyramid.factors[level - 1]
                 per_region = _region_bytes_hint(
@@ -605,11 +606,18 @@ def _run_level_by_level(
                     method=pyramid.method,
                     fill_value=_kernel_fill(pyramid.fill_values.get(name)),
                     executor=pool,
-                    on_region=lambda n=per_region: progress.add(n),
+                    on_region=functools.partial(progress.add, per_region),
                     timer=timers[level],
                 )
             groups.append((name, level, futures))
         _wait(groups)
+
+
+def _array(root: zarr.Group, path: str) -> zarr.Array:
+    node = root[path]
+    if not isinstance(node, zarr.Array):
+        raise TypeError(f"expected a Zarr array at {path!r}, found a group")
+    return node
 
 
 def _region_bytes_hint(total_bytes: int, dst: zarr.Array) -> int:
