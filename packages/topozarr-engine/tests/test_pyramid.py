@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from _engine_reference import reference_reduce
 from _engine_testing import dem, make_array
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 from topozarr_engine import RegionError, RegionTimer, coarsened_shape, write_pyramid_arrays
 from topozarr_engine.pyramid import plan_tiles
 
@@ -227,3 +229,34 @@ def test_numpy_fallback_matches_reference(store, monkeypatch, dtype, method, fil
         store, a, factors, method=method, fill=fill, out_dtype=out, max_region_bytes=1
     )
     check(a, dsts, strides, method, fill)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ny=hst.integers(1, 40),
+    nx=hst.integers(1, 40),
+    base=hst.sampled_from([2, 3]),
+    nlevels=hst.integers(2, 4),
+    chunk=hst.sampled_from([2, 3, 4, 8]),
+    shards=hst.sampled_from([None, 1, 2]),
+    budget=hst.sampled_from([1, 10**6]),
+    method=hst.sampled_from(["mean", "max", "sum", "nearest"]),
+)
+def test_writer_property(ny, nx, base, nlevels, chunk, shards, budget, method):
+    """Any shape, factors, chunking and tile budget: every level equals the reference."""
+    from zarr.storage import MemoryStore
+
+    factors = [base**k for k in range(nlevels)]
+    a = dem((ny, nx), np.float32, nan_frac=0.3, seed=ny * 100 + nx)
+    dsts, strides, _ = build(
+        MemoryStore(),
+        a,
+        factors,
+        method=method,
+        chunks=chunk,
+        shards=shards,
+        max_region_bytes=budget,
+    )
+    check(a, dsts, strides, method, rtol=1e-5)
