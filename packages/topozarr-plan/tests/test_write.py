@@ -299,3 +299,23 @@ def test_templates_without_dask_placeholders():
     level1 = xr.open_zarr(store, group="1", zarr_format=3)
     assert "spatial_ref" in level1.coords
     assert zarr.open_group(store, mode="r")["1/data"].fill_value == -5
+
+
+def test_failed_rewrite_withdraws_published_metadata(monkeypatch):
+    import topozarr_engine.pyramid as engine_pyramid
+
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert zarr.open_group(store, mode="r").metadata.consolidated_metadata is not None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(engine_pyramid.kernel, "pyramid_tile", broken)
+    with pytest.raises(RegionError, match=r"variable 'data', level 1, .*kernel exploded"):
+        pyramid.write(store, mode="a", max_workers=1)
+    root = zarr.open_group(store, mode="r", use_consolidated=False)
+    assert "multiscales" not in root.attrs
+    assert zarr.open_group(store, mode="r").metadata.consolidated_metadata is None

@@ -71,13 +71,19 @@ def write_region(dst: Any, region: Region, block: np.ndarray) -> None:
     if _FAST_PATH_OK and shards is not None:
         arr = getattr(dst, "_async_array", None)
         shape = tuple(int(n) for n in dst.shape)
-        if arr is not None and _whole_shards(region, tuple(shards), shape):
+        # Only zarr-python's own pipeline is known to encode whole shards (zarrs' does not).
+        pipeline = type(getattr(arr, "codec_pipeline", None)).__name__
+        if (
+            arr is not None
+            and pipeline == "BatchedCodecPipeline"
+            and _whole_shards(region, tuple(shards), shape)
+        ):
             try:
                 from zarr.core.sync import sync
 
                 block = np.asarray(block, dtype=np.dtype(dst.dtype))
                 sync(_encode_and_store(arr, region, block))
                 return
-            except (AttributeError, TypeError, ImportError):
+            except (AttributeError, TypeError, ImportError, NotImplementedError):
                 _FAST_PATH_OK = False  # internals moved: use the public API from now on
     dst[region.slices] = block
