@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from typing import Any
 
 import numpy as np
 import pytest
@@ -199,3 +200,38 @@ def test_layer_hints_written_to_zarr_layer_key() -> None:
     hints = {"data": ZarrLayerVarConfig(clim=(0.0, 20.0), colormap="viridis")}
     p = create_pyramid(make_dataset(64, 64), levels=2, layer_hints=hints)
     assert "zarr-layer" in p.attrs
+
+
+def _air_temperature_like() -> Any:
+    """Shaped like xr.tutorial's air_temperature (no download): (time, lat, lon), 2.5 deg."""
+    import pandas as pd
+    import xarray as xr
+    import xproj  # noqa: F401
+
+    lat = np.arange(75.0, 14.9, -2.5)
+    lon = np.arange(200.0, 330.1, 2.5)
+    time = pd.date_range("2013-01-01", periods=20, freq="6h")
+    rng = np.random.default_rng(0)
+    air = rng.normal(280, 10, size=(20, lat.size, lon.size)).astype("float32")
+    ds = xr.Dataset(
+        {"air": (("time", "lat", "lon"), air, {"units": "degK", "long_name": "air"})},
+        coords={"time": time, "lat": lat, "lon": lon},
+    )
+    return ds.proj.assign_crs(spatial_ref="EPSG:4326")
+
+
+def test_seed_examples(tmp_path: Any) -> None:
+    import xarray as xr
+
+    ds = _air_temperature_like()
+    pyramid = create_pyramid(ds, levels=2, x_dim="lon", y_dim="lat")
+    assert pyramid.factors == [1, 2]
+    assert pyramid.level_templates[1].sizes == {"time": 20, "lat": 12, "lon": 26}
+    sparse = create_pyramid(ds, factors=[1, 4, 16], x_dim="lon", y_dim="lat")
+    assert [sparse.level_templates[k].sizes["lon"] for k in range(3)] == [53, 13, 3]
+    dt = sparse.as_datatree()
+    dt.to_zarr(tmp_path / "s.zarr", zarr_format=3, consolidated=False, encoding=sparse.encoding)
+    back = xr.open_datatree(tmp_path / "s.zarr", engine="zarr", consolidated=False)
+    np.testing.assert_array_equal(back["2"]["time"].values, ds["time"].values)
+    ref = ds["air"].coarsen(lat=16, lon=16, boundary="trim").mean()
+    np.testing.assert_allclose(back["2"]["air"].values, ref.values, rtol=1e-6)

@@ -6,15 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import xarray as xr
+from topozarr_engine import DEFAULT_MAX_REGION_BYTES
 
 from topozarr_plan.types import CoarseningMethod
-
-try:
-    from topozarr_engine import DEFAULT_MAX_REGION_BYTES
-except ImportError:  # pragma: no cover - only while the engine package lacks the constant
-    # Mirror of the engine's default (256 MiB): the signature needs a concrete default even
-    # when the engine is older than the plan.
-    DEFAULT_MAX_REGION_BYTES = 256 * 1024 * 1024
 
 __all__ = ["Pyramid"]
 
