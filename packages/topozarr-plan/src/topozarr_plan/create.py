@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from topozarr_metadata import ZarrLayerVarConfig
 
 from topozarr_plan._kernel import kernel_caps
 from topozarr_plan.encoding import source_chunk_sizes, variable_encoding
@@ -57,7 +58,7 @@ def create_pyramid(
     method: CoarseningMethod = "mean",
     target_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     chunks_per_shard: ChunksPerShard | None = DEFAULT_CHUNKS_PER_SHARD,
-    layer_hints: dict[str, Any] | None = None,
+    layer_hints: dict[str, ZarrLayerVarConfig] | None = None,
 ) -> Pyramid:
     """Build a multiscale Zarr pyramid plan from a georeferenced Dataset.
 
