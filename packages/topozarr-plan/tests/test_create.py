@@ -168,6 +168,14 @@ def _virtual_16gib() -> CountingStore:
         fill_value=float("nan"),
         dimension_names=["y", "x"],
     )
+    # Carried variables (level 0 only) must stay lazy too.
+    root.create_array(
+        "x_bnds",
+        shape=(n, 2),
+        dtype="float64",
+        chunks=(4096, 2),
+        dimension_names=["x", "nv"],
+    )
     y = root.create_array("y", shape=(n,), dtype="float64", chunks=(n,), dimension_names=["y"])
     y[:] = 5_000_000.0 - res * (np.arange(n) + 0.5)
     x = root.create_array("x", shape=(n,), dtype="float64", chunks=(n,), dimension_names=["x"])
@@ -189,13 +197,14 @@ def test_16_gib_source_plans_fast_without_reading(chunks: str | None) -> None:
     t0 = time.perf_counter()
     p = create_pyramid(ds, levels=8)
     elapsed = time.perf_counter() - t0
-    chunk_reads = [k for k in store.keys if k.startswith("elevation/") and "/c" in k]
+    chunk_reads = [k for k in store.keys if k.split("/")[0] in ("elevation", "x_bnds")]
     assert chunk_reads == []
     assert elapsed < 1.0, f"create_pyramid took {elapsed:.2f}s"
     # Level 0 follows the source's 4096-cell shards: 4096 is a multiple of 512 / 1024 ...
     enc = p.encoding["/0"]["elevation"]
     assert (enc["chunks"], enc["shards"]) == ((256, 512), (1024, 2048))
     assert p.level_templates[7].sizes == {"y": 512, "x": 512}
+    assert "x_bnds" in p.level_templates[0] and "x_bnds" not in p.level_templates[1]
     assert_metadata_valid(p)
 
 
@@ -209,3 +218,21 @@ def test_fill_keys_in_encoding() -> None:
     assert enc["fill_value"] == enc["_FillValue"] == -1
     p = create_pyramid(make_dataset(32, 32), levels=2)
     assert np.isnan(p.encoding["/0"]["data"]["fill_value"])
+
+
+def test_16_gib_as_datatree_is_lazy() -> None:
+    store = _virtual_16gib()
+    ds = xr.open_zarr(store, consolidated=False, chunks=None).proj.assign_crs(
+        spatial_ref="EPSG:32633"
+    )
+    p = create_pyramid(ds, levels=8)
+    store.keys.clear()
+    dt = p.as_datatree()
+    assert [k for k in store.keys if k.split("/")[0] in ("elevation", "x_bnds")] == []
+    # Every level's blocks are whole shards of that level.
+    for level in range(8):
+        data = dt[str(level)]["elevation"].data
+        shards = p.encoding[f"/{level}"]["elevation"]["shards"]
+        assert all(
+            all(c % s == 0 for c in cs[:-1]) for cs, s in zip(data.chunks, shards, strict=True)
+        )
