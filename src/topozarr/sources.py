@@ -32,7 +32,7 @@ def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
         or (not is_remote and (path / "zarr.json").exists())
         or (not is_remote and (path / ".zgroup").exists())
     ):
-        ds = xr.open_zarr(src, chunks={}, decode_coords="all")
+        ds = _open_zarr(src)
     else:
         engine = "h5netcdf" if suffix in _NETCDF_SUFFIXES else None
         try:
@@ -50,6 +50,15 @@ def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
             )
         ds = ds[variables]
     return ds
+
+
+def _open_zarr(src: str) -> xr.Dataset:
+    # Consolidated metadata is an optimisation a store may lack (e.g. a level group of a
+    # pyramid); fall back without xarray's warning, since nothing is wrong with such a store.
+    try:
+        return xr.open_zarr(src, chunks={}, decode_coords="all", consolidated=True)
+    except (KeyError, ValueError, FileNotFoundError):
+        return xr.open_zarr(src, chunks={}, decode_coords="all", consolidated=False)
 
 
 def _open_geotiff(src: str) -> xr.Dataset:
