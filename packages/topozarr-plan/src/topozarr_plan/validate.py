@@ -272,6 +272,8 @@ def _name_problem(name: Hashable) -> str | None:
         return "is empty"
     if name in (".", ".."):
         return "is a relative path component"
+    if name == "zarr.json":
+        return "is the name of Zarr's metadata document"
     if "/" in name or "\\" in name:
         return "contains a path separator"
     if name.startswith("."):
