@@ -319,3 +319,41 @@ def test_failed_rewrite_withdraws_published_metadata(monkeypatch):
     root = zarr.open_group(store, mode="r", use_consolidated=False)
     assert "multiscales" not in root.attrs
     assert zarr.open_group(store, mode="r").metadata.consolidated_metadata is None
+
+
+def test_float_with_numeric_fill_value():
+    ds = with_holes(make_dataset(48, 64))
+    values = ds["data"].values.copy()
+    values[40:, 40:] = -9999.0
+    ds["data"] = ds["data"].copy(data=values)
+    ds["data"].encoding["_FillValue"] = -9999.0
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    root = zarr.open_group(store, mode="r")
+    assert root["1/data"].fill_value == -9999.0
+    for level, factor in enumerate(pyramid.factors):
+        da = ds["data"].where(ds["data"] != -9999.0)
+        if factor > 1:
+            da = da.coarsen({"y": factor, "x": factor}, boundary="trim").mean()
+        # Windows with no valid cell hold the fill value, NaN holes included.
+        expected = np.where(np.isnan(da.values), -9999.0, da.values) if factor > 1 else values
+        np.testing.assert_allclose(root[f"{level}/data"][...], expected, rtol=2e-6, equal_nan=True)
+
+
+def test_progress_without_tqdm_fails_before_io(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name.startswith("tqdm"):
+            raise ImportError("No module named 'tqdm'")
+        return real_import(name, *args, **kwargs)
+
+    pyramid = create_pyramid(make_dataset(32, 32), levels=2, **SMALL)
+    store = MemoryStore()
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    with pytest.raises(ImportError, match=r"topozarr\[progress\]"):
+        pyramid.write(store, progress=True)
+    assert not dict(store._store_dict)
