@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import numpy as np
 import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
@@ -49,39 +47,20 @@ def make_dataset(
 
 
 def assert_metadata_valid(pyramid) -> None:  # type: ignore[no-untyped-def]
-    """Root and level-group attrs pass topozarr_metadata.validate (JSON Schema fallback)."""
+    """Root and level-group attrs (and array dimension names) pass topozarr_metadata.validate."""
     import topozarr_metadata as md
 
-    if hasattr(md, "validate"):
-        dimension_names = {
-            f"{level}/{name}": [str(d) for d in tpl[name].dims]
-            for level, tpl in pyramid.level_templates.items()
-            for name in pyramid.encoding[f"/{level}"]
-        }
-        findings = md.validate(
-            pyramid.attrs,
-            level_attrs={str(k): v for k, v in pyramid.group_attrs.items()},
-            dimension_names=dimension_names,
-        )
-        assert findings == [], findings
-        return
-    import json
-
-    import jsonschema
-
-    root = pathlib.Path(md.__file__).parent / "schemas"
-    docs = [("root", pyramid.attrs, True)] + [
-        (f"level {k}", a, False) for k, a in pyramid.group_attrs.items()
-    ]
-    for name in ("multiscales", "proj", "spatial", "zarr-conventions"):
-        schema = json.loads((root / f"{name}.schema.json").read_text())
-        validator = jsonschema.Draft202012Validator(schema)
-        for label, attrs, is_root in docs:
-            if name == "multiscales" and not is_root:
-                continue
-            doc = {"zarr_format": 3, "node_type": "group", "attributes": attrs}
-            errors = [e.message for e in validator.iter_errors(doc)]
-            assert errors == [], (label, name, errors)
+    dimension_names = {
+        f"{level}/{name}": [str(d) for d in tpl[name].dims]
+        for level, tpl in pyramid.level_templates.items()
+        for name in pyramid.encoding[f"/{level}"]
+    }
+    findings = md.validate(
+        pyramid.attrs,
+        level_attrs={str(k): v for k, v in pyramid.group_attrs.items()},
+        dimension_names=dimension_names,
+    )
+    assert findings == [], findings
 
 
 def assert_encoding_consistent(pyramid) -> None:  # type: ignore[no-untyped-def]
