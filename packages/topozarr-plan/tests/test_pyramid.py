@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from _plan_testing import make_dataset
-
 from topozarr_plan import create_pyramid
 
 

@@ -155,7 +155,9 @@ def test_empty_level(ds: xr.Dataset) -> None:
         create_pyramid(ds, levels=7)
 
 
-@pytest.mark.parametrize("name", ["a/b", "a\\b", ".hidden", "..", "", "__meta", "tab\tname", "zarr.json"])
+@pytest.mark.parametrize(
+    "name", ["a/b", "a\\b", ".hidden", "..", "", "__meta", "tab\tname", "zarr.json"]
+)
 def test_unsafe_variable_names(ds: xr.Dataset, name: str) -> None:
     bad = ds.assign({name: ds.data})
     with pytest.raises(PlanError, match="cannot be used as a Zarr array path"):
