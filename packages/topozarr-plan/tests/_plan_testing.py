@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pytest
 import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
+
+# dask and distributed are optional for topozarr-plan (the isolated nox session installs the
+# member without them): tests that need them are marked.
+HAS_DASK = importlib.util.find_spec("dask") is not None
+requires_dask = pytest.mark.skipif(not HAS_DASK, reason="needs dask")
 
 
 def make_dataset(
@@ -47,8 +55,13 @@ def make_dataset(
 
 
 def assert_metadata_valid(pyramid) -> None:  # type: ignore[no-untyped-def]
-    """Root and level-group attrs (and array dimension names) pass topozarr_metadata.validate."""
+    """Root and level-group attrs (and array dimension names) pass topozarr_metadata.validate.
+
+    Call it last in a test: it skips when jsonschema (topozarr-metadata[validate]) is missing.
+    """
     import topozarr_metadata as md
+
+    pytest.importorskip("jsonschema")
 
     dimension_names = {
         f"{level}/{name}": [str(d) for d in tpl[name].dims]

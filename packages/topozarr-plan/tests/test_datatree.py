@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from _plan_testing import make_dataset
+from _plan_testing import make_dataset, requires_dask
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from topozarr_plan import create_pyramid
@@ -96,13 +96,13 @@ def _check(ds: xr.Dataset, method: str, factors: list[int]) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("chunks", [None, {"y": 20, "x": 16}])
+@pytest.mark.parametrize("chunks", [None, pytest.param({"y": 20, "x": 16}, marks=requires_dask)])
 def test_float_with_nan(method: str, chunks: dict[str, int] | None) -> None:
     _check(float_source(chunks), method, [1, 2, 4, 8])
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("chunks", [None, {"y": 20, "x": 16}])
+@pytest.mark.parametrize("chunks", [None, pytest.param({"y": 20, "x": 16}, marks=requires_dask)])
 def test_int_with_fill_value(method: str, chunks: dict[str, int] | None) -> None:
     _check(int_source(chunks), method, [1, 2, 4, 8])
 
@@ -135,6 +135,7 @@ def test_sparse_factors_and_float_fill_attr() -> None:
         assert dt[str(level)]["data"].encoding["_FillValue"] == -9999.0
 
 
+@requires_dask
 def test_lazy_for_dask_source() -> None:
     import dask.array as da
 
@@ -150,6 +151,7 @@ def test_lazy_for_dask_source() -> None:
             assert all(c % u == 0 for c in axis_chunks[:-1])
 
 
+@requires_dask
 def test_lazy_zarr_source(tmp_path: Any) -> None:
     ds = float_source()
     path = tmp_path / "src.zarr"
@@ -241,6 +243,7 @@ def test_transposed_spatial_dims() -> None:
         assert dt[str(level)]["data"].dims == ("x", "time", "y")
 
 
+@requires_dask
 @settings(max_examples=25, deadline=None)
 @given(
     ny=st.integers(2, 40),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -107,6 +108,7 @@ def test_level0_snaps_to_source_chunks(src, chunks, shards) -> None:  # type: ig
     assert e["shards"] == shards
 
 
+@pytest.mark.skipif(importlib.util.find_spec("dask") is None, reason="needs dask")
 def test_source_chunk_sizes_from_dask_and_encoding() -> None:
     import dask.array as da
     import xarray as xr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from _plan_testing import make_dataset
+from _plan_testing import make_dataset, requires_dask
 from topozarr_plan import create_pyramid
 from topozarr_plan.templates import fill_value_for, output_dtype, placeholder
 
@@ -25,6 +25,7 @@ def test_level_coordinates() -> None:
         assert tpl["data"].shape == (ds.sizes["y"] // factor, ds.sizes["x"] // factor)
 
 
+@requires_dask
 def test_placeholders_are_lazy_and_typed() -> None:
     import dask.array as da
 
@@ -173,7 +174,7 @@ def test_source_storage_encoding_not_carried(tmp_path) -> None:  # type: ignore[
     ds.time.encoding["units"] = "days since 2000-01-01"
     path = tmp_path / "src.zarr"
     ds.to_zarr(path, zarr_format=3, consolidated=False, encoding={"data": {"chunks": (1, 16, 16)}})
-    src = xr.open_zarr(path, consolidated=False).proj.assign_crs(
+    src = xr.open_zarr(path, consolidated=False, chunks=None).proj.assign_crs(
         spatial_ref="EPSG:4326", allow_override=True
     )
     p = create_pyramid(src, levels=2)
@@ -182,6 +183,7 @@ def test_source_storage_encoding_not_carried(tmp_path) -> None:  # type: ignore[
             assert not {"chunks", "preferred_chunks", "compressors", "shards"} & set(var.encoding)
 
 
+@requires_dask
 def test_template_writes_metadata_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
     ds = make_dataset(300, 200, extra={"time": 2})
     p = create_pyramid(ds, levels=3)
