@@ -280,3 +280,18 @@ def test_property_matches_reference(ny, nx, cy, cx, nlevels, method, dtype, seed
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
         else:
             np.testing.assert_array_equal(got, expected)
+
+
+@requires_dask
+def test_to_zarr_unsharded(tmp_path: Any) -> None:
+    ds = int_source({"y": 10, "x": 10})
+    p = create_pyramid(ds, levels=3, chunks_per_shard=None, target_chunk_bytes=512)
+    dt = p.as_datatree()
+    dt.to_zarr(tmp_path / "u.zarr", zarr_format=3, consolidated=False, encoding=p.encoding)
+    g = zarr.open_group(tmp_path / "u.zarr", mode="r")
+    for level, factor in enumerate(p.factors):
+        arr = g[f"{level}/data"]
+        assert arr.shards is None and arr.chunks == p.encoding[f"/{level}"]["data"]["chunks"]
+        assert arr.fill_value == -99
+        expected = reference(ds, "mean", factor, -99) if factor > 1 else ds["data"].values
+        np.testing.assert_array_equal(arr[...], expected)
