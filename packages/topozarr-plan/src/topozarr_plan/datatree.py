@@ -11,6 +11,10 @@ reduced with the kernel (``map_blocks``), and the result is rechunked to whole z
 writing one shard. Non-dask sources (numpy or lazily indexed backend arrays) are first
 wrapped with ``Variable.chunk`` along the level-0 shard grid. Without dask the levels are
 computed eagerly with numpy.
+
+Limitation: one task reduces at least ``F_k x F_k`` source cells, so a level whose factor is
+far beyond the source chunk edge (e.g. ``F = 16384``) makes very large tasks. ``Pyramid.write``
+(the streaming engine) has no such limit.
 """
 
 from __future__ import annotations
