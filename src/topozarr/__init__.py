@@ -1,13 +1,38 @@
 """topozarr: multiscale Zarr v3 pyramids from georeferenced xarray Datasets.
 
->>> from topozarr import create_pyramid  # doctest: +SKIP
->>> create_pyramid(ds, levels=4, x_dim="lon", y_dim="lat").write("pyramid.zarr")  # doctest: +SKIP
+The public names are imported on first use, so that `topozarr info`/`validate` and
+`topozarr --help` do not pay for importing xarray.
 """
 
-from topozarr.coarsen import CoarseningMethod, create_pyramid
-from topozarr.metadata import ZarrLayerVarConfig
-from topozarr.pyramid import Pyramid
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from topozarr.coarsen import CoarseningMethod, create_pyramid
+    from topozarr.metadata import ZarrLayerVarConfig
+    from topozarr.pyramid import Pyramid
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "CoarseningMethod": "topozarr.coarsen",
+    "create_pyramid": "topozarr.coarsen",
+    "Pyramid": "topozarr.pyramid",
+    "ZarrLayerVarConfig": "topozarr.metadata",
+}
+
 __all__ = ["CoarseningMethod", "Pyramid", "ZarrLayerVarConfig", "__version__", "create_pyramid"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'topozarr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
