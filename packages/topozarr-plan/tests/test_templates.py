@@ -205,3 +205,15 @@ def test_template_writes_metadata_only(tmp_path) -> None:  # type: ignore[no-unt
         assert arr.chunks == enc["chunks"] and arr.shards == enc["shards"]
         assert arr.nchunks_initialized == 0
         assert g[str(level)].attrs["spatial:shape"] == list(arr.shape[1:])
+
+
+def test_gdal_geotransform_restated_per_level() -> None:
+    ds = make_dataset(32, 32, res=0.5, x0=0.0, y_top=10.0)
+    ds["spatial_ref"].attrs["GeoTransform"] = "0.0 0.5 0.0 10.0 0.0 -0.5"
+    p = create_pyramid(ds, levels=3)
+    gts = [p.level_templates[k]["spatial_ref"].attrs["GeoTransform"] for k in range(3)]
+    assert gts == [
+        "0.0 0.5 0.0 10.0 0.0 -0.5",
+        "0.0 1.0 0.0 10.0 0.0 -1.0",
+        "0.0 2.0 0.0 10.0 0.0 -2.0",
+    ]

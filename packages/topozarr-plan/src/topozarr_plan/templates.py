@@ -40,6 +40,15 @@ _VALUE_ENCODING_KEYS = frozenset(
 )
 
 
+_GDAL_GEOTRANSFORM = "GeoTransform"
+
+
+def _gdal_geotransform(transform: Any) -> str:
+    """GDAL order ``c a b f d e`` of a rasterio-order transform, as rioxarray writes it."""
+    a, b, c, d, e, f = (float(v) for v in transform)
+    return " ".join(repr(v) for v in (c, a, b, f, d, e))
+
+
 def clean_attrs(attrs: Mapping[Any, Any]) -> dict[Any, Any]:
     """Drop geo attributes that would be stale in a pyramid (spatial:*, proj:*, multiscales)."""
     return {
@@ -197,5 +206,10 @@ def build_level_templates(
             if crs_name in tpl.coords:
                 tpl = tpl.proj.assign_crs({crs_name: crs}, allow_override=True)
                 tpl = tpl.proj.write_crs_info(crs_name)
+                if _GDAL_GEOTRANSFORM in tpl[crs_name].attrs:
+                    # rioxarray/GDAL read this before anything else: restate it per level.
+                    tpl[crs_name].attrs[_GDAL_GEOTRANSFORM] = _gdal_geotransform(
+                        group_attrs[level]["spatial:transform"]
+                    )
         templates[level] = tpl
     return templates
