@@ -357,3 +357,57 @@ def test_progress_without_tqdm_fails_before_io(monkeypatch):
     with pytest.raises(ImportError, match=r"topozarr\[progress\]"):
         pyramid.write(store, progress=True)
     assert not dict(store._store_dict)
+
+
+@pytest.mark.parametrize("kind", ["float", "int"])
+def test_layout_matches_xarray_to_zarr(kind):
+    """The spatial arrays' metadata is what xarray's own to_zarr would write."""
+    ds = make_dataset(40, 48, extra={"time": 2})
+    ds["elev"] = ds["data"].isel(time=0).astype("int16")
+    ds["elev"].encoding["_FillValue"] = -9999
+    if kind == "int":
+        ds = ds.drop_vars("data")
+    pyramid = create_pyramid(ds, levels=2, **SMALL)
+    ours = MemoryStore()
+    pyramid.write(ours)
+    for level in (0, 1):
+        template = pyramid.level_templates[level]
+        enc = {}
+        for name in pyramid.encoding["/0"]:
+            e = dict(pyramid.encoding[f"/{level}"][name])
+            fill = pyramid.fill_values[name]
+            e.update(fill_value=fill, _FillValue=fill)
+            enc[name] = e
+        theirs = MemoryStore()
+        template.to_zarr(
+            theirs, group=str(level), compute=False, consolidated=False, zarr_format=3, encoding=enc
+        )
+        g_ours = zarr.open_group(ours, path=str(level), mode="r")
+        g_theirs = zarr.open_group(theirs, path=str(level), mode="r")
+        assert dict(g_ours.attrs) == dict(g_theirs.attrs)
+        assert sorted(g_ours.array_keys()) == sorted(g_theirs.array_keys())
+        for name in g_theirs.array_keys():
+            a, b = g_ours[name], g_theirs[name]
+            assert dict(a.attrs) == dict(b.attrs), name
+            assert a.metadata.dimension_names == b.metadata.dimension_names
+            assert (a.shape, a.dtype, a.chunks, a.shards) == (b.shape, b.dtype, b.chunks, b.shards)
+            assert a.fill_value == b.fill_value or (
+                np.isnan(a.fill_value) and np.isnan(b.fill_value)
+            )
+        reopened = xr.open_zarr(ours, group=str(level), zarr_format=3)
+        assert set(reopened.coords) == set(template.coords)
+
+
+def test_dask_source_with_lazy_non_spatial_variables():
+    pytest.importorskip("dask")
+    ds = with_holes(make_dataset(48, 64, extra={"time": 2}))
+    ds["time_weight"] = ("time", np.array([0.25, 0.75]))
+    ds = ds.chunk({"time": 1, "y": 16, "x": 32})
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    for level, factor in enumerate(pyramid.factors):
+        got = xr.open_zarr(store, group=str(level), zarr_format=3)
+        np.testing.assert_array_equal(got["time_weight"].values, [0.25, 0.75])
+        expected = reference(ds.compute(), "data", factor, "mean")
+        np.testing.assert_allclose(got["data"].values, expected, rtol=2e-6, equal_nan=True)

@@ -6,9 +6,9 @@ levels it does not hold:
 1. Validate everything (levels, mode, io, progress dependency) before any I/O.
 2. Open the root group. With ``mode="a"`` the root attributes this pyramid publishes
    (multiscales, proj:, spatial:, zarr-layer) and the consolidated metadata are withdrawn first.
-3. Per level: the template (coordinates, non-spatial variables, level group attrs, array
-   metadata of the spatial variables) is written with xarray's ``to_zarr(compute=False)`` so
-   the layout is exactly what xarray reads back.
+3. Per level: coordinates, non-spatial variables and the level group attrs are written by
+   xarray's ``to_zarr``; the spatial arrays are created empty with zarr-python, with the
+   metadata xarray would give them (a test compares both), so no dask graph is built.
 4. Spatial variables are filled by the engine: in one pass over level 0 when every level is
    written (the default), else level by level from the previous level in the store. Variables
    run in parallel on one shared thread pool; the first error stops the pool.
@@ -25,8 +25,10 @@ level, reading level ``k-1`` back from the store to build level ``k``.
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
+import struct
 import threading
 import time
 import warnings
@@ -352,43 +354,35 @@ def _variable_encoding(
 
 
 def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]) -> None:
-    """Level group, its attrs, coordinates, non-spatial variables and spatial array metadata."""
+    """Level group, its attrs, coordinates, non-spatial variables and spatial array metadata.
+
+    Everything but the spatial variables is written by xarray (``to_zarr``, computing any lazy
+    non-spatial data so nothing is left unwritten). The spatial arrays are created with
+    zarr-python directly, with the attributes xarray would write (``coordinates``,
+    ``_FillValue``), so no dask graph is built and nothing is allocated: going through
+    ``to_zarr(compute=False)`` with dask placeholders costs a ``distributed`` import and a graph
+    per level, and would skip lazy non-spatial variables.
+    """
     template = pyramid.level_templates[level]
-    encoding = {
-        name: _variable_encoding(pyramid, level, name, np.dtype(template[name].dtype))
-        for name in spatial
-    }
-    if all(_is_dask(template[name].data) for name in spatial):
-        template.to_zarr(
-            zstore,
-            group=str(level),
-            mode="w",
-            compute=False,
-            consolidated=False,
-            zarr_format=3,
-            encoding=encoding,
-        )
-        return
-    # Without dask the placeholders are numpy views that to_zarr would write in full: write
-    # the rest with xarray and create the spatial arrays with zarr directly.
     rest = template.drop_vars(spatial)
     rest.to_zarr(zstore, group=str(level), mode="w", consolidated=False, zarr_format=3)
     group = zarr.open_group(zstore, path=str(level), mode="r+", use_consolidated=False)
-    for key in ("coordinates",):
-        if key in group.attrs:
-            del group.attrs[key]
-    non_index = [str(c) for c in template.coords if c not in template.dims]
+    non_index = sorted(str(c) for c in template.coords if c not in template.dims)
+    covered: set[str] = set()
     for name in spatial:
         var = template[name].variable
-        enc = encoding[name]
+        enc = _variable_encoding(pyramid, level, name, np.dtype(var.dtype))
         attrs = dict(var.attrs)
-        if non_index:
-            attrs["coordinates"] = " ".join(non_index)
-        if enc.get("_FillValue") is not None and np.dtype(var.dtype).kind in "iu":
-            attrs["_FillValue"] = int(enc["_FillValue"])
+        # xarray's CF rule: a data variable lists the non-index coordinates whose dims it has.
+        coords = [c for c in non_index if set(template[c].dims) <= set(var.dims)]
+        covered.update(coords)
+        if coords:
+            attrs["coordinates"] = " ".join(coords)
+        if enc.get("_FillValue") is not None:
+            attrs["_FillValue"] = _encode_fill_attr(enc["_FillValue"], np.dtype(var.dtype))
         zarr.create_array(
             group.store,
-            name=f"{level}/{name}",
+            name=f"{group.path}/{name}" if group.path else name,
             shape=var.shape,
             dtype=var.dtype,
             chunks=enc["chunks"],
@@ -399,10 +393,28 @@ def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str
             attributes=attrs,
             overwrite=True,
         )
+    # Without the spatial variables xarray listed their coordinates on the group; they now
+    # belong to the variables.
+    if "coordinates" in group.attrs:
+        left = [c for c in str(group.attrs["coordinates"]).split() if c not in covered]
+        attrs = group.attrs.asdict()
+        if left:
+            attrs["coordinates"] = " ".join(left)
+        else:
+            del attrs["coordinates"]
+        group.attrs.put(attrs)
 
 
-def _is_dask(data: Any) -> bool:
-    return hasattr(data, "dask") and hasattr(data, "compute")
+def _encode_fill_attr(value: float | int, dtype: np.dtype[Any]) -> Any:
+    """``_FillValue`` attribute as xarray writes it for Zarr v3 (base64 float64 for floats)."""
+    try:
+        from xarray.backends.zarr import FillValueCoder
+
+        return FillValueCoder.encode(value, dtype)
+    except (ImportError, AttributeError):  # pragma: no cover - older/newer xarray layout
+        if dtype.kind == "f":
+            return base64.standard_b64encode(struct.pack("<d", float(value))).decode()
+        return int(value)
 
 
 # ----------------------------------------------------------------------------- compute
