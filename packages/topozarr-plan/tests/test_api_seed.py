@@ -235,3 +235,30 @@ def test_seed_examples(tmp_path: Any) -> None:
     np.testing.assert_array_equal(back["2"]["time"].values, ds["time"].values)
     ref = ds["air"].coarsen(lat=16, lon=16, boundary="trim").mean()
     np.testing.assert_allclose(back["2"]["air"].values, ref.values, rtol=1e-6)
+
+
+def test_annotations_match_seed() -> None:
+    import xarray as xr
+    from topozarr_metadata import ZarrLayerVarConfig
+
+    hints = typing.get_type_hints(Pyramid)
+    assert hints["source"] is xr.Dataset
+    assert hints["level_templates"] == dict[int, xr.Dataset]
+    assert hints["encoding"] == dict[str, Any]
+    assert hints["attrs"] == dict[str, Any]
+    assert hints["x_dim"] is str and hints["y_dim"] is str
+    assert hints["method"] == CoarseningMethod
+    assert hints["factors"] == list[int]
+    assert hints["fill_values"] == dict[str, float | int | None]
+    fn = typing.get_type_hints(create_pyramid)
+    assert fn["ds"] is xr.Dataset
+    assert fn["levels"] == int | None
+    assert fn["factors"] == list[int] | None
+    assert fn["method"] == CoarseningMethod
+    assert fn["target_chunk_bytes"] is int
+    assert fn["chunks_per_shard"] == ChunksPerShard | None
+    assert fn["layer_hints"] == dict[str, ZarrLayerVarConfig] | None
+    assert fn["return"] is Pyramid
+    w = typing.get_type_hints(Pyramid.write)
+    assert w["io"] == typing.Literal["python", "rust"]
+    assert w["return"] == dict[str, Any] | None
