@@ -260,3 +260,11 @@ def test_writer_property(ny, nx, base, nlevels, chunk, shards, budget, method):
         max_region_bytes=budget,
     )
     check(a, dsts, strides, method, rtol=1e-5)
+
+
+def test_tile_covering_whole_axis_keeps_sparse_levels_inner(store):
+    layout = plan_tiles((100, 90), 4, (128, 128), [(1, 1), (3, 3), (9, 9)], max_region_bytes=1)
+    assert layout.inner == [1, 2] and layout.deep == []
+    a = dem((100, 90), np.float32)
+    dsts, strides, _ = build(store, a, [1, 3, 9], chunks=64, shards=2, max_region_bytes=1)
+    check(a, dsts, strides, "mean")

@@ -114,7 +114,10 @@ def plan_tiles(
     for level, stride in enumerate(strides):
         if level == 0:
             continue
-        fits = all(t % s == 0 and n >= s for t, s, n in zip(tile, stride, shape, strict=True))
+        # A tile covering a whole axis starts at 0 there, so any stride fits it.
+        fits = all(
+            (t % s == 0 or t >= n) and n >= s for t, s, n in zip(tile, stride, shape, strict=True)
+        )
         # Inner levels must be a prefix (pyramid_tile needs each stride to divide the next).
         (inner if fits and len(deep) == 0 else deep).append(level)
     spatial = [a for a in range(len(shape)) if any(s[a] > 1 for s in strides)]
