@@ -411,3 +411,15 @@ def test_dask_source_with_lazy_non_spatial_variables():
         np.testing.assert_array_equal(got["time_weight"].values, [0.25, 0.75])
         expected = reference(ds.compute(), "data", factor, "mean")
         np.testing.assert_allclose(got["data"].values, expected, rtol=2e-6, equal_nan=True)
+
+
+def test_incremental_build_publishes_when_complete():
+    ds = with_holes(make_dataset(64, 64))
+    pyramid = create_pyramid(ds, levels=3, method="max", **SMALL)
+    store = MemoryStore()
+    stats = pyramid.write(store, levels=[0, 1], stats=True)
+    assert set(stats) == {"0", "1"} and stats["1"]["path"] == "level-by-level"
+    assert not is_published(store)  # level 2 is missing
+    pyramid.write(store, mode="a", levels=[2])
+    assert is_published(store)
+    assert_levels(pyramid, store, method="max")
