@@ -179,8 +179,8 @@ def isolated(session: nox.Session, member: str) -> None:
         py,
         *needed,
         f"{local[member]}{extras}",
-        "pytest",
-        "hypothesis",
+        "--group",
+        f"{local[member]}/pyproject.toml:test",
         external=True,
     )
     tests_dir = ROOT / "packages" / member / "tests"
@@ -205,6 +205,27 @@ def isolated(session: nox.Session, member: str) -> None:
         "sys.exit(f'imports undeclared siblings: {bad}' if bad else 0)"
     )
     session.run(py, "-c", code, external=True)
+    if member == "topozarr-metadata":
+        _check_installs_alone(session, local[member])
+
+
+def _check_installs_alone(session: nox.Session, path: str) -> None:
+    """A viewer can install topozarr-metadata without pulling in any third-party package."""
+    venv = ROOT / ".nox" / "bare-topozarr-metadata"
+    session.run(
+        "uv", "venv", "--clear", "--quiet", "--python", sys.executable, str(venv), external=True
+    )
+    py = str(venv / "bin" / "python")
+    session.run("uv", "pip", "install", "--quiet", "--python", py, path, external=True)
+    listed = session.run("uv", "pip", "freeze", "--python", py, external=True, silent=True)
+    names = sorted(
+        line.split("@")[0].split("==")[0].strip()
+        for line in str(listed).splitlines()
+        if "==" in line or " @ " in line  # requirement lines only, not uv's status line
+    )
+    if names != ["topozarr-metadata"]:
+        session.error(f"topozarr-metadata pulled in third-party packages: {names}")
+    session.log("topozarr-metadata installs alone: no third-party package")
 
 
 @nox.session(python=False)
