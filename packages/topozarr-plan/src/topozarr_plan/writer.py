@@ -504,11 +504,21 @@ class _Bar:
     def __init__(self, bar: Any) -> None:
         self.bar = bar
         self.lock = threading.Lock()
+        self.done = 0
 
     def add(self, n: int) -> None:
         if self.bar is not None:
             with self.lock:
+                self.done += n
                 self.bar.update(n)
+
+    def reach(self, total: int) -> None:
+        """Top the bar up to ``total`` (per-region byte counts are estimates)."""
+        if self.bar is not None:
+            with self.lock:
+                if total > self.done:
+                    self.bar.update(total - self.done)
+                    self.done = total
 
 
 def _progress_total(
@@ -588,6 +598,7 @@ def _run_level_by_level(
     max_region_bytes: int,
 ) -> None:
     progress = _Bar(bar)
+    expected = 0
     for level in requested:
         groups: list[tuple[str, int | None, list[Future[None]]]] = []
         for name in spatial:
@@ -623,6 +634,11 @@ def _run_level_by_level(
                 )
             groups.append((name, level, futures))
         _wait(groups)
+        expected += sum(
+            (pyramid.source if level == 0 else pyramid.level_templates[level - 1])[name].nbytes
+            for name in spatial
+        )
+        progress.reach(int(expected))
 
 
 def _array(root: zarr.Group, path: str) -> zarr.Array:
