@@ -171,14 +171,21 @@ def test_empty_regions_not_written(counting_store):
 def test_worker_error_names_variable_level_region(store):
     a = dem((64, 64), np.float32)
 
+    seen = []
+
     def hook(region, block):
+        seen.append(region)
         if region.start == (16, 16):
             raise ValueError("injected")
 
     with pytest.raises(
         RegionError, match=r"variable 'v', level 0, region \[16:32, 16:32\].*injected"
-    ):
+    ) as info:
         build(store, a, [1, 2, 4], chunks=8, shards=2, after_read=hook, max_workers=1)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert (info.value.variable, info.value.level) == ("v", 0)
+    # Z-order visits (0,0), (0,1), (1,0), (1,1)=[16:32, 16:32]: the pool stops there.
+    assert len(seen) == 4
 
 
 def test_worker_error_on_coarse_level_write(store):

@@ -65,7 +65,8 @@ def _check_version() -> None:
 
 _check_version()
 
-# The accumulating forms landed after block_reduce; the engine degrades to a numpy
-# implementation (topozarr_engine.accumulate) when an older kernel lacks them.
+# The pinned kernel has the accumulating forms. They are looked up rather than imported so
+# that the engine's numpy reference path (accumulate.LevelAccumulator, pyramid._strict_reduce)
+# stays usable, and testable, against a kernel built without them.
 pyramid_tile = getattr(topozarr_core, "pyramid_tile", None)
 Accumulator = getattr(topozarr_core, "Accumulator", None)
