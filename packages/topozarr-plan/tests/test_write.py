@@ -423,3 +423,16 @@ def test_incremental_build_publishes_when_complete():
     pyramid.write(store, mode="a", levels=[2])
     assert is_published(store)
     assert_levels(pyramid, store, method="max")
+
+
+def test_modes_w_minus_and_r_plus():
+    pyramid = create_pyramid(make_dataset(32, 32), levels=2, **SMALL)
+    store = MemoryStore()
+    with pytest.raises(ValueError, match="r\\+"):
+        pyramid.write(store, mode="r+")
+    pyramid.write(store, mode="w-")
+    with pytest.raises(ValueError, match="w-"):
+        pyramid.write(store, mode="w-")
+    pyramid.write(store, mode="r+")
+    assert_levels(pyramid, store)
+    assert is_published(store)

@@ -160,6 +160,8 @@ def write_pyramid(
         )
     if mode == "w-" and existing is not None:
         raise ValueError("mode='w-' but the store already holds a Zarr group")
+    if mode == "r+" and existing is None:
+        raise ValueError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
     keep_existing = mode in ("a", "r+") and existing is not None
     for level in requested:
         if level == 0 or level - 1 in requested:
@@ -169,8 +171,6 @@ def write_pyramid(
                 f"level {level} is built from level {level - 1}, which is neither in "
                 f"levels={requested} nor already in the store; add {level - 1} to levels"
             )
-    if mode in ("a", "r+") and existing is None and mode == "r+":
-        raise ValueError("mode='r+' but the store holds no Zarr group")
 
     workers = (
         max_workers
