@@ -109,8 +109,8 @@ def write_pyramid(
         See the module docstring: ``None`` auto, ``True`` force the single pass, ``False``
         level by level. A subset of levels is always written level by level. Level by
         level, ``mean`` is a mean of means, so it equals the single pass (and
-        ``as_datatree``) only where windows have no missing cells; max, min, sum and
-        nearest are exact either way.
+        ``as_datatree``) only for floats whose windows have no missing cells (integer means
+        round at every level); max, min, sum and nearest are exact either way.
     io
         ``"python"`` writes through zarr-python. ``"rust"`` (native writer in the kernel) is
         not available in this build and raises ``ValueError``.
