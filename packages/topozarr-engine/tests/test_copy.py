@@ -121,3 +121,16 @@ def test_copy_lazy_values(store):
     copy_array(lazy, dst)
     np.testing.assert_array_equal(dst[:], lazy.data)
     assert lazy.reads == 4
+
+
+def test_copy_reads_each_source_chunk_once(counting_store):
+    a = dem((48, 96))
+    src = make_array(counting_store, "src", a.shape, a.dtype, chunks=(24, 48))
+    src[:] = a
+    dst = make_array(counting_store, "dst", a.shape, a.dtype, chunks=(8, 8), shards=(16, 16))
+    counting_store.reset()
+    copy_array(src, dst, source_chunks=src.chunks)
+    src_reads = {k: n for k, n in counting_store.reads.items() if k.startswith("src/c")}
+    assert len(src_reads) == 4 and set(src_reads.values()) == {1}
+    assert not [k for k in counting_store.gets if k.startswith("dst/c")]
+    np.testing.assert_array_equal(dst[:], a)
