@@ -436,3 +436,17 @@ def test_modes_w_minus_and_r_plus():
     pyramid.write(store, mode="r+")
     assert_levels(pyramid, store)
     assert is_published(store)
+
+
+def test_transposed_dims_and_extra_trailing_dim():
+    ds = with_holes(make_dataset(40, 56, extra={"band": 2}))
+    ds = ds.transpose("x", "band", "y")
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store)
+    root = zarr.open_group(store, mode="r")
+    for level, factor in enumerate(pyramid.factors):
+        expected = reference(ds, "data", factor, "mean")
+        got = root[f"{level}/data"]
+        assert got.metadata.dimension_names == ("x", "band", "y")
+        np.testing.assert_allclose(got[...], expected, rtol=2e-6, equal_nan=True)
