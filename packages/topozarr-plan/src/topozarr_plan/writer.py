@@ -55,6 +55,8 @@ from topozarr_engine.pool import cancel_all, wait_all
 from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
 
+from topozarr_plan.errors import PlanError
+
 if TYPE_CHECKING:
     from topozarr_plan.pyramid import Pyramid
 
@@ -113,7 +115,7 @@ def write_pyramid(
         round at every level); max, min, sum and nearest are exact either way.
     io
         ``"python"`` writes through zarr-python. ``"rust"`` (native writer in the kernel) is
-        not available in this build and raises ``ValueError``.
+        not available in this build and raises ``PlanError`` (a ``ValueError``).
 
     Returns
     -------
@@ -122,7 +124,7 @@ def write_pyramid(
 
     Raises
     ------
-    ValueError
+    PlanError (a ValueError)
         Bad ``mode`` / ``levels`` / ``io`` / ``max_workers``, a missing predecessor level, or
         ``mode="w"`` with a level subset over an existing store (all before any write).
     ImportError
@@ -134,18 +136,18 @@ def write_pyramid(
     """
     t_start = time.perf_counter()
     if io not in ("python", "rust"):
-        raise ValueError(f"io must be 'python' or 'rust', got {io!r}")
+        raise PlanError(f"io must be 'python' or 'rust', got {io!r}")
     if io == "rust":
-        raise ValueError(
+        raise PlanError(
             "io='rust' (the kernel's native region writer) is not available in this build of "
             "topozarr; use io='python' (the default)"
         )
     if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        raise PlanError(f"mode must be one of {_MODES}, got {mode!r}")
     if max_workers is not None and max_workers < 1:
-        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        raise PlanError(f"max_workers must be >= 1, got {max_workers}")
     if max_region_bytes < 1:
-        raise ValueError(f"max_region_bytes must be positive, got {max_region_bytes}")
+        raise PlanError(f"max_region_bytes must be positive, got {max_region_bytes}")
     nlevels = len(pyramid.factors)
     all_levels = list(range(nlevels))
     requested = _check_levels(levels, nlevels)
@@ -157,20 +159,20 @@ def write_pyramid(
     # --- open the root group and check the store, still without writing anything ---
     existing = _open_existing(zstore)
     if mode == "w" and subset and existing is not None and _has_members(existing):
-        raise ValueError(
+        raise PlanError(
             f"mode='w' with levels={requested} would delete the other levels of the existing "
             "store; use mode='a' to write a subset of levels"
         )
     if mode == "w-" and existing is not None:
-        raise ValueError("mode='w-' but the store already holds a Zarr group")
+        raise PlanError("mode='w-' but the store already holds a Zarr group")
     if mode == "r+" and existing is None:
-        raise ValueError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
+        raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
     keep_existing = mode in ("a", "r+") and existing is not None
     for level in requested:
         if level == 0 or level - 1 in requested:
             continue
         if not (keep_existing and _level_complete(existing, level - 1, pyramid, spatial)):
-            raise ValueError(
+            raise PlanError(
                 f"level {level} is built from level {level - 1}, which is neither in "
                 f"levels={requested} nor already in the store; add {level - 1} to levels"
             )
@@ -249,14 +251,14 @@ def _check_levels(levels: Sequence[int] | None, nlevels: int) -> list[int]:
     out = []
     for level in levels:
         if isinstance(level, bool) or not isinstance(level, int | np.integer):
-            raise ValueError(f"levels must be integers, got {level!r}")
+            raise PlanError(f"levels must be integers, got {level!r}")
         if not 0 <= int(level) < nlevels:
-            raise ValueError(f"level {level} is out of range: the plan has levels 0..{nlevels - 1}")
+            raise PlanError(f"level {level} is out of range: the plan has levels 0..{nlevels - 1}")
         out.append(int(level))
     if not out:
-        raise ValueError("levels is empty; pass None to write every level")
+        raise PlanError("levels is empty; pass None to write every level")
     if len(set(out)) != len(out):
-        raise ValueError(f"levels has duplicates: {list(levels)}")
+        raise PlanError(f"levels has duplicates: {list(levels)}")
     return sorted(out)
 
 
