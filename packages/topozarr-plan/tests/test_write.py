@@ -450,3 +450,14 @@ def test_transposed_dims_and_extra_trailing_dim():
         got = root[f"{level}/data"]
         assert got.metadata.dimension_names == ("x", "band", "y")
         np.testing.assert_allclose(got[...], expected, rtol=2e-6, equal_nan=True)
+
+
+def test_mode_a_on_store_without_v3_group_deletes_nothing(tmp_path):
+    path = tmp_path / "p.zarr"
+    path.mkdir()
+    (path / "README.txt").write_text("keep me")
+    pyramid = create_pyramid(make_dataset(32, 32), levels=2, **SMALL)
+    pyramid.write(str(path), mode="a")
+    assert (path / "README.txt").read_text() == "keep me"
+    assert_levels(pyramid, LocalStore(path))
+    assert is_published(LocalStore(path))

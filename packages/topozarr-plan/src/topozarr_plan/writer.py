@@ -192,7 +192,8 @@ def write_pyramid(
         published = set(pyramid.attrs)
         root.attrs.put({k: v for k, v in root.attrs.asdict().items() if k not in published})
     else:
-        root = zarr.open_group(zstore, mode="w", zarr_format=3)
+        # "a" on a store without a v3 root group creates one and deletes nothing.
+        root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
     for level in requested:
         _write_template(pyramid, zstore, level, spatial)
 
@@ -296,12 +297,8 @@ def _resolve_store(store: Any) -> Any:
 def _open_existing(zstore: Any) -> zarr.Group | None:
     try:
         return zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, ValueError):
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
         return None
-    except Exception as exc:  # e.g. an array at the root
-        if "not found" in str(exc).lower():
-            return None
-        raise
 
 
 def _has_members(group: zarr.Group) -> bool:
