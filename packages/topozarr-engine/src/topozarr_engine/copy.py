@@ -111,6 +111,7 @@ def copy_array(
             t1 = time.perf_counter()
             if timer is not None:
                 timer.add("read", t1 - t0)
+                timer.count(bytes_read=data.nbytes)
             if on_block is not None:
                 stage = "on_block"
                 on_block(region, data)

@@ -104,6 +104,7 @@ def downsample_level(
             if timer is not None:
                 timer.add("read", t1 - t0)
                 timer.add("reduce", t2 - t1)
+                timer.count(bytes_read=block.nbytes)
             if out.shape != region.shape:
                 raise AssertionError(f"kernel returned shape {out.shape}, expected {region.shape}")
             stage = "write"
