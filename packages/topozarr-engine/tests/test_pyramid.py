@@ -275,3 +275,30 @@ def test_tile_covering_whole_axis_keeps_sparse_levels_inner(store):
     a = dem((100, 90), np.float32)
     dsts, strides, _ = build(store, a, [1, 3, 9], chunks=64, shards=2, max_region_bytes=1)
     check(a, dsts, strides, "mean")
+
+
+@pytest.mark.parametrize("path", ["kernel", "numpy"])
+@pytest.mark.parametrize(
+    ("method", "dtype", "fill"), [("mean", np.float32, None), ("max", np.int16, -9)]
+)
+def test_skipna_false(store, monkeypatch, path, method, dtype, fill):
+    from topozarr_engine import kernel
+
+    if path == "numpy":
+        monkeypatch.setattr(kernel, "Accumulator", None)
+        monkeypatch.setattr(kernel, "pyramid_tile", None)
+    a = dem((40, 52), dtype, nan_frac=0.02, fill=fill)
+    factors = [1, 2, 4, 8, 16]
+    strides = [(f, f) for f in factors]
+    dsts = [
+        make_array(
+            store, f"{i}/v", coarsened_shape(a.shape, s), dtype, chunks=(4, 4), fill_value=fill
+        )
+        for i, s in enumerate(strides)
+    ]
+    write_pyramid_arrays(
+        a, dsts, strides=strides, method=method, fill_value=fill, skipna=False, max_region_bytes=1
+    )
+    for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
+        expected = reference_reduce(a, st, method, fill, skipna=False) if level else a
+        np.testing.assert_allclose(dst[:], expected, rtol=1e-6, equal_nan=True)
