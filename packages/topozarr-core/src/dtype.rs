@@ -32,7 +32,7 @@ impl std::fmt::Display for FillValue {
 /// Output element of `sum` (numpy's `np.sum` promotion: floats keep their type, signed integers
 /// go to int64, unsigned ones to uint64).
 pub trait SumOut:
-    Copy + Send + Sync + Debug + PartialEq + 'static + crate::kernel::IntoAny
+    Copy + Send + Sync + Debug + PartialEq + Default + 'static + crate::kernel::IntoAny
 {
 }
 impl SumOut for f32 {}
@@ -41,12 +41,22 @@ impl SumOut for i64 {}
 impl SumOut for u64 {}
 
 /// One supported element type.
-pub trait Elem: Copy + Send + Sync + Debug + PartialOrd + 'static + crate::kernel::IntoAny {
+pub trait Elem:
+    Copy + Send + Sync + Debug + PartialOrd + Default + 'static + crate::kernel::IntoAny
+{
     const NAME: &'static str;
     const IS_FLOAT: bool;
+    /// Smallest and largest value (infinities for floats): the neutral starts of max and min.
+    const LOWEST: Self;
+    const HIGHEST: Self;
     /// Exact accumulator: f64 for floats, i128 for integers (cannot overflow for any array that
     /// fits in memory).
     type Acc: Copy + Send + Sync + Debug + PartialEq + Default + AddAssign;
+    /// Column accumulator of the vectorised kernels: i64 for integers of up to 16 bits (exact
+    /// for any u32 cell count), otherwise the same as `Acc`.
+    type Wide: Copy + Send + Sync + Debug + Default + std::ops::Add<Output = Self::Wide>;
+    fn wide(self) -> Self::Wide;
+    fn wide_acc(w: Self::Wide) -> Self::Acc;
     type Sum: SumOut;
     fn is_nan(self) -> bool;
     fn acc(self) -> Self::Acc;
@@ -66,6 +76,15 @@ pub trait Elem: Copy + Send + Sync + Debug + PartialOrd + 'static + crate::kerne
 /// Exact integer mean rounded half to even (floor division, then compare twice the remainder).
 #[inline]
 pub fn round_half_even(s: i128, n: u64) -> i128 {
+    // 128-bit division is a slow library call; nearly every sum fits 64 bits.
+    if let (Ok(s), Ok(n)) = (i64::try_from(s), i64::try_from(n)) {
+        let (q, r) = (s.div_euclid(n), s.rem_euclid(n));
+        return match (2 * r as i128).cmp(&(n as i128)) {
+            std::cmp::Ordering::Less => q,
+            std::cmp::Ordering::Greater => q + 1,
+            std::cmp::Ordering::Equal => q + (q & 1),
+        } as i128;
+    }
     let n = n as i128;
     let q = s.div_euclid(n);
     let r = s.rem_euclid(n);
@@ -77,12 +96,23 @@ pub fn round_half_even(s: i128, n: u64) -> i128 {
 }
 
 macro_rules! int_elem {
-    ($t:ty, $name:literal, $sum:ty) => {
+    ($t:ty, $name:literal, $sum:ty, $wide:ty) => {
         impl Elem for $t {
             const NAME: &'static str = $name;
             const IS_FLOAT: bool = false;
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
             type Acc = i128;
+            type Wide = $wide;
             type Sum = $sum;
+            #[inline(always)]
+            fn wide(self) -> $wide {
+                self as $wide
+            }
+            #[inline(always)]
+            fn wide_acc(w: $wide) -> i128 {
+                w as i128
+            }
             #[inline(always)]
             fn is_nan(self) -> bool {
                 false
@@ -136,22 +166,33 @@ macro_rules! int_elem {
     };
 }
 
-int_elem!(u8, "uint8", u64);
-int_elem!(i8, "int8", i64);
-int_elem!(u16, "uint16", u64);
-int_elem!(i16, "int16", i64);
-int_elem!(u32, "uint32", u64);
-int_elem!(i32, "int32", i64);
-int_elem!(u64, "uint64", u64);
-int_elem!(i64, "int64", i64);
+int_elem!(u8, "uint8", u64, i64);
+int_elem!(i8, "int8", i64, i64);
+int_elem!(u16, "uint16", u64, i64);
+int_elem!(i16, "int16", i64, i64);
+int_elem!(u32, "uint32", u64, i128);
+int_elem!(i32, "int32", i64, i128);
+int_elem!(u64, "uint64", u64, i128);
+int_elem!(i64, "int64", i64, i128);
 
 macro_rules! float_elem {
     ($t:ty, $name:literal) => {
         impl Elem for $t {
             const NAME: &'static str = $name;
             const IS_FLOAT: bool = true;
+            const LOWEST: Self = <$t>::NEG_INFINITY;
+            const HIGHEST: Self = <$t>::INFINITY;
             type Acc = f64;
+            type Wide = f64;
             type Sum = $t;
+            #[inline(always)]
+            fn wide(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn wide_acc(w: f64) -> f64 {
+                w
+            }
             #[inline(always)]
             fn is_nan(self) -> bool {
                 self.is_nan()

@@ -27,7 +27,7 @@ pub fn simd_level() -> &'static str {
     })
 }
 
-fn use_avx2() -> bool {
+pub fn use_avx2() -> bool {
     simd_level() == "avx2"
 }
 
@@ -187,9 +187,6 @@ pub struct Cols {
 impl<T: FastFloat, const MEAN: bool, const SKIP: bool> RowKernel<T> for FastSum<T, MEAN, SKIP> {
     type O = T;
     type Scratch = Cols;
-    fn zero(&self) -> T {
-        self.fill
-    }
     fn row(&self, sc: &mut Cols, rows: &[ArrayView1<'_, T>], ax: &Ax, out: &mut [T]) {
         // Callers only choose this kernel when every row is contiguous (last-axis stride 1).
         let rows: Vec<&[T]> = rows

@@ -1,10 +1,11 @@
 //! Typed entry points: dtype dispatch, argument checks and the choice between the fast and the
 //! generic path. pyo3-free, so `cargo test` exercises everything the Python API does.
+use crate::columns::{ColOp, Columns};
 use crate::dtype::{fill_for, Elem, FillValue, Missing};
 use crate::error::Result;
 use crate::fast::{FastFloat, FastSum};
 use crate::reduce::{
-    as4, check_stride, drive, nearest, reduce_generic, trim_geom, ExtOp, Geom, Method, SumOp,
+    as4, check_stride, drive, nearest, trim_geom, window_cells, ExtOp, Geom, Method, Op, SumOp,
 };
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, IxDyn};
 
@@ -196,45 +197,9 @@ impl Args {
     }
 }
 
-/// Calls `f` with the operator for `method` (`$f` is a generic closure body over the op).
-#[macro_export]
-macro_rules! with_op {
-    ($m:expr, $miss:expr, $skipna:expr, $op:ident, $body:expr) => {
-        match $m {
-            $crate::reduce::Method::Mean => {
-                let $op = $crate::reduce::SumOp::<_, true> {
-                    miss: $miss,
-                    skipna: $skipna,
-                };
-                $body
-            }
-            $crate::reduce::Method::Sum => {
-                let $op = $crate::reduce::SumOp::<_, false> {
-                    miss: $miss,
-                    skipna: $skipna,
-                };
-                $body
-            }
-            $crate::reduce::Method::Max => {
-                let $op = $crate::reduce::ExtOp::<_, true> {
-                    miss: $miss,
-                    skipna: $skipna,
-                };
-                $body
-            }
-            $crate::reduce::Method::Min => {
-                let $op = $crate::reduce::ExtOp::<_, false> {
-                    miss: $miss,
-                    skipna: $skipna,
-                };
-                $body
-            }
-            $crate::reduce::Method::Nearest => {
-                let $op = $crate::reduce::NearestOp { miss: $miss };
-                $body
-            }
-        }
-    };
+/// Finished values of every window through the column kernel.
+fn columns<T: Elem, K: ColOp<T>>(v: ArrayView4<'_, T>, g: &Geom, op: K, ndim: usize) -> AnyArray {
+    finish_any(drive(v, g, &Columns::<K, false>::new(&op)), ndim)
 }
 
 fn block_reduce_t<T: Kernel>(
@@ -248,54 +213,36 @@ fn block_reduce_t<T: Kernel>(
     let fill = fill_for::<T>(args.fill)?;
     let miss = Missing::new(fill);
     let g = trim_geom(v.shape(), &stride);
+    let full = window_cells(&g)?;
+    let skipna = args.skipna;
     if matches!(args.method, Method::Mean | Method::Sum) {
-        if let Some(out) = T::fast_sum(v, &g, args.method, miss.fill(), args.skipna) {
+        if let Some(out) = T::fast_sum(v, &g, args.method, miss.fill(), skipna) {
             return Ok(reshape_any(out, nd));
         }
     }
     Ok(match args.method {
-        Method::Mean => finish_any(
-            reduce_generic(
-                v,
-                &g,
-                &SumOp::<T, true> {
-                    miss,
-                    skipna: args.skipna,
-                },
-            ),
+        Method::Mean => columns(
+            v,
+            &g,
+            SumOp::<T, true>::new(miss, skipna).with_full(full),
             nd,
         ),
-        Method::Sum => finish_any(
-            reduce_generic(
-                v,
-                &g,
-                &SumOp::<T, false> {
-                    miss,
-                    skipna: args.skipna,
-                },
-            ),
+        Method::Sum => columns(
+            v,
+            &g,
+            SumOp::<T, false>::new(miss, skipna).with_full(full),
             nd,
         ),
-        Method::Max => finish_any(
-            reduce_generic(
-                v,
-                &g,
-                &ExtOp::<T, true> {
-                    miss,
-                    skipna: args.skipna,
-                },
-            ),
+        Method::Max => columns(
+            v,
+            &g,
+            ExtOp::<T, true>::new(miss, skipna).with_full(full),
             nd,
         ),
-        Method::Min => finish_any(
-            reduce_generic(
-                v,
-                &g,
-                &ExtOp::<T, false> {
-                    miss,
-                    skipna: args.skipna,
-                },
-            ),
+        Method::Min => columns(
+            v,
+            &g,
+            ExtOp::<T, false>::new(miss, skipna).with_full(full),
             nd,
         ),
         Method::Nearest => finish_any(nearest(v, &g), nd),
@@ -329,6 +276,10 @@ pub fn block_reduce(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rg<T: Elem, K: Op<T>>(a: ArrayView4<'_, T>, g: &Geom, op: &K) -> Array4<K::Out> {
+        crate::reduce::reduce_generic(a, g, op).unwrap()
+    }
     use ndarray::Array;
 
     #[test]
@@ -351,15 +302,9 @@ mod tests {
                     let g = trim_geom(v.shape(), &[1, 1, stride[0] as usize, stride[1] as usize]);
                     let miss = Missing::new(None);
                     let slow: ArrayD<f32> = if m == "mean" {
-                        squeeze(
-                            reduce_generic(v, &g, &SumOp::<f32, true> { miss, skipna }),
-                            2,
-                        )
+                        squeeze(rg(v, &g, &SumOp::<f32, true>::new(miss, skipna)), 2)
                     } else {
-                        squeeze(
-                            reduce_generic(v, &g, &SumOp::<f32, false> { miss, skipna }),
-                            2,
-                        )
+                        squeeze(rg(v, &g, &SumOp::<f32, false>::new(miss, skipna)), 2)
                     };
                     let AnyArray::F32(fast) = fast else {
                         panic!("dtype")

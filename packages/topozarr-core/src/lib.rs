@@ -1,6 +1,7 @@
 //! Python registration and conversion only; the algorithms live in pyo3-free modules
 //! (`dtype`, `reduce`, `fast`, `kernel`, `accumulate`) that `cargo test` covers without Python.
 pub mod accumulate;
+pub mod columns;
 pub mod dtype;
 pub mod error;
 pub mod fast;

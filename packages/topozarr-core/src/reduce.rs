@@ -40,7 +40,7 @@ impl std::str::FromStr for Method {
 
 /// Folding values of type `X` into partial window states.
 pub trait Fold<X>: Sync {
-    type S: Copy + Send + Sync + std::fmt::Debug;
+    type S: Copy + Send + Sync + std::fmt::Debug + Default;
     fn empty(&self) -> Self::S;
     fn push(&self, s: &mut Self::S, x: X);
     /// Combines two partial states; `o` covers cells that come after those of `s` in row-major
@@ -49,25 +49,47 @@ pub trait Fold<X>: Sync {
 }
 
 /// A reduction of native cells of type `T`: a fold plus how a finished window is reported.
-pub trait Op<T: Elem>: Fold<T> {
-    type Out: Copy + Send + Sync + std::fmt::Debug + PartialEq + 'static + crate::kernel::IntoAny;
+pub trait Op<T: Elem>: Fold<T> + Copy + Send {
+    type Out: Copy
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + PartialEq
+        + Default
+        + 'static
+        + crate::kernel::IntoAny;
     fn finish(&self, s: &Self::S) -> Self::Out;
+    /// The same op for windows of `full` cells (what `skipna=False` compares counts against).
+    fn with_full(self, full: u32) -> Self;
+    /// How missing cells are recognised.
+    fn miss(&self) -> Missing<T>;
 }
 
-/// Sum and count of the valid cells; `n == BAD` once a missing cell was seen with `skipna=False`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Sum and count of the valid cells. A window is incomplete (some cell missing, which
+/// `skipna=False` turns into a missing window) when its count is below the op's `full` cell
+/// count, so no separate flag is stored: the state stays 16 bytes for floats.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SumState<A> {
     pub s: A,
-    pub n: u64,
+    pub n: u32,
 }
 
-const BAD: u64 = u64::MAX;
-
-/// mean (`MEAN = true`) or sum.
+/// mean (`MEAN = true`) or sum. `full` is the number of cells in a whole window.
 #[derive(Debug, Clone, Copy)]
 pub struct SumOp<T, const MEAN: bool> {
     pub miss: Missing<T>,
     pub skipna: bool,
+    pub full: u32,
+}
+
+impl<T: Elem, const MEAN: bool> SumOp<T, MEAN> {
+    pub fn new(miss: Missing<T>, skipna: bool) -> Self {
+        SumOp {
+            miss,
+            skipna,
+            full: 0,
+        }
+    }
 }
 
 impl<T: Elem, const MEAN: bool> Fold<T> for SumOp<T, MEAN> {
@@ -81,23 +103,15 @@ impl<T: Elem, const MEAN: bool> Fold<T> for SumOp<T, MEAN> {
     }
     #[inline(always)]
     fn push(&self, st: &mut Self::S, x: T) {
-        if self.miss.is(x) {
-            if !self.skipna {
-                st.n = BAD;
-            }
-        } else if st.n != BAD {
-            st.s += x.acc();
-            st.n += 1;
-        }
+        // Selects rather than branches: missing cells are scattered at random in real rasters.
+        let missing = self.miss.is(x);
+        st.s += if missing { T::Acc::default() } else { x.acc() };
+        st.n += (!missing) as u32;
     }
     #[inline(always)]
     fn merge(&self, st: &mut Self::S, o: &Self::S) {
-        if st.n == BAD || o.n == BAD {
-            st.n = BAD;
-        } else {
-            st.s += o.s;
-            st.n += o.n;
-        }
+        st.s += o.s;
+        st.n += o.n;
     }
 }
 
@@ -105,11 +119,19 @@ impl<T: Elem> Op<T> for SumOp<T, true> {
     type Out = T;
     #[inline(always)]
     fn finish(&self, st: &Self::S) -> T {
-        if st.n == 0 || st.n == BAD {
+        if st.n == 0 || (st.n < self.full && !self.skipna) {
             self.miss.fill()
         } else {
-            T::mean(st.s, st.n)
+            T::mean(st.s, st.n as u64)
         }
+    }
+    fn with_full(mut self, full: u32) -> Self {
+        self.full = full;
+        self
+    }
+    #[inline(always)]
+    fn miss(&self) -> Missing<T> {
+        self.miss
     }
 }
 
@@ -117,7 +139,7 @@ impl<T: Elem> Op<T> for SumOp<T, false> {
     type Out = T::Sum;
     #[inline(always)]
     fn finish(&self, st: &Self::S) -> T::Sum {
-        if st.n == BAD {
+        if st.n < self.full && !self.skipna {
             self.miss.fill().to_sum()
         } else if st.n == 0 {
             T::sum_zero()
@@ -125,14 +147,22 @@ impl<T: Elem> Op<T> for SumOp<T, false> {
             T::sum(st.s)
         }
     }
+    fn with_full(mut self, full: u32) -> Self {
+        self.full = full;
+        self
+    }
+    #[inline(always)]
+    fn miss(&self) -> Missing<T> {
+        self.miss
+    }
 }
 
-/// Running extreme: `st` is 0 (no valid cell yet), 1 (`v` holds the extreme) or 2 (poisoned by a
-/// missing cell with `skipna=False`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Running extreme of the valid cells (`v` starts at the type's lowest/highest value, so the
+/// update is a plain select) and their count (complete windows have `n == full`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ExtState<T> {
     pub v: T,
-    pub st: u8,
+    pub n: u32,
 }
 
 /// max (`MAX = true`) or min.
@@ -140,15 +170,31 @@ pub struct ExtState<T> {
 pub struct ExtOp<T, const MAX: bool> {
     pub miss: Missing<T>,
     pub skipna: bool,
+    pub full: u32,
 }
 
 impl<T: Elem, const MAX: bool> ExtOp<T, MAX> {
+    pub fn new(miss: Missing<T>, skipna: bool) -> Self {
+        ExtOp {
+            miss,
+            skipna,
+            full: 0,
+        }
+    }
     #[inline(always)]
-    fn better(x: T, v: T) -> bool {
+    pub fn better(x: T, v: T) -> bool {
         if MAX {
             x > v
         } else {
             x < v
+        }
+    }
+    #[inline(always)]
+    pub fn neutral() -> T {
+        if MAX {
+            T::LOWEST
+        } else {
+            T::HIGHEST
         }
     }
 }
@@ -158,28 +204,25 @@ impl<T: Elem, const MAX: bool> Fold<T> for ExtOp<T, MAX> {
     #[inline(always)]
     fn empty(&self) -> Self::S {
         ExtState {
-            v: self.miss.fill(),
-            st: 0,
+            v: Self::neutral(),
+            n: 0,
         }
     }
     #[inline(always)]
     fn push(&self, s: &mut Self::S, x: T) {
-        if self.miss.is(x) {
-            if !self.skipna {
-                s.st = 2;
-            }
-        } else if s.st == 0 || (s.st == 1 && Self::better(x, s.v)) {
-            s.v = x;
-            s.st = 1;
-        }
+        let missing = self.miss.is(x);
+        s.v = if !missing && Self::better(x, s.v) {
+            x
+        } else {
+            s.v
+        };
+        s.n += (!missing) as u32;
     }
     #[inline(always)]
     fn merge(&self, s: &mut Self::S, o: &Self::S) {
-        if s.st == 2 || o.st == 2 {
-            s.st = 2;
-        } else if o.st == 1 && (s.st == 0 || Self::better(o.v, s.v)) {
-            *s = *o;
-        }
+        // An empty partial holds the neutral start value, so it never wins the comparison.
+        s.v = if Self::better(o.v, s.v) { o.v } else { s.v };
+        s.n += o.n;
     }
 }
 
@@ -187,16 +230,24 @@ impl<T: Elem, const MAX: bool> Op<T> for ExtOp<T, MAX> {
     type Out = T;
     #[inline(always)]
     fn finish(&self, s: &Self::S) -> T {
-        if s.st == 1 {
-            s.v
-        } else {
+        if s.n == 0 || (s.n < self.full && !self.skipna) {
             self.miss.fill()
+        } else {
+            s.v
         }
+    }
+    fn with_full(mut self, full: u32) -> Self {
+        self.full = full;
+        self
+    }
+    #[inline(always)]
+    fn miss(&self) -> Missing<T> {
+        self.miss
     }
 }
 
 /// The first (top-left) cell of the window; missing values are not skipped.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct NearState<T> {
     pub v: T,
     pub has: bool,
@@ -241,6 +292,13 @@ impl<T: Elem> Op<T> for NearestOp<T> {
         } else {
             self.miss.fill()
         }
+    }
+    fn with_full(self, _full: u32) -> Self {
+        self
+    }
+    #[inline(always)]
+    fn miss(&self) -> Missing<T> {
+        self.miss
     }
 }
 
@@ -313,6 +371,29 @@ impl Ax {
 
 pub type Geom = [Ax; 4];
 
+/// Cells in a whole window of `g` (every window of a trim or strict geometry has this size), or
+/// an error when a count would not fit the u32 counters.
+pub fn window_cells(g: &Geom) -> Result<u32> {
+    let cells: u128 = g.iter().map(|ax| (ax.s.min(ax.n.max(1))) as u128).product();
+    u32::try_from(cells).map_err(|_| {
+        KernelError::Invalid(format!(
+            "windows of {cells} cells are too large (at most {} cells per window)",
+            u32::MAX
+        ))
+    })
+}
+
+/// Cells in a whole window of stride `s` (Accumulator levels, where tiles may be partial).
+pub fn stride_cells(s: &[usize; 4]) -> Result<u32> {
+    let cells: u128 = s.iter().map(|&x| x as u128).product();
+    u32::try_from(cells).map_err(|_| {
+        KernelError::Invalid(format!(
+            "windows of {cells} cells are too large (at most {} cells per window)",
+            u32::MAX
+        ))
+    })
+}
+
 /// Output shape of a geometry.
 pub fn out_shape(g: &Geom) -> [usize; 4] {
     [g[0].out, g[1].out, g[2].out, g[3].out]
@@ -356,16 +437,16 @@ pub fn check_stride(stride: &[i64], ndim: usize, what: &'static str) -> Result<[
 
 /// Below this many input cells a call runs on the calling thread: rayon's fork/join costs more
 /// than it saves on small tiles.
-const PAR_MIN_CELLS: usize = 1 << 18;
+pub const PAR_MIN_CELLS: usize = 1 << 18;
 /// Input cells per rayon task (keeps tasks long enough to amortise scheduling).
 const TASK_CELLS: usize = 1 << 16;
 
 /// Reduces one output row. `rows` are the input rows under it (outer window axes flattened in
 /// row-major order), `out` the output row.
 pub trait RowKernel<X>: Sync {
-    type O: Copy + Send + Sync;
+    /// `Default` so the output can start as zeroed memory (for numbers: `calloc`, no extra pass).
+    type O: Copy + Send + Sync + Default;
     type Scratch: Default + Send;
-    fn zero(&self) -> Self::O;
     fn row(&self, sc: &mut Self::Scratch, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [Self::O]);
 }
 
@@ -378,7 +459,7 @@ pub fn drive<X: Copy + Sync, K: RowKernel<X>>(
     let shape = out_shape(g);
     let o3 = shape[3];
     let nrows = shape[0] * shape[1] * shape[2];
-    let mut out = vec![k.zero(); nrows * o3];
+    let mut out = vec![K::O::default(); nrows * o3];
     if out.is_empty() {
         return Array4::from_shape_vec(shape, out).expect("shape");
     }
@@ -427,14 +508,11 @@ pub struct Generic<'a, F, E> {
     pub emit: E,
 }
 
-impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync, E: Fn(&F::S) -> O + Sync> RowKernel<X>
-    for Generic<'a, F, E>
+impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync + Default, E: Fn(&F::S) -> O + Sync>
+    RowKernel<X> for Generic<'a, F, E>
 {
     type O = O;
     type Scratch = Vec<F::S>;
-    fn zero(&self) -> O {
-        (self.emit)(&self.fold.empty())
-    }
     fn row(&self, col: &mut Vec<F::S>, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [O]) {
         let per = (COL_CHUNK_CELLS / ax.s).max(1);
         let mut j0 = 0;
@@ -455,29 +533,41 @@ impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync, E: Fn(&F::S) -> O + 
                     }
                 }
             }
-            for (j, o) in (j0..j1).zip(out[j0..j1].iter_mut()) {
-                let (lo, hi) = (ax.lo(j) - c0, ax.hi(j) - c0);
-                let mut st = self.fold.empty();
-                for c in &col[lo..hi] {
-                    self.fold.merge(&mut st, c);
+            let o = &mut out[j0..j1];
+            if ax.p == 0 && j1 * ax.s <= ax.n {
+                // Whole windows side by side: fixed-width chunks, no per-window bounds.
+                for (o, w) in o.iter_mut().zip(col.chunks_exact(ax.s)) {
+                    let mut st = w[0];
+                    for c in &w[1..] {
+                        self.fold.merge(&mut st, c);
+                    }
+                    *o = (self.emit)(&st);
                 }
-                *o = (self.emit)(&st);
+            } else {
+                for (j, o) in (j0..j1).zip(o.iter_mut()) {
+                    let (lo, hi) = (ax.lo(j) - c0, ax.hi(j) - c0);
+                    let mut st = self.fold.empty();
+                    for c in &col[lo..hi] {
+                        self.fold.merge(&mut st, c);
+                    }
+                    *o = (self.emit)(&st);
+                }
             }
             j0 = j1;
         }
     }
 }
 
-/// Reduces `a` over geometry `g` with operator `op` (no fast path).
-pub fn reduce_generic<T: Elem, K: Op<T>>(a: ArrayView4<'_, T>, g: &Geom, op: &K) -> Array4<K::Out> {
-    drive(
-        a,
-        g,
-        &Generic {
-            fold: op,
-            emit: |s: &K::S| op.finish(s),
-        },
-    )
+/// Reduces `a` over geometry `g` with operator `op` through the AoS generic kernel (the simple,
+/// obviously-right path the vectorised kernels are tested against).
+pub fn reduce_generic<T: Elem, K: Op<T>>(
+    a: ArrayView4<'_, T>,
+    g: &Geom,
+    op: &K,
+) -> Result<Array4<K::Out>> {
+    let op = op.with_full(window_cells(g)?);
+    let emit = |s: &K::S| op.finish(s);
+    Ok(drive(a, g, &Generic { fold: &op, emit }))
 }
 
 /// `nearest`: the top-left cell of every window is a strided view of the input.
@@ -507,13 +597,14 @@ pub fn strict_geom(shape: &[usize], stride: &[usize; 4]) -> Geom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rg<T: Elem, K: Op<T>>(a: ArrayView4<'_, T>, g: &Geom, op: &K) -> Array4<K::Out> {
+        crate::reduce::reduce_generic(a, g, op).unwrap()
+    }
     use ndarray::{Array, ArrayD, IxDyn};
 
     fn mean_op<T: Elem>(fill: Option<T>, skipna: bool) -> SumOp<T, true> {
-        SumOp {
-            miss: Missing::new(fill),
-            skipna,
-        }
+        SumOp::new(Missing::new(fill), skipna)
     }
 
     #[test]
@@ -546,10 +637,10 @@ mod tests {
         .into_dyn();
         let v = as4(a.view()).unwrap();
         let g = trim_geom(v.shape(), &[1, 1, 2, 2]);
-        let r = reduce_generic(v, &g, &mean_op::<f32>(None, true));
+        let r = rg(v, &g, &mean_op::<f32>(None, true));
         assert_eq!(r[[0, 0, 0, 0]], 2.5);
         assert!(r[[0, 0, 0, 1]].is_nan());
-        let r = reduce_generic(v, &g, &mean_op::<f32>(Some(-1.0), true));
+        let r = rg(v, &g, &mean_op::<f32>(Some(-1.0), true));
         assert_eq!(r[[0, 0, 0, 1]], -1.0);
     }
 
@@ -558,11 +649,11 @@ mod tests {
         let a: ArrayD<i16> = Array::from_shape_vec(IxDyn(&[4]), vec![1, 2, 3, 4]).unwrap();
         let v = as4(a.view()).unwrap();
         let g = trim_geom(v.shape(), &[1, 1, 1, 2]);
-        let r = reduce_generic(v, &g, &mean_op::<i16>(None, true));
+        let r = rg(v, &g, &mean_op::<i16>(None, true));
         assert_eq!(r.as_slice().unwrap(), &[2, 4]);
-        let r = reduce_generic(v, &g, &mean_op::<i16>(Some(4), false));
+        let r = rg(v, &g, &mean_op::<i16>(Some(4), false));
         assert_eq!(r.as_slice().unwrap(), &[2, 4]);
-        let r = reduce_generic(v, &g, &mean_op::<i16>(Some(4), true));
+        let r = rg(v, &g, &mean_op::<i16>(Some(4), true));
         assert_eq!(r.as_slice().unwrap(), &[2, 3]);
     }
 
@@ -571,31 +662,14 @@ mod tests {
         let a: ArrayD<u8> = Array::from_shape_vec(IxDyn(&[3, 3]), (0..9).collect()).unwrap();
         let v = as4(a.view()).unwrap();
         let g = trim_geom(v.shape(), &[1, 1, 5, 2]);
-        let s = reduce_generic(
-            v,
-            &g,
-            &SumOp::<u8, false> {
-                miss: Missing::new(None),
-                skipna: true,
-            },
-        );
+        let s = rg(v, &g, &SumOp::<u8, false>::new(Missing::new(None), true));
         assert_eq!(s.as_slice().unwrap(), &[1 + 3 + 4 + 6 + 7u64]);
-        let m = reduce_generic(
-            v,
-            &g,
-            &ExtOp::<u8, true> {
-                miss: Missing::new(Some(7)),
-                skipna: true,
-            },
-        );
+        let m = rg(v, &g, &ExtOp::<u8, true>::new(Missing::new(Some(7)), true));
         assert_eq!(m.as_slice().unwrap(), &[6]);
-        let m = reduce_generic(
+        let m = rg(
             v,
             &g,
-            &ExtOp::<u8, false> {
-                miss: Missing::new(Some(0)),
-                skipna: false,
-            },
+            &ExtOp::<u8, false>::new(Missing::new(Some(0)), false),
         );
         assert_eq!(m.as_slice().unwrap(), &[0]);
         let n = nearest(v, &trim_geom(v.shape(), &[1, 1, 2, 2]));
@@ -609,14 +683,7 @@ mod tests {
         v.invert_axis(Axis(1));
         let v = as4(v).unwrap();
         let g = trim_geom(v.shape(), &[1, 1, 2, 2]);
-        let r = reduce_generic(
-            v,
-            &g,
-            &ExtOp::<i32, true> {
-                miss: Missing::new(None),
-                skipna: true,
-            },
-        );
+        let r = rg(v, &g, &ExtOp::<i32, true>::new(Missing::new(None), true));
         assert_eq!(r.as_slice().unwrap(), &[7, 5]);
     }
 }

@@ -1,0 +1,113 @@
+"""Kernel benchmark: NaN-aware 2x2 float32 mean against memcpy and numpy.
+
+Run with ``uv run --no-sync python benchmarks/kernel.py``. Prints input GB/s and ratios; it is
+not a test. Single-thread figures come from child processes started with RAYON_NUM_THREADS=1
+(rayon reads it once, when its pool starts); the "generic" figure sets TOPOZARR_CORE_NO_SIMD,
+which makes the kernel skip its run-time AVX2 path, i.e. what a CPU without AVX2 gets from the
+same wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+MIB = 1 << 20
+
+
+def make_array(mib: int) -> np.ndarray:
+    """Deterministic float32 raster of `mib` MiB with 30% NaN."""
+    side = int(np.sqrt(mib * MIB / 4))
+    side -= side % 2
+    rng = np.random.default_rng(20240501)
+    a = rng.standard_normal((side, side), dtype=np.float32)
+    a[rng.random((side, side), dtype=np.float32) < 0.3] = np.nan
+    return a
+
+
+def best_of(fn, repeat: int) -> float:
+    fn()  # warm-up: page faults, thread pool start, lazy SIMD detection
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def time_kernel(mib: int, repeat: int) -> dict:
+    import topozarr_core
+
+    a = make_array(mib)
+    t = best_of(lambda: topozarr_core.block_reduce(a, (2, 2), "mean"), repeat)
+    return {"seconds": t, "bytes": a.nbytes, "simd": topozarr_core.SIMD}
+
+
+def child(env: dict[str, str], mib: int, repeat: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--mib", str(mib), "--repeat", str(repeat)],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def numpy_nanmean(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        return np.nanmean(a.reshape(h // 2, 2, w // 2, 2), axis=(1, 3))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mib", type=int, default=256, help="input size in MiB (default 256)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per kernel case (best of)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(time_kernel(args.mib, args.repeat)))
+        return
+
+    import topozarr_core
+
+    a = make_array(args.mib)
+    gb = a.nbytes / 1e9
+    dst = np.empty_like(a)
+    t_copy = best_of(lambda: np.copyto(dst, a), args.repeat)
+    t_numpy = best_of(lambda: numpy_nanmean(a), max(1, args.repeat // 2))
+    one = child({"RAYON_NUM_THREADS": "1"}, args.mib, args.repeat)
+    generic = child({"RAYON_NUM_THREADS": "1", "TOPOZARR_CORE_NO_SIMD": "1"}, args.mib, args.repeat)
+    t_all = best_of(lambda: topozarr_core.block_reduce(a, (2, 2), "mean"), args.repeat)
+
+    copy_gbs = gb / t_copy
+    numpy_gbs = gb / t_numpy
+    print(
+        f"topozarr-core {topozarr_core.__version__}: 2x2 NaN-aware mean, float32 "
+        f"{a.shape[0]}x{a.shape[1]} ({a.nbytes / MIB:.0f} MiB, 30% NaN), best of {args.repeat}"
+    )
+    print(f"  memcpy (numpy.copyto)          {copy_gbs:7.2f} GB/s")
+    print(f"  numpy reshape-nanmean          {numpy_gbs:7.2f} GB/s")
+    rows = [
+        (f"kernel 1 thread ({one['simd']})", gb / one["seconds"]),
+        (f"kernel 1 thread ({generic['simd']})", gb / generic["seconds"]),
+        (f"kernel {os.cpu_count()} threads ({topozarr_core.SIMD})", gb / t_all),
+    ]
+    for name, gbs in rows:
+        print(
+            f"  {name:<30} {gbs:7.2f} GB/s   kernel/memcpy {gbs / copy_gbs:5.0%}"
+            f"   kernel/numpy {gbs / numpy_gbs:6.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
