@@ -118,6 +118,9 @@ fn parse_stride(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
     })
 }
 
+/// Reduce every `stride`-shaped window of `a` (1-4 dims) with `method`; shape as
+/// xarray.coarsen(boundary="trim"). NaN and `fill_value` cells are missing: skipped when
+/// `skipna`, else they make their window missing. Full contract: topozarr_core/_core.pyi.
 #[pyfunction]
 #[pyo3(signature = (a, stride, method, fill_value=None, skipna=true))]
 fn block_reduce<'py>(
@@ -138,6 +141,9 @@ fn block_reduce<'py>(
     Ok(to_numpy(py, out))
 }
 
+/// Reduce one tile to every cumulative stride in `strides` in one pass (whole windows only),
+/// each level exact (built from the previous level's partial states). Full contract:
+/// topozarr_core/_core.pyi.
 #[pyfunction]
 #[pyo3(signature = (a, strides, method, fill_value=None, skipna=true))]
 fn pyramid_tile<'py>(
@@ -162,7 +168,9 @@ fn pyramid_tile<'py>(
     Ok(out.into_iter().map(|a| to_numpy(py, a)).collect())
 }
 
-/// Partial states of one coarse level, folded tile by tile (see `_core.pyi`).
+/// Partial states of one coarse level (shape in level cells, source dtype), folded tile by tile
+/// with `fold(a, offset, stride, *, phase=None)` and finished with `result(start, stop)`.
+/// Not for concurrent folds from several threads. Full contract: topozarr_core/_core.pyi.
 #[pyclass(name = "Accumulator", module = "topozarr_core._core")]
 struct Accumulator {
     inner: Box<dyn accumulate::LevelAccumulator>,

@@ -136,3 +136,14 @@ def test_fold_errors():
         acc.fold(np.zeros((1, 4, 4), "float32"), (0, 0), (2, 2))
     with pytest.raises(ValueError, match="not inside"):
         acc.result((0, 0), (3, 2))
+    acc.fold(a, (0, 0), (2, 2))
+    with pytest.raises(ValueError, match=r"stride \[4, 4\] differs from the stride \[2, 2\]"):
+        acc.fold(a, (0, 0), (4, 4))
+
+
+def test_readme_example():
+    dem = np.array([[1.0, 2.0, np.nan, np.nan], [3.0, 4.0, np.nan, 9.0]], dtype="float32")
+    acc = Accumulator((1, 1), "float32", "mean")
+    acc.fold(dem[:, :3], (0, 0), (2, 4))
+    acc.fold(dem[:, 3:], (0, 0), (2, 4), phase=(0, 3))
+    np.testing.assert_allclose(acc.result(), [[3.8]], rtol=1e-7)

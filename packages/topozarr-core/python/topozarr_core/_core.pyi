@@ -1,0 +1,213 @@
+"""Type stubs and reference documentation for the compiled kernel ``topozarr_core._core``."""
+
+from collections.abc import Sequence
+from typing import Any, Final, final
+
+import numpy.typing as npt
+
+__version__: Final[str]
+"""The kernel's version (the Cargo package version, equal to the wheel's)."""
+
+METHODS: Final[tuple[str, ...]]
+"""Reduction methods the kernel implements: ``("mean", "max", "min", "sum", "nearest")``."""
+
+DTYPES: Final[tuple[str, ...]]
+"""numpy names of the dtypes the kernel reduces (8 integer types, float32, float64)."""
+
+MAX_NDIM: Final[int]
+"""Largest number of dimensions of an input array (4)."""
+
+SIMD: Final[str]
+"""Instruction set the fast paths use on this machine: ``"avx2"`` or ``"generic"``."""
+
+def block_reduce(
+    a: npt.NDArray[Any],
+    stride: Sequence[int],
+    method: str,
+    fill_value: float | None = None,
+    skipna: bool = True,
+) -> npt.NDArray[Any]:
+    """Reduce every ``stride``-shaped window of ``a`` to one value.
+
+    Parameters
+    ----------
+    a
+        Array of 1 to 4 dimensions and one of `DTYPES`. Any memory layout is read in place
+        (strided and negative-stride views included, nothing is copied).
+    stride
+        Window size per axis, positive integers, one per dimension of ``a``.
+    method
+        One of `METHODS`. ``nearest`` picks the top-left cell of each window (index ``k*s``)
+        and never skips missing values.
+    fill_value
+        Marks missing cells (besides NaN for floats) and is what missing windows become. Must be
+        exactly representable in ``a.dtype`` (no NaN, fractions or out-of-range values for
+        integers).
+    skipna
+        True: missing cells are skipped; a window with no valid cell gives ``fill_value`` (or
+        NaN for floats without one) for mean/max/min, and 0 for sum. False: a window holding
+        any missing cell is missing (``fill_value`` or NaN), for sum too. Integers without a
+        ``fill_value`` have no missing cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape as ``xarray.coarsen(boundary="trim")``: ``n // s`` windows per axis, except that an
+        axis shorter than its stride gives one window over all of it (an empty axis stays
+        empty). dtype: mean/max/min/nearest keep ``a.dtype``; sum keeps float dtypes and gives
+        int64 for signed and uint64 for unsigned integers (numpy's ``np.sum`` promotion).
+        Float mean/sum accumulate in float64. Integer mean is exact and rounds half to even;
+        integer sum is exact and saturates at the int64/uint64 bounds.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, stride of the wrong length or not positive, 0-d or more than
+        `MAX_NDIM` dimensions, ``fill_value`` not representable in the dtype.
+    TypeError
+        ``a`` is not a numpy array, or its dtype is not one of `DTYPES`.
+
+    Notes
+    -----
+    The GIL is released while computing; large inputs are split over rayon threads
+    (``RAYON_NUM_THREADS`` caps them).
+
+    Examples
+    --------
+    >>> a = np.array([[1.0, 2.0, np.nan, np.nan], [3.0, 4.0, np.nan, 9.0]], "float32")
+    >>> block_reduce(a, (2, 2), "mean")
+    array([[2.5, 9. ]], dtype=float32)
+    """
+
+def pyramid_tile(
+    a: npt.NDArray[Any],
+    strides: Sequence[Sequence[int]],
+    method: str,
+    fill_value: float | None = None,
+    skipna: bool = True,
+) -> list[npt.NDArray[Any]]:
+    """Reduce one tile to several coarser levels at once, each exact.
+
+    Parameters
+    ----------
+    a
+        Native-resolution tile (as for `block_reduce`).
+    strides
+        Cumulative strides, one per level, each dividing the next elementwise, e.g.
+        ``[(2, 2), (4, 4), (8, 8)]``.
+    method, fill_value, skipna
+        As for `block_reduce`.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        For each stride, what ``block_reduce(a, stride, ...)`` returns, except that only whole
+        windows count: ``n // s`` per axis, possibly 0 (a tile at the raster's edge must not
+        invent a window). Each level is built from the previous level's exact partial states
+        (sum and count, running extreme and count, the top-left cell), never from rounded
+        values, so it equals reducing the native cells directly.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for `block_reduce`; also strides that do not nest.
+    """
+
+@final
+class Accumulator:
+    """Partial states of one coarse level, folded in tile by tile.
+
+    For the deep pyramid levels whose windows span several source tiles. Each `fold` adds a
+    native-resolution tile; `result` finishes a region with the same rules as `block_reduce`
+    (strict trim: the level's shape counts whole windows only).
+
+    Parameters
+    ----------
+    shape
+        Shape of the level, in level cells.
+    dtype
+        The *source* dtype (one of `DTYPES`); results use `block_reduce`'s output dtype.
+    method, fill_value, skipna
+        As for `block_reduce`.
+
+    Raises
+    ------
+    MemoryError
+        The level's states (`nbytes`) cannot be allocated.
+
+    Notes
+    -----
+    `fold` releases the GIL. One Accumulator must not be folded from two threads at once:
+    callers serialise (a concurrent call raises a borrow error rather than racing).
+    """
+
+    def __new__(
+        cls,
+        shape: Sequence[int],
+        dtype: npt.DTypeLike,
+        method: str,
+        fill_value: float | None = None,
+        skipna: bool = True,
+    ) -> Accumulator: ...
+    def fold(
+        self,
+        a: npt.NDArray[Any],
+        offset: Sequence[int],
+        stride: Sequence[int],
+        *,
+        phase: Sequence[int] | None = None,
+    ) -> None:
+        """Add a native tile's cells to the level's partial states.
+
+        Native cell ``i`` of ``a`` contributes to level cell ``offset + (i + phase) // stride``;
+        contributions beyond the level's shape are ignored. A tile may cover windows only in
+        part: the rest arrives from neighbouring tiles in later calls, in any order.
+
+        Parameters
+        ----------
+        a
+            Native tile of the accumulator's dtype and number of dimensions.
+        offset
+            Level cell containing the tile's first cell.
+        stride
+            Window size in native cells; the same in every call.
+        phase
+            How many native cells of that first window lie before the tile (``origin % stride``
+            for a tile at native ``origin``); default zeros (window-aligned tiles).
+        """
+
+    def result(
+        self, start: Sequence[int] | None = None, stop: Sequence[int] | None = None
+    ) -> npt.NDArray[Any]:
+        """Finished values of level cells ``[start, stop)`` (default: the whole level).
+
+        Cells of windows some of whose native cells were never folded treat those cells as
+        missing.
+        """
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the partial states."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the level in level cells."""
+
+    @property
+    def dtype(self) -> str:
+        """Source dtype name."""
+
+    @property
+    def method(self) -> str:
+        """Reduction method."""
+
+__all__ = [
+    "DTYPES",
+    "MAX_NDIM",
+    "METHODS",
+    "SIMD",
+    "Accumulator",
+    "__version__",
+    "block_reduce",
+    "pyramid_tile",
+]
