@@ -99,7 +99,6 @@ class LevelAccumulator:
         self._lock = threading.Lock()
         self._empty = empty_value(method, self.out_dtype, fill_value)
         self._kernel: Any = None
-        self._subregion_broken = False
         if kernel.Accumulator is not None:
             # The kernel keeps exact partial states (sum + count, extremes + flags) in Rust.
             self._kernel = kernel.Accumulator(
@@ -215,28 +214,15 @@ class LevelAccumulator:
         with self._lock:
             self._value[tuple(dst)] = tile[tuple(src)]
 
-    def _kernel_result(self, sl: tuple[slice, ...]) -> Any:
-        whole = all(s.start == 0 and s.stop == n for s, n in zip(sl, self.shape, strict=True))
-        if whole or not self._subregion_broken:
-            try:
-                return self._kernel.result(
-                    None if whole else [s.start for s in sl],
-                    None if whole else [s.stop for s in sl],
-                )
-            except BaseException as exc:
-                # topozarr-core 0.1.0 panics on a proper sub-region (pyo3 PanicException is a
-                # BaseException); finish the whole level and slice until the kernel is fixed.
-                if type(exc).__name__ != "PanicException" or whole:
-                    raise
-                self._subregion_broken = True
-        return np.asarray(self._kernel.result())[sl]
-
     def result(self, region: Region | None = None) -> np.ndarray:
         """Final values of ``region`` (level coordinates; default: the whole level)."""
         sl = region.slices if region is not None else tuple(slice(0, n) for n in self.shape)
         if self._kernel is not None:
             with self._lock:
-                return np.asarray(self._kernel_result(sl)).astype(self.out_dtype, copy=False)
+                start = [x.start for x in sl]
+                stop = [x.stop for x in sl]
+                out = self._kernel.result(start, stop)
+            return np.asarray(out).astype(self.out_dtype, copy=False)
         with self._lock:
             if self.method == "nearest":
                 out = self._value[sl].copy()
