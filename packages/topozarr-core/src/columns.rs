@@ -11,6 +11,7 @@ use crate::dtype::Elem;
 use crate::fast::use_avx2;
 use crate::reduce::{Ax, ExtOp, ExtState, Op, RowKernel, SumOp, SumState};
 use ndarray::ArrayView1;
+use std::mem::MaybeUninit;
 
 /// An op whose partial state is a (value, count) pair that can be folded column-wise.
 pub trait ColOp<T: Elem>: Op<T> {
@@ -166,7 +167,7 @@ fn horizontal<T: Elem, K: ColOp<T>, O, const S: usize>(
     op: &K,
     acc: &[K::A],
     cnt: &[u32],
-    out: &mut [O],
+    out: &mut [MaybeUninit<O>],
     emit: &impl Fn(&K, K::A, u32) -> O,
 ) {
     for ((o, a), c) in out
@@ -180,7 +181,7 @@ fn horizontal<T: Elem, K: ColOp<T>, O, const S: usize>(
             v = op.add(v, a[k]);
             n += c[k];
         }
-        *o = emit(op, v, n);
+        *o = MaybeUninit::new(emit(op, v, n));
     }
 }
 
@@ -191,7 +192,7 @@ fn row_impl<T: Elem, K: ColOp<T>, O>(
     sc: &mut Scratch<K::A, T>,
     rows: &[ArrayView1<'_, T>],
     ax: &Ax,
-    out: &mut [O],
+    out: &mut [MaybeUninit<O>],
     emit: impl Fn(&K, K::A, u32) -> O,
 ) {
     {
@@ -234,7 +235,7 @@ fn row_impl<T: Elem, K: ColOp<T>, O>(
                             .zip(cnt.chunks_exact(s))
                         {
                             let v = a[1..].iter().fold(a[0], |x, &y| op.add(x, y));
-                            *o = emit(op, v, c.iter().sum());
+                            *o = MaybeUninit::new(emit(op, v, c.iter().sum()));
                         }
                     }
                 }
@@ -242,7 +243,7 @@ fn row_impl<T: Elem, K: ColOp<T>, O>(
                 for (j, o) in (j0..j1).zip(o.iter_mut()) {
                     let (lo, hi) = (ax.lo(j) - c0, ax.hi(j) - c0);
                     let v = acc[lo + 1..hi].iter().fold(acc[lo], |x, &y| op.add(x, y));
-                    *o = emit(op, v, cnt[lo..hi].iter().sum());
+                    *o = MaybeUninit::new(emit(op, v, cnt[lo..hi].iter().sum()));
                 }
             }
             j0 = j1;
@@ -253,7 +254,13 @@ fn row_impl<T: Elem, K: ColOp<T>, O>(
 impl<'a, T: Elem, K: ColOp<T>> RowKernel<T> for Columns<'a, K, false> {
     type O = K::Out;
     type Scratch = Scratch<K::A, T>;
-    fn row(&self, sc: &mut Self::Scratch, rows: &[ArrayView1<'_, T>], ax: &Ax, out: &mut [K::Out]) {
+    fn row(
+        &self,
+        sc: &mut Self::Scratch,
+        rows: &[ArrayView1<'_, T>],
+        ax: &Ax,
+        out: &mut [MaybeUninit<K::Out>],
+    ) {
         row_impl(self.op, self.avx2, sc, rows, ax, out, |op, a, n| {
             op.finish(&op.state(a, n))
         })
@@ -263,7 +270,13 @@ impl<'a, T: Elem, K: ColOp<T>> RowKernel<T> for Columns<'a, K, false> {
 impl<'a, T: Elem, K: ColOp<T>> RowKernel<T> for Columns<'a, K, true> {
     type O = K::S;
     type Scratch = Scratch<K::A, T>;
-    fn row(&self, sc: &mut Self::Scratch, rows: &[ArrayView1<'_, T>], ax: &Ax, out: &mut [K::S]) {
+    fn row(
+        &self,
+        sc: &mut Self::Scratch,
+        rows: &[ArrayView1<'_, T>],
+        ax: &Ax,
+        out: &mut [MaybeUninit<K::S>],
+    ) {
         row_impl(self.op, self.avx2, sc, rows, ax, out, |op, a, n| {
             op.state(a, n)
         })

@@ -8,6 +8,7 @@
 use crate::dtype::Elem;
 use crate::reduce::{Ax, RowKernel};
 use ndarray::ArrayView1;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 /// Instruction set used by the fast path: `"avx2"` or `"generic"`. Setting the environment
@@ -72,7 +73,7 @@ fn finish<T: FastFloat, const MEAN: bool, const SKIP: bool>(
 fn body_2x2<T: FastFloat, const MEAN: bool, const SKIP: bool>(
     r0: &[T],
     r1: &[T],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     fill: T,
 ) {
     let n = out.len();
@@ -91,7 +92,7 @@ fn body_2x2<T: FastFloat, const MEAN: bool, const SKIP: bool>(
         let s = (if v0 { a[0].acc() } else { 0.0 } + if v1 { a[1].acc() } else { 0.0 })
             + (if v2 { b[0].acc() } else { 0.0 } + if v3 { b[1].acc() } else { 0.0 });
         let c = v0 as u32 + v1 as u32 + v2 as u32 + v3 as u32;
-        *o = finish::<T, MEAN, SKIP>(s, c, 4, fill);
+        *o = MaybeUninit::new(finish::<T, MEAN, SKIP>(s, c, 4, fill));
     }
 }
 
@@ -119,7 +120,7 @@ fn body_vertical<T: FastFloat>(r: &[T], sum: &mut [f64], cnt: &mut [u32], fill: 
 fn body_horizontal2<T: FastFloat, const MEAN: bool, const SKIP: bool>(
     sum: &[f64],
     cnt: &[u32],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     nrows: u32,
     fill: T,
 ) {
@@ -128,7 +129,12 @@ fn body_horizontal2<T: FastFloat, const MEAN: bool, const SKIP: bool>(
         .zip(sum.chunks_exact(2))
         .zip(cnt.chunks_exact(2))
     {
-        *o = finish::<T, MEAN, SKIP>(s[0] + s[1], c[0] + c[1], 2 * nrows, fill);
+        *o = MaybeUninit::new(finish::<T, MEAN, SKIP>(
+            s[0] + s[1],
+            c[0] + c[1],
+            2 * nrows,
+            fill,
+        ));
     }
 }
 
@@ -153,11 +159,11 @@ macro_rules! dispatched {
 }
 
 dispatched!(run_2x2, avx2_2x2, body_2x2, [T: FastFloat] [MEAN: bool, SKIP: bool],
-    (r0: &[T], r1: &[T], out: &mut [T], fill: T));
+    (r0: &[T], r1: &[T], out: &mut [MaybeUninit<T>], fill: T));
 dispatched!(run_vertical, avx2_vertical, body_vertical, [T: FastFloat] [],
     (r: &[T], sum: &mut [f64], cnt: &mut [u32], fill: T, first: bool));
 dispatched!(run_horizontal2, avx2_horizontal2, body_horizontal2, [T: FastFloat] [MEAN: bool, SKIP: bool],
-    (sum: &[f64], cnt: &[u32], out: &mut [T], nrows: u32, fill: T));
+    (sum: &[f64], cnt: &[u32], out: &mut [MaybeUninit<T>], nrows: u32, fill: T));
 
 /// Float mean (`MEAN`) or sum, skipping missing cells (`SKIP`) or not.
 pub struct FastSum<T, const MEAN: bool, const SKIP: bool> {
@@ -187,7 +193,7 @@ pub struct Cols {
 impl<T: FastFloat, const MEAN: bool, const SKIP: bool> RowKernel<T> for FastSum<T, MEAN, SKIP> {
     type O = T;
     type Scratch = Cols;
-    fn row(&self, sc: &mut Cols, rows: &[ArrayView1<'_, T>], ax: &Ax, out: &mut [T]) {
+    fn row(&self, sc: &mut Cols, rows: &[ArrayView1<'_, T>], ax: &Ax, out: &mut [MaybeUninit<T>]) {
         // Callers only choose this kernel when every row is contiguous (last-axis stride 1).
         let rows: Vec<&[T]> = rows
             .iter()
@@ -222,7 +228,12 @@ impl<T: FastFloat, const MEAN: bool, const SKIP: bool> RowKernel<T> for FastSum<
                     let (lo, hi) = (ax.lo(j) - c0, ax.hi(j) - c0);
                     let s: f64 = sum[lo..hi].iter().sum();
                     let c: u32 = cnt[lo..hi].iter().sum();
-                    *o = finish::<T, MEAN, SKIP>(s, c, nrows * (hi - lo) as u32, fill);
+                    *o = MaybeUninit::new(finish::<T, MEAN, SKIP>(
+                        s,
+                        c,
+                        nrows * (hi - lo) as u32,
+                        fill,
+                    ));
                 }
             }
             j0 = j1;

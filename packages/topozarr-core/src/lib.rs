@@ -6,6 +6,7 @@ pub mod dtype;
 pub mod error;
 pub mod fast;
 pub mod kernel;
+pub mod pool;
 pub mod reduce;
 
 use error::KernelError;
@@ -14,6 +15,9 @@ use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntyp
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
+
+#[global_allocator]
+static ALLOC: pool::RecyclingAlloc = pool::RecyclingAlloc;
 
 /// Largest number of dimensions the kernel reduces.
 pub const MAX_NDIM: usize = 4;

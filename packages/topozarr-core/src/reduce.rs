@@ -10,6 +10,7 @@ use crate::dtype::{Elem, Missing};
 use crate::error::{KernelError, Result};
 use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewD, Axis, Ix4};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Names accepted as `method`, in the order `METHODS` reports them.
 pub const METHODS: [&str; 5] = ["mean", "max", "min", "sum", "nearest"];
@@ -447,7 +448,14 @@ pub trait RowKernel<X>: Sync {
     /// `Default` so the output can start as zeroed memory (for numbers: `calloc`, no extra pass).
     type O: Copy + Send + Sync + Default;
     type Scratch: Default + Send;
-    fn row(&self, sc: &mut Self::Scratch, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [Self::O]);
+    /// Must initialise every cell of `out`.
+    fn row(
+        &self,
+        sc: &mut Self::Scratch,
+        rows: &[ArrayView1<'_, X>],
+        ax: &Ax,
+        out: &mut [MaybeUninit<Self::O>],
+    );
 }
 
 /// Runs `k` over every output row of geometry `g`, in parallel when the work is large.
@@ -459,13 +467,16 @@ pub fn drive<X: Copy + Sync, K: RowKernel<X>>(
     let shape = out_shape(g);
     let o3 = shape[3];
     let nrows = shape[0] * shape[1] * shape[2];
-    let mut out = vec![K::O::default(); nrows * o3];
-    if out.is_empty() {
+    let n = nrows * o3;
+    // Uninitialised output: every kernel writes each of its row's cells exactly once, so zeroing
+    // first would be a wasted pass over memory.
+    let mut out: Vec<K::O> = Vec::with_capacity(n);
+    if n == 0 {
         return Array4::from_shape_vec(shape, out).expect("shape");
     }
     let cells = a.len();
     let row_cells = (cells / nrows).max(1);
-    let work = |chunk: &mut [K::O], first_row: usize, sc: &mut K::Scratch| {
+    let work = |chunk: &mut [MaybeUninit<K::O>], first_row: usize, sc: &mut K::Scratch| {
         let mut rows: Vec<ArrayView1<'_, X>> = Vec::new();
         for (r, orow) in chunk.chunks_mut(o3).enumerate() {
             let r = first_row + r;
@@ -487,15 +498,19 @@ pub fn drive<X: Copy + Sync, K: RowKernel<X>>(
     };
     if cells < PAR_MIN_CELLS || rayon::current_num_threads() == 1 {
         let mut sc = K::Scratch::default();
-        work(&mut out, 0, &mut sc);
+        work(&mut out.spare_capacity_mut()[..n], 0, &mut sc);
     } else {
         let rows_per_task = (TASK_CELLS / row_cells).max(1);
-        out.par_chunks_mut(rows_per_task * o3)
+        out.spare_capacity_mut()[..n]
+            .par_chunks_mut(rows_per_task * o3)
             .enumerate()
             .for_each_init(K::Scratch::default, |sc, (t, chunk)| {
                 work(chunk, t * rows_per_task, sc)
             });
     }
+    // SAFETY: the rows above cover all `nrows` output rows and `RowKernel::row` initialises
+    // every cell of the row it is given.
+    unsafe { out.set_len(n) };
     Array4::from_shape_vec(shape, out).expect("shape")
 }
 
@@ -513,7 +528,13 @@ impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync + Default, E: Fn(&F::
 {
     type O = O;
     type Scratch = Vec<F::S>;
-    fn row(&self, col: &mut Vec<F::S>, rows: &[ArrayView1<'_, X>], ax: &Ax, out: &mut [O]) {
+    fn row(
+        &self,
+        col: &mut Vec<F::S>,
+        rows: &[ArrayView1<'_, X>],
+        ax: &Ax,
+        out: &mut [MaybeUninit<O>],
+    ) {
         let per = (COL_CHUNK_CELLS / ax.s).max(1);
         let mut j0 = 0;
         while j0 < out.len() {
@@ -541,7 +562,7 @@ impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync + Default, E: Fn(&F::
                     for c in &w[1..] {
                         self.fold.merge(&mut st, c);
                     }
-                    *o = (self.emit)(&st);
+                    *o = MaybeUninit::new((self.emit)(&st));
                 }
             } else {
                 for (j, o) in (j0..j1).zip(o.iter_mut()) {
@@ -550,7 +571,7 @@ impl<'a, X: Copy + Sync, F: Fold<X>, O: Copy + Send + Sync + Default, E: Fn(&F::
                     for c in &col[lo..hi] {
                         self.fold.merge(&mut st, c);
                     }
-                    *o = (self.emit)(&st);
+                    *o = MaybeUninit::new((self.emit)(&st));
                 }
             }
             j0 = j1;
