@@ -180,6 +180,7 @@ def test_local_path_and_stats_and_progress(tmp_path):
     s0 = stats["0"]
     assert s0["path"] == "single-pass" and s0["workers"] == 2
     assert s0["regions"] > 0 and s0["skipped"] >= 1 and s0["wall_s"] > 0
+    assert s0["block_s"] == pytest.approx(s0["read_s"] + s0["reduce_s"])
     for key in ("read_s", "reduce_s", "write_s", "region_shapes"):
         assert key in s0
     assert_levels(pyramid, LocalStore(path))

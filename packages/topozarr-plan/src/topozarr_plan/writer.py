@@ -103,7 +103,7 @@ def write_pyramid(
         Show a tqdm progress bar (bytes, rate, ETA); needs ``tqdm``.
     stats
         Return per-level timing: ``{"0": {...}, "1": {...}}`` with ``wall_s``, ``read_s``,
-        ``reduce_s``, ``write_s`` (seconds summed across threads), ``regions``, ``skipped``,
+        ``reduce_s``, ``block_s`` (read + reduce), ``write_s`` (seconds summed across threads), ``regions``, ``skipped``,
         ``writes``, ``workers``, ``region_shapes`` and ``path`` (``"single-pass"`` or
         ``"level-by-level"``). In a single pass every level shares one ``wall_s``; tile
         reads count for level 0 and the in-tile reduction for the first coarser level.
@@ -234,6 +234,8 @@ def write_pyramid(
     return {
         str(level): {
             **timers[level].as_dict(),
+            # The seed's name for "time to produce the level's blocks": read + reduce.
+            "block_s": timers[level].read_s + timers[level].reduce_s,
             "wall_s": wall,
             "workers": workers,
             "path": "single-pass" if single_pass else "level-by-level",
