@@ -37,6 +37,31 @@ class LevelSummary:
     arrays: tuple[ArraySummary, ...] = field(default_factory=tuple)
 
 
+def _attrs(node: zarr.Group | zarr.Array) -> dict[str, Any]:
+    """A node's attributes as a plain dict (zarr types them as a JSON union)."""
+    return dict(node.attrs)
+
+
+def _layout(root: zarr.Group) -> list[dict[str, Any]]:
+    """The multiscales layout entries of the root group, or [] when there are none."""
+    multiscales = _attrs(root).get("multiscales")
+    return list(multiscales.get("layout") or []) if isinstance(multiscales, dict) else []
+
+
+def _dims(arr: zarr.Array) -> list[str]:
+    return [str(d) for d in getattr(arr.metadata, "dimension_names", None) or ()]
+
+
+def _groups(root: zarr.Group) -> list[tuple[dict[str, Any], zarr.Group]]:
+    """(layout entry, level group) for every layout asset that exists as a group."""
+    out = []
+    for entry in _layout(root):
+        node = root.get(str(entry.get("asset", "")))
+        if isinstance(node, zarr.Group):
+            out.append((entry, node))
+    return out
+
+
 def open_root(store: Any) -> zarr.Group:
     """Open the pyramid's root group read-only, with a one-line error when it isn't one."""
     try:
@@ -55,31 +80,28 @@ def _array_summary(name: str, arr: zarr.Array) -> ArraySummary:
         dtype=str(arr.dtype),
         chunks=tuple(arr.chunks),
         shards=tuple(shards) if shards else None,
-        dimension_names=tuple(arr.metadata.dimension_names or ()),
+        dimension_names=tuple(_dims(arr)),
         stored_bytes=int(arr.nbytes_stored()),
     )
 
 
 def summarize(root: zarr.Group) -> dict[str, Any]:
     """Levels, shapes, chunks/shards, dtypes, CRS, bbox, method and stored bytes of a pyramid."""
-    attrs = dict(root.attrs)
-    layout = (attrs.get("multiscales") or {}).get("layout")
-    if not layout:
+    attrs = _attrs(root)
+    if not _layout(root):
         raise UsageError("the store has no multiscales layout; is it a topozarr pyramid?")
     default_method = attrs["multiscales"].get("resampling_method")
     levels = []
-    for entry in layout:
-        asset = entry["asset"]
-        group = root[asset]
-        assert isinstance(group, zarr.Group)
+    for entry, group in _groups(root):
+        group_attrs = _attrs(group)
         arrays = tuple(
             _array_summary(name, arr) for name, arr in sorted(group.arrays(), key=lambda kv: kv[0])
         )
         levels.append(
             LevelSummary(
-                asset=asset,
-                shape=tuple(entry.get("spatial:shape") or group.attrs.get("spatial:shape")),
-                bbox=tuple(group.attrs.get("spatial:bbox", ())),
+                asset=str(entry["asset"]),
+                shape=tuple(entry.get("spatial:shape") or group_attrs.get("spatial:shape") or ()),
+                bbox=tuple(group_attrs.get("spatial:bbox", ())),
                 resampling_method=entry.get("resampling_method", default_method),
                 arrays=arrays,
             )
@@ -130,29 +152,27 @@ def sample_level_errors(
     root: zarr.Group, *, samples: int = 16, seed: int = 0
 ) -> list[tuple[str, str]]:
     """Compare random cells of every coarse level with its window of native (level 0) cells."""
-    attrs = dict(root.attrs)
-    ms = attrs["multiscales"]
-    layout = ms["layout"]
+    attrs = _attrs(root)
+    default_method = attrs["multiscales"].get("resampling_method", "mean")
     ydim, xdim = attrs["spatial:dimensions"]
-    base = root[layout[0]["asset"]]
-    assert isinstance(base, zarr.Group)
+    levels = _groups(root)
+    if not levels:
+        return []
+    base_entry, base = levels[0]
     rng = np.random.default_rng(seed)
     findings = []
-    for entry in layout[1:]:
-        asset = entry["asset"]
-        factor = _cumulative_factor(entry, layout[0])
-        method = entry.get("resampling_method", ms.get("resampling_method", "mean"))
-        group = root[asset]
-        assert isinstance(group, zarr.Group)
+    for entry, group in levels[1:]:
+        asset = str(entry["asset"])
+        factor = _cumulative_factor(entry, base_entry)
+        method = entry.get("resampling_method", default_method)
         for name, arr in group.arrays():
-            dims = tuple(arr.metadata.dimension_names or ())
-            if ydim not in dims or xdim not in dims or name not in base:
+            dims = _dims(arr)
+            src = base.get(name)
+            if ydim not in dims or xdim not in dims or not isinstance(src, zarr.Array):
                 continue
-            src = base[name]
-            assert isinstance(src, zarr.Array)
             fill = arr.fill_value
             fill = None if fill is None else fill.item() if hasattr(fill, "item") else fill
-            var_method = arr.attrs.get("resampling_method", method)
+            var_method = _attrs(arr).get("resampling_method", method)
             for _ in range(samples):
                 idx = tuple(int(rng.integers(0, n)) for n in arr.shape)
                 window = []
@@ -182,16 +202,13 @@ def _cumulative_factor(entry: dict[str, Any], base: dict[str, Any]) -> int:
 
 def consistency_errors(root: zarr.Group) -> list[tuple[str, str]]:
     """Check a store against its own metadata: assets exist, shapes and dimension names agree."""
-    attrs = dict(root.attrs)
-    layout = (attrs.get("multiscales") or {}).get("layout") or []
-    dims = attrs.get("spatial:dimensions") or []
+    dims = _attrs(root).get("spatial:dimensions") or []
     findings: list[tuple[str, str]] = []
     names_per_level: list[set[str]] = []
-    for i, entry in enumerate(layout):
-        asset = entry.get("asset", "")
-        try:
-            group = root[asset]
-        except KeyError:
+    for i, entry in enumerate(_layout(root)):
+        asset = str(entry.get("asset", ""))
+        group = root.get(asset)
+        if group is None:
             findings.append((f"multiscales.layout[{i}]", f"asset {asset!r} is not in the store"))
             continue
         if not isinstance(group, zarr.Group):
@@ -200,7 +217,7 @@ def consistency_errors(root: zarr.Group) -> list[tuple[str, str]]:
         shape = entry.get("spatial:shape")
         spatial = set()
         for name, arr in group.arrays():
-            names = list(arr.metadata.dimension_names or [])
+            names = _dims(arr)
             if not names:
                 # A 0-d array (e.g. the CRS coordinate) has no dimensions to name.
                 if arr.ndim:
@@ -221,19 +238,13 @@ def consistency_errors(root: zarr.Group) -> list[tuple[str, str]]:
 
 def dimension_names(root: zarr.Group) -> dict[str, list[str]]:
     """Map every array path ("0/elevation") to its dimension_names, for metadata validation."""
-    out = {}
-    for entry in (dict(root.attrs).get("multiscales") or {}).get("layout") or []:
-        group = root.get(entry.get("asset", ""))
-        if isinstance(group, zarr.Group):
-            for name, arr in group.arrays():
-                out[f"{entry['asset']}/{name}"] = list(arr.metadata.dimension_names or [])
-    return out
+    return {
+        f"{entry['asset']}/{name}": _dims(arr)
+        for entry, group in _groups(root)
+        for name, arr in group.arrays()
+    }
 
 
 def level_group_attrs(root: zarr.Group) -> dict[str, dict[str, Any]]:
-    out = {}
-    for entry in (dict(root.attrs).get("multiscales") or {}).get("layout") or []:
-        group = root.get(entry.get("asset", ""))
-        if isinstance(group, zarr.Group):
-            out[entry["asset"]] = dict(group.attrs)
-    return out
+    """Attributes of every level group, keyed by asset."""
+    return {str(entry["asset"]): _attrs(group) for entry, group in _groups(root)}
