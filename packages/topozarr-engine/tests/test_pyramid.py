@@ -302,3 +302,52 @@ def test_skipna_false(store, monkeypatch, path, method, dtype, fill):
     for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
         expected = reference_reduce(a, st, method, fill, skipna=False) if level else a
         np.testing.assert_allclose(dst[:], expected, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fill", "method"),
+    [(np.float32, None, "mean"), (np.int16, -9999, "mean"), (np.int16, -9999, "max")],
+)
+@pytest.mark.parametrize("max_region_bytes", [1, 2**30])
+def test_level_subset_without_level0_is_exact(
+    counting_store, dtype, fill, method, max_region_bytes
+):
+    # Levels 2 and 4 only: level 0 is read once and not written, each level comes from the
+    # native cells by its cumulative stride (not a mean of means).
+    a = dem((90, 130), dtype, nan_frac=0.3, fill=fill)
+    strides = [(1, 1), (4, 4), (16, 16)]
+    dsts = [None] + [
+        make_array(
+            counting_store,
+            f"{level}/v",
+            coarsened_shape(a.shape, st),
+            dtype,
+            chunks=(4, 4),
+            shards=(8, 8),
+            fill_value=fill,
+        )
+        for level, st in ((2, strides[1]), (4, strides[2]))
+    ]
+    counting_store.reset()
+    write_pyramid_arrays(
+        a,
+        dsts,
+        strides=strides,
+        method=method,
+        fill_value=fill,
+        max_region_bytes=max_region_bytes,
+        max_workers=2,
+    )
+    assert not [k for k in counting_store.gets if not k.endswith("zarr.json")]
+    assert not [k for k in counting_store.writes if k.startswith("0/")]
+    for dst, st in zip(dsts[1:], strides[1:], strict=True):
+        np.testing.assert_array_equal(dst[:], reference_reduce(a, st, method, fill))
+
+
+def test_only_level0_may_be_missing(store):
+    a = dem((16, 16))
+    dst = make_array(store, "0/v", (16, 16), a.dtype, chunks=(4, 4))
+    with pytest.raises(ValueError, match="only dsts\\[0\\]"):
+        write_pyramid_arrays(a, [dst, None], strides=[(1, 1), (2, 2)], method="mean")
+    with pytest.raises(ValueError, match="nothing to write"):
+        write_pyramid_arrays(a, [None], strides=[(1, 1)], method="mean")

@@ -217,7 +217,10 @@ def write_pyramid_arrays(
         Level-0 values (numpy or lazy, indexable by a tuple of slices).
     dsts
         Destination ``zarr.Array`` per level; ``dsts[0]`` has ``values.shape`` and
-        ``dsts[i].shape == coarsened_shape(values.shape, strides[i])``.
+        ``dsts[i].shape == coarsened_shape(values.shape, strides[i])``. ``dsts[0]`` may be
+        ``None``: level 0 is then read (once) but not written, and only the coarser levels in
+        ``dsts`` are produced, each from the native cells by its cumulative stride (a subset of
+        the levels, not necessarily consecutive).
     strides
         Cumulative stride per level and axis; ``strides[0]`` is all ones, each divides the next
         (1 on non-spatial axes such as time or band).
@@ -251,9 +254,12 @@ def write_pyramid_arrays(
     RegionError
         Naming the variable, level and region of the first failure.
     """
-    shape0 = tuple(int(n) for n in dsts[0].shape)
-    vshape = tuple(int(n) for n in getattr(values, "shape", shape0))
-    if vshape != shape0:
+    dst0 = dsts[0]
+    vshape = tuple(int(n) for n in values.shape) if hasattr(values, "shape") else None
+    shape0 = tuple(int(n) for n in dst0.shape) if dst0 is not None else vshape
+    if shape0 is None:
+        raise ValueError("values must have a shape when dsts[0] is None")
+    if vshape is not None and vshape != shape0:
         raise ValueError(f"values shape {vshape} does not match level 0 shape {shape0}")
     strides_t = [tuple(int(s) for s in st) for st in strides]
     if len(strides_t) != len(dsts):
@@ -262,7 +268,13 @@ def write_pyramid_arrays(
         raise ValueError(f"strides[0] must be all ones, got {strides_t[0]}")
     if method not in kernel.METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(kernel.METHODS)}")
+    if dst0 is None and len(dsts) < 2:
+        raise ValueError("nothing to write: dsts[0] is None and there is no coarser level")
     for level, (st, dst) in enumerate(zip(strides_t, dsts, strict=True)):
+        if level == 0 and dst is None:
+            continue
+        if dst is None:
+            raise ValueError(f"dsts[{level}] is None; only dsts[0] may be None")
         if level and any(b % a for a, b in zip(strides_t[level - 1], st, strict=True)):
             raise ValueError(f"stride {st} of level {level} is not a multiple of the previous")
         expected = coarsened_shape(shape0, st)
@@ -272,18 +284,22 @@ def write_pyramid_arrays(
             )
     if timers is None:
         timers = [None] * len(dsts)
-    dst0 = dsts[0]
-    itemsize = np.dtype(dst0.dtype).itemsize
+    # The values' dtype decides the kernel's arithmetic; the destination dtype is cast to.
+    vdtype = getattr(values, "dtype", None)
+    native_dtype = np.dtype(vdtype if vdtype is not None else dsts[0].dtype)
+    itemsize = native_dtype.itemsize
+    if dst0 is not None:
+        block0 = array_block_shape(dst0)
+    else:  # not written: align tiles to the first written level's blocks, scaled to level 0
+        block0 = tuple(b * s for b, s in zip(array_block_shape(dsts[1]), strides_t[1], strict=True))
     layout = plan_tiles(
         shape0,
         itemsize,
-        array_block_shape(dst0),
+        block0,
         strides_t,
         source_chunks=source_chunks,
         max_region_bytes=max_region_bytes,
     )
-    # The values' dtype decides the kernel's arithmetic; the destination dtype is cast to.
-    native_dtype = np.dtype(getattr(values, "dtype", dst0.dtype))
     deep_set = set(layout.deep)
     levels = {
         lv: _Level(
@@ -307,7 +323,7 @@ def write_pyramid_arrays(
                 lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
     inner_strides = [strides_t[lv] for lv in layout.inner]
     missing_marker = fill_value if fill_value is not None else np.nan
-    fill0 = dst0.fill_value
+    fill0 = dst0.fill_value if dst0 is not None else None
     stop = threading.Event()
 
     def timer(level: int) -> RegionTimer | None:
@@ -405,7 +421,8 @@ def write_pyramid_arrays(
             if after_read is not None:
                 after_read(region, block)
             stage = "write"
-            write(0, dst0, region, block, fill0)
+            if dst0 is not None:
+                write(0, dst0, region, block, fill0)
             all_missing = skip_empty and is_all_fill(block, missing_marker)
             outs: list[np.ndarray | None] = [None] * len(layout.inner)
             if layout.inner and not all_missing:

@@ -9,24 +9,31 @@ levels it does not hold:
 3. Per level: coordinates, non-spatial variables and the level group attrs are written by
    xarray's ``to_zarr``; the spatial arrays are created empty with zarr-python, with the
    metadata xarray would give them (a test compares both), so no dask graph is built.
-4. Spatial variables are filled by the engine: in one pass over level 0 when every level is
-   written (the default), else level by level from the previous level in the store. Variables
-   run in parallel on one shared thread pool; the first error stops the pool.
+4. Spatial variables are filled by the engine from the plan's source (level 0), in one pass
+   over it by default. Variables run in parallel on one shared thread pool; the first error
+   stops the pool.
 5. Only when every level of the plan is present in the store: root attrs, then consolidated
    metadata (when the store supports it).
+
+Every level, whichever path writes it, equals the reduction of the native (level-0) cells by
+its cumulative factor, as ``as_datatree`` and xarray ``coarsen(boundary="trim")`` compute it: a
+mean is never a mean of means, so NaN / fill holes and integer rounding give the same values on
+every path. Stored levels are never read back.
 
 ``keep_levels_in_memory`` under the single-pass design: the coarser levels are never written
 and re-read; they are computed from level-0 tiles while those are in memory, and only one
 shard buffer per coarse level (plus small accumulators for the deepest levels) stays in memory.
 ``None`` picks that single pass whenever its estimated memory fits half the available memory,
-``True`` forces it (``MemoryError`` when the estimate does not fit), ``False`` writes level by
-level, reading level ``k-1`` back from the store to build level ``k``.
+``True`` forces it (``MemoryError`` when the estimate does not fit), ``False`` keeps only one
+coarse level in memory at a time: one pass over the source per coarse level (level 0 is written
+with the first), so the source is read once per level. A subset of levels (``levels=[...]``)
+is one pass over the source that writes only those levels (level 0 is read, and written only
+when requested).
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import math
 import struct
 import threading
@@ -44,9 +51,7 @@ from topozarr_engine import (
     DEFAULT_MAX_REGION_BYTES,
     RegionError,
     RegionTimer,
-    copy_array,
     default_max_workers,
-    downsample_level,
     write_pyramid_arrays,
 )
 from topozarr_engine.accumulate import output_dtype
@@ -95,24 +100,24 @@ def write_pyramid(
     max_workers
         Thread pool size; default from the CPU count and available memory.
     levels
-        Subset of levels to write (default all). Each level ``k > 0`` is built from level
-        ``k - 1``, which must be written in the same call or already be in the store.
+        Subset of levels to write (default all), in one pass over the source: each level is
+        computed from the source by its cumulative factor, so no other level needs to exist.
     max_region_bytes
         Memory budget of one level-0 read region (tile), never less than one shard.
     progress
         Show a tqdm progress bar (bytes, rate, ETA); needs ``tqdm``.
     stats
         Return per-level timing: ``{"0": {...}, "1": {...}}`` with ``wall_s``, ``read_s``,
-        ``reduce_s``, ``block_s`` (read + reduce), ``write_s`` (seconds summed across threads), ``regions``, ``skipped``,
-        ``writes``, ``workers``, ``region_shapes`` and ``path`` (``"single-pass"`` or
-        ``"level-by-level"``). In a single pass every level shares one ``wall_s``; tile
-        reads count for level 0 and the in-tile reduction for the first coarser level.
+        ``reduce_s``, ``block_s`` (read + reduce), ``write_s`` (seconds summed across threads),
+        ``regions``, ``skipped``, ``writes``, ``workers``, ``region_shapes`` and ``path``
+        (``"single-pass"``, or ``"level-by-level"`` with ``keep_levels_in_memory=False``).
+        Every level shares one ``wall_s``; tile reads count for level 0 (when written) and
+        the in-tile reduction for the first coarser level of each pass.
     keep_levels_in_memory
         See the module docstring: ``None`` auto, ``True`` force the single pass, ``False``
-        level by level. A subset of levels is always written level by level. Level by
-        level, ``mean`` is a mean of means, so it equals the single pass (and
-        ``as_datatree``) only for floats whose windows have no missing cells (integer means
-        round at every level); max, min, sum and nearest are exact either way.
+        one pass over the source per coarse level (one coarse level in memory at a time).
+        Every path gives the same values: each level is reduced from the native cells by its
+        cumulative factor.
     io
         ``"python"`` writes through zarr-python. ``"rust"`` (native writer in the kernel) is
         not available in this build and raises ``PlanError`` (a ``ValueError``).
@@ -125,8 +130,8 @@ def write_pyramid(
     Raises
     ------
     PlanError (a ValueError)
-        Bad ``mode`` / ``levels`` / ``io`` / ``max_workers``, a missing predecessor level, or
-        ``mode="w"`` with a level subset over an existing store (all before any write).
+        Bad ``mode`` / ``levels`` / ``io`` / ``max_workers``, or ``mode="w"`` with a level
+        subset over an existing store (all before any write).
     ImportError
         ``progress=True`` without tqdm.
     MemoryError
@@ -168,23 +173,16 @@ def write_pyramid(
     if mode == "r+" and existing is None:
         raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
     keep_existing = mode in ("a", "r+") and existing is not None
-    for level in requested:
-        if level == 0 or level - 1 in requested:
-            continue
-        if not (keep_existing and _level_complete(existing, level - 1, pyramid, spatial)):
-            raise PlanError(
-                f"level {level} is built from level {level - 1}, which is neither in "
-                f"levels={requested} nor already in the store; add {level - 1} to levels"
-            )
 
     workers = (
         max_workers
         if max_workers is not None
         else _default_workers(pyramid, spatial, max_region_bytes)
     )
-    single_pass = not subset and _use_single_pass(
+    single_pass = _use_single_pass(
         pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
     )
+    passes = [requested] if single_pass else _per_level_passes(requested)
 
     # --- withdraw what this pyramid publishes, then lay out the levels ---
     if keep_existing:
@@ -201,16 +199,24 @@ def write_pyramid(
     timers = {level: RegionTimer() for level in requested}
     bar = None
     if make_bar is not None:
-        total = _progress_total(pyramid, spatial, requested, single_pass)
+        total = _progress_total(pyramid, spatial, len(passes))
         bar = make_bar(total)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
-            if single_pass:
-                _run_single_pass(pyramid, root, spatial, pool, timers, bar, max_region_bytes)
-            else:
-                _run_level_by_level(
-                    pyramid, root, spatial, requested, pool, timers, bar, max_region_bytes
+            tracker = _Bar(bar)
+            per_pass = _progress_total(pyramid, spatial, 1)
+            for done, levels_of_pass in enumerate(passes, start=1):
+                _run_pass(
+                    pyramid,
+                    root,
+                    spatial,
+                    levels_of_pass,
+                    pool,
+                    timers,
+                    tracker,
+                    max_region_bytes,
                 )
+                tracker.reach(done * per_pass)
     finally:
         if bar is not None:
             bar.close()
@@ -525,19 +531,20 @@ class _Bar:
                     self.done = total
 
 
-def _progress_total(
-    pyramid: Pyramid, spatial: list[str], requested: list[int], single_pass: bool
-) -> int:
-    total = 0
-    for name in spatial:
-        if single_pass:
-            total += pyramid.source[name].nbytes
-        else:
-            for level in requested:
-                # Level-by-level reads level k-1 (the source for level 0) to write level k.
-                src = pyramid.source if level == 0 else pyramid.level_templates[level - 1]
-                total += src[name].nbytes
-    return int(total)
+def _progress_total(pyramid: Pyramid, spatial: list[str], npasses: int) -> int:
+    """Every pass reads the source once."""
+    return int(npasses * sum(pyramid.source[name].nbytes for name in spatial))
+
+
+def _per_level_passes(requested: list[int]) -> list[list[int]]:
+    """``keep_levels_in_memory=False``: one coarse level per pass, level 0 with the first."""
+    coarse = [level for level in requested if level > 0]
+    if not coarse:
+        return [[0]]
+    passes = [[level] for level in coarse]
+    if 0 in requested:
+        passes[0].insert(0, 0)
+    return passes
 
 
 def _wait(groups: list[tuple[str, int | None, list[Future[None]]]]) -> None:
@@ -559,90 +566,41 @@ def _wait(groups: list[tuple[str, int | None, list[Future[None]]]]) -> None:
         raise
 
 
-def _run_single_pass(
+def _run_pass(
     pyramid: Pyramid,
     root: zarr.Group,
     spatial: list[str],
+    levels: list[int],
     pool: ThreadPoolExecutor,
     timers: Mapping[int, RegionTimer],
-    bar: Any,
+    progress: _Bar,
     max_region_bytes: int,
 ) -> None:
-    progress = _Bar(bar)
+    """One pass over the source writing ``levels`` (level 0 only when listed).
+
+    Each coarse level is reduced from the source's native cells by its cumulative factor.
+    """
     groups: list[tuple[str, int | None, list[Future[None]]]] = []
-    nlevels = len(pyramid.factors)
+    coarse = [level for level in levels if level > 0]
     for name in spatial:
         var = pyramid.source[name].variable
-        dsts = [_array(root, f"{level}/{name}") for level in range(nlevels)]
+        dsts = [_array(root, f"0/{name}") if 0 in levels else None]
+        dsts += [_array(root, f"{level}/{name}") for level in coarse]
         futures = write_pyramid_arrays(
             var,
             dsts,
-            strides=[_strides(var.dims, f, pyramid) for f in pyramid.factors],
+            strides=[_strides(var.dims, pyramid.factors[level], pyramid) for level in [0, *coarse]],
             method=pyramid.method,
             fill_value=_kernel_fill(pyramid.fill_values.get(name)),
             source_chunks=_source_chunks(var),
             max_region_bytes=max_region_bytes,
             executor=pool,
             on_tile=progress.add,
-            timers=[timers[level] for level in range(nlevels)],
+            timers=[timers.get(level) for level in [0, *coarse]],
             name=name,
         )
         groups.append((name, None, futures))
     _wait(groups)
-
-
-def _run_level_by_level(
-    pyramid: Pyramid,
-    root: zarr.Group,
-    spatial: list[str],
-    requested: list[int],
-    pool: ThreadPoolExecutor,
-    timers: Mapping[int, RegionTimer],
-    bar: Any,
-    max_region_bytes: int,
-) -> None:
-    progress = _Bar(bar)
-    expected = 0
-    for level in requested:
-        groups: list[tuple[str, int | None, list[Future[None]]]] = []
-        for name in spatial:
-            dst = _array(root, f"{level}/{name}")
-            if level == 0:
-                var = pyramid.source[name].variable
-                per_region = _region_bytes_hint(var.nbytes, dst)
-                futures = copy_array(
-                    var,
-                    dst,
-                    source_chunks=_source_chunks(var),
-                    max_region_bytes=max_region_bytes,
-                    executor=pool,
-                    on_region=functools.partial(progress.add, per_region),
-                    timer=timers[level],
-                )
-            else:
-                src = _array(root, f"{level - 1}/{name}")
-                dims = pyramid.source[name].dims
-                ratio = pyramid.factors[level] // pyramid.factors[level - 1]
-                per_region = _region_bytes_hint(
-                    math.prod(src.shape) * np.dtype(src.dtype).itemsize, dst
-                )
-                futures = downsample_level(
-                    src,
-                    dst,
-                    stride=_strides(dims, ratio, pyramid),
-                    method=pyramid.method,
-                    fill_value=_kernel_fill(pyramid.fill_values.get(name)),
-                    executor=pool,
-                    on_region=functools.partial(progress.add, per_region),
-                    timer=timers[level],
-                )
-            groups.append((name, level, futures))
-        _wait(groups)
-        expected += sum(
-            (pyramid.source if level == 0 else pyramid.level_templates[level - 1])[name].nbytes
-            for name in spatial
-        )
-        progress.reach(int(expected))
 
 
 def _array(root: zarr.Group, path: str) -> zarr.Array:
@@ -650,10 +608,3 @@ def _array(root: zarr.Group, path: str) -> zarr.Array:
     if not isinstance(node, zarr.Array):
         raise TypeError(f"expected a Zarr array at {path!r}, found a group")
     return node
-
-
-def _region_bytes_hint(total_bytes: int, dst: zarr.Array) -> int:
-    """Average input bytes per output region, for the progress bar."""
-    block = dst.shards or dst.chunks
-    nregions = math.prod(-(-n // b) for n, b in zip(dst.shape, block, strict=True)) or 1
-    return max(1, int(total_bytes) // nregions)
