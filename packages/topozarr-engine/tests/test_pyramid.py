@@ -224,12 +224,8 @@ def test_worker_error_on_coarse_level_write(store):
         (np.int16, "sum", -1, [1, 2, 4, 8, 16, 32]),
     ],
 )
-def test_numpy_fallback_matches_reference(store, monkeypatch, dtype, method, fill, factors):
-    """The numpy accumulator path (used when the kernel lacks pyramid_tile / Accumulator)."""
-    from topozarr_engine import kernel
-
-    monkeypatch.setattr(kernel, "Accumulator", None)
-    monkeypatch.setattr(kernel, "pyramid_tile", None)
+def test_deep_levels_match_reference(store, dtype, method, fill, factors):
+    """Smallest tiles: most levels are deep (kernel Accumulator across tiles)."""
     a = dem((45, 71), dtype, fill=fill)
     out = np.int64 if method == "sum" else None
     dsts, strides, _ = build(
@@ -277,16 +273,10 @@ def test_tile_covering_whole_axis_keeps_sparse_levels_inner(store):
     check(a, dsts, strides, "mean")
 
 
-@pytest.mark.parametrize("path", ["kernel", "numpy"])
 @pytest.mark.parametrize(
     ("method", "dtype", "fill"), [("mean", np.float32, None), ("max", np.int16, -9)]
 )
-def test_skipna_false(store, monkeypatch, path, method, dtype, fill):
-    from topozarr_engine import kernel
-
-    if path == "numpy":
-        monkeypatch.setattr(kernel, "Accumulator", None)
-        monkeypatch.setattr(kernel, "pyramid_tile", None)
+def test_skipna_false(store, method, dtype, fill):
     a = dem((40, 52), dtype, nan_frac=0.02, fill=fill)
     factors = [1, 2, 4, 8, 16]
     strides = [(f, f) for f in factors]

@@ -65,8 +65,6 @@ def _check_version() -> None:
 
 _check_version()
 
-# The pinned kernel has the accumulating forms. They are looked up rather than imported so
-# that the engine's numpy reference path (accumulate.LevelAccumulator, pyramid._strict_reduce)
-# stays usable, and testable, against a kernel built without them.
-pyramid_tile = getattr(topozarr_core, "pyramid_tile", None)
-Accumulator = getattr(topozarr_core, "Accumulator", None)
+# The pinned kernel always has the accumulating forms (the exact pin above guarantees it).
+pyramid_tile = topozarr_core.pyramid_tile
+Accumulator = topozarr_core.Accumulator

@@ -432,10 +432,6 @@ def write_pyramid_arrays(
                     kernel.pyramid_tile(
                         block, inner_strides, method, fill_value=fill_value, skipna=skipna
                     )
-                    if kernel.pyramid_tile is not None
-                    else [
-                        _strict_reduce(block, s, method, fill_value, skipna) for s in inner_strides
-                    ]
                 )
                 if timer(level) is not None:
                     timer(level).add("reduce", time.perf_counter() - t2)  # type: ignore[union-attr]
@@ -468,17 +464,4 @@ def write_pyramid_arrays(
         executor=executor,
         max_workers=max_workers,
         region_bytes=tile_bytes,
-    )
-
-
-def _strict_reduce(
-    block: np.ndarray, stride: Sequence[int], method: str, fill_value: Any, skipna: bool
-) -> np.ndarray:
-    """``block_reduce`` over whole windows only (fallback for kernels without pyramid_tile)."""
-    keep = tuple(slice(0, (n // s) * s) for n, s in zip(block.shape, stride, strict=True))
-    trimmed = block[keep]
-    if trimmed.size == 0:
-        return np.empty([n // s for n, s in zip(block.shape, stride, strict=True)], block.dtype)
-    return np.asarray(
-        kernel.block_reduce(trimmed, tuple(stride), method, fill_value=fill_value, skipna=skipna)
     )
