@@ -341,3 +341,23 @@ def test_only_level0_may_be_missing(store):
         write_pyramid_arrays(a, [dst, None], strides=[(1, 1), (2, 2)], method="mean")
     with pytest.raises(ValueError, match="nothing to write"):
         write_pyramid_arrays(a, [None], strides=[(1, 1)], method="mean")
+
+
+def test_level_subset_tiles_follow_level0_block(store):
+    # Only a coarse level: tiles stay level0_block-sized (the level accumulates across them)
+    # instead of growing to one coarse shard scaled to level 0.
+    a = dem((64, 96), np.float32, nan_frac=0.3)
+    dst = make_array(store, "4/v", (4, 6), a.dtype, chunks=(4, 4), shards=(4, 8))
+    shapes = set()
+    write_pyramid_arrays(
+        a,
+        [None, dst],
+        strides=[(1, 1), (16, 16)],
+        method="mean",
+        level0_block=(8, 8),
+        max_region_bytes=1,
+        max_workers=2,
+        after_read=lambda region, block: shapes.add(block.shape),
+    )
+    assert shapes == {(8, 8)}
+    np.testing.assert_allclose(dst[:], reference_reduce(a, (16, 16), "mean"), rtol=1e-6)

@@ -200,6 +200,7 @@ def write_pyramid_arrays(
     fill_value: float | int | None = None,
     skipna: bool = True,
     source_chunks: Sequence[int] | None = None,
+    level0_block: Sequence[int] | None = None,
     max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
     max_workers: int | None = None,
     executor: ThreadPoolExecutor | None = None,
@@ -228,6 +229,11 @@ def write_pyramid_arrays(
         As for ``kernel.block_reduce``; ``fill_value`` marks missing integer cells.
     source_chunks
         Chunk shape of ``values``; tiles cover whole source chunks when the budget allows.
+    level0_block
+        Smallest tile when ``dsts[0]`` is ``None`` (tiles are multiples of it), e.g. the
+        level-0 shard the pyramid would have. Default: ``source_chunks``, else the first
+        written level's shard scaled to level 0. Ignored when ``dsts[0]`` is given (tiles are
+        then multiples of its shards).
     max_region_bytes
         Soft budget of one tile (never smaller than one level-0 shard).
     max_workers, executor
@@ -290,7 +296,9 @@ def write_pyramid_arrays(
     itemsize = native_dtype.itemsize
     if dst0 is not None:
         block0 = array_block_shape(dst0)
-    else:  # not written: align tiles to the first written level's blocks, scaled to level 0
+    elif level0_block is not None or source_chunks is not None:
+        block0 = tuple(int(b) for b in (level0_block or source_chunks or ()))
+    else:  # level 0 not written: the first written level's blocks, scaled to level 0
         block0 = tuple(b * s for b, s in zip(array_block_shape(dsts[1]), strides_t[1], strict=True))
     layout = plan_tiles(
         shape0,

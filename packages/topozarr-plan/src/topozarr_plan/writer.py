@@ -593,6 +593,7 @@ def _run_pass(
             method=pyramid.method,
             fill_value=_kernel_fill(pyramid.fill_values.get(name)),
             source_chunks=_source_chunks(var),
+            level0_block=_level0_block(pyramid, name),
             max_region_bytes=max_region_bytes,
             executor=pool,
             on_tile=progress.add,
@@ -601,6 +602,16 @@ def _run_pass(
         )
         groups.append((name, None, futures))
     _wait(groups)
+
+
+def _level0_block(pyramid: Pyramid, name: str) -> tuple[int, ...]:
+    """The plan's level-0 shard (or chunk), the smallest tile even when level 0 is not written.
+
+    A subset of coarse levels then reads level 0 in tiles as small as a full write's (the
+    coarsest levels accumulate across tiles) instead of tiles as big as a coarse shard.
+    """
+    enc = pyramid.encoding["/0"][name]
+    return tuple(int(n) for n in (enc.get("shards") or enc["chunks"]))
 
 
 def _array(root: zarr.Group, path: str) -> zarr.Array:
