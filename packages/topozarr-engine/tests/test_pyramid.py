@@ -361,3 +361,51 @@ def test_level_subset_tiles_follow_level0_block(store):
     )
     assert shapes == {(8, 8)}
     np.testing.assert_allclose(dst[:], reference_reduce(a, (16, 16), "mean"), rtol=1e-6)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ny=hst.integers(1, 40),
+    nx=hst.integers(1, 40),
+    base=hst.sampled_from([2, 3]),
+    keep=hst.lists(hst.integers(1, 3), min_size=1, max_size=3, unique=True),
+    chunk=hst.sampled_from([2, 3, 4]),
+    block=hst.sampled_from([None, (2, 2), (4, 6)]),
+    budget=hst.sampled_from([1, 10**6]),
+    method=hst.sampled_from(["mean", "max", "sum", "nearest"]),
+)
+def test_level_subset_property(ny, nx, base, keep, chunk, block, budget, method):
+    """Any subset of coarse levels without level 0 equals the reference by cumulative stride."""
+    from zarr.storage import MemoryStore
+
+    store = MemoryStore()
+    a = dem((ny, nx), np.float32, nan_frac=0.3, seed=ny * 100 + nx)
+    levels = sorted(keep)
+    strides = [(1, 1)] + [(base**k, base**k) for k in levels]
+    out = None if method != "sum" else np.float32
+    dsts = [None] + [
+        make_array(
+            store,
+            f"{k}/v",
+            coarsened_shape(a.shape, st),
+            out or a.dtype,
+            chunks=(chunk, chunk),
+            shards=(2 * chunk, 2 * chunk),
+        )
+        for k, st in zip(levels, strides[1:], strict=True)
+    ]
+    write_pyramid_arrays(
+        a,
+        dsts,
+        strides=strides,
+        method=method,
+        level0_block=block,
+        max_region_bytes=budget,
+        max_workers=2,
+    )
+    for dst, st in zip(dsts[1:], strides[1:], strict=True):
+        np.testing.assert_allclose(
+            dst[:], reference_reduce(a, st, method), rtol=1e-5, equal_nan=True, err_msg=str(st)
+        )
