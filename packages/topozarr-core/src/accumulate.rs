@@ -16,6 +16,7 @@ use crate::reduce::{
 };
 use ndarray::{s, Array4, ArrayView4, ArrayViewD, Zip};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Checks `pyramid_tile`'s cumulative strides: each positive and elementwise dividing the next.
 fn check_strides(strides: &[Vec<i64>], ndim: usize) -> Result<Vec<[usize; 4]>> {
@@ -130,7 +131,7 @@ fn block_levels<T: Kernel, K: NativeStates<T>>(
 }
 
 /// Copies `src` into `dst` at `start` (4-D).
-fn put<X: Clone>(dst: &mut Array4<X>, src: &Array4<X>, start: [usize; 4]) {
+fn put<X: Copy>(dst: &mut Array4<MaybeUninit<X>>, src: &Array4<X>, start: [usize; 4]) {
     let e = src.shape();
     dst.slice_mut(s![
         start[0]..start[0] + e[0],
@@ -138,7 +139,7 @@ fn put<X: Clone>(dst: &mut Array4<X>, src: &Array4<X>, start: [usize; 4]) {
         start[2]..start[2] + e[2],
         start[3]..start[3] + e[3]
     ])
-    .assign(src);
+    .zip_mut_with(src, |d, s| *d = MaybeUninit::new(*s));
 }
 
 /// Every level of one tile, exact, in one pass over the native cells.
@@ -187,9 +188,11 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
         blocks.par_iter().map(one).collect::<Result<_>>()?
     };
     // Assemble the block results (a copy of the outputs only, a quarter of the input or less).
-    let mut levels: Vec<Array4<K::Out>> = strides[..=m]
+    // Uninitialised: the blocks tile every level up to m exactly (block edges are multiples of
+    // every stride up to m), so each cell is written once below.
+    let mut levels: Vec<Array4<MaybeUninit<K::Out>>> = strides[..=m]
         .iter()
-        .map(|s| Array4::default(out_shape(&strict_geom(&n, s))))
+        .map(|s| Array4::uninit(out_shape(&strict_geom(&n, s))))
         .collect();
     // States of level m are only kept for the levels below it.
     let deeper = m + 1 < strides.len();
@@ -198,7 +201,7 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
     } else {
         [0; 4]
     };
-    let mut last: Array4<K::S> = Array4::default(last_shape);
+    let mut last: Array4<MaybeUninit<K::S>> = Array4::uninit(last_shape);
     for (b, (lv, st)) in blocks.iter().zip(&parts) {
         for (k, (dst, src)) in levels.iter_mut().zip(lv).enumerate() {
             let sk = strides[k];
@@ -218,7 +221,14 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
         }
     }
     drop(parts);
+    // SAFETY: every cell of every level up to m, and of `last`, was written above.
+    let mut levels: Vec<Array4<K::Out>> = levels
+        .into_iter()
+        .map(|l| unsafe { l.assume_init() })
+        .collect();
     if deeper {
+        // SAFETY: as above.
+        let last = unsafe { last.assume_init() };
         let (more, _) = merge_levels(last, strides[m], &strides[m + 1..], &op)?;
         levels.extend(more);
     }

@@ -26,7 +26,7 @@ pub trait ColOp<T: Elem>: Op<T> {
 
 impl<T: Elem, const MEAN: bool> ColOp<T> for SumOp<T, MEAN>
 where
-    SumOp<T, MEAN>: Op<T, S = SumState<T::Acc>>,
+    SumOp<T, MEAN>: Op<T, S = SumState<T::Wide>>,
 {
     type A = T::Wide;
     #[inline(always)]
@@ -46,11 +46,8 @@ where
         a + b
     }
     #[inline(always)]
-    fn state(&self, a: T::Wide, n: u32) -> SumState<T::Acc> {
-        SumState {
-            s: T::wide_acc(a),
-            n,
-        }
+    fn state(&self, a: T::Wide, n: u32) -> SumState<T::Wide> {
+        SumState { s: a, n }
     }
 }
 

@@ -94,11 +94,12 @@ impl<T: Elem, const MEAN: bool> SumOp<T, MEAN> {
 }
 
 impl<T: Elem, const MEAN: bool> Fold<T> for SumOp<T, MEAN> {
-    type S = SumState<T::Acc>;
+    // The narrowest exact accumulator (i64 for integers of up to 16 bits): states stay small.
+    type S = SumState<T::Wide>;
     #[inline(always)]
     fn empty(&self) -> Self::S {
         SumState {
-            s: T::Acc::default(),
+            s: T::Wide::default(),
             n: 0,
         }
     }
@@ -106,7 +107,11 @@ impl<T: Elem, const MEAN: bool> Fold<T> for SumOp<T, MEAN> {
     fn push(&self, st: &mut Self::S, x: T) {
         // Selects rather than branches: missing cells are scattered at random in real rasters.
         let missing = self.miss.is(x);
-        st.s += if missing { T::Acc::default() } else { x.acc() };
+        st.s += if missing {
+            T::Wide::default()
+        } else {
+            x.wide()
+        };
         st.n += (!missing) as u32;
     }
     #[inline(always)]
@@ -123,7 +128,7 @@ impl<T: Elem> Op<T> for SumOp<T, true> {
         if st.n == 0 || (st.n < self.full && !self.skipna) {
             self.miss.fill()
         } else {
-            T::mean(st.s, st.n as u64)
+            T::mean_wide(st.s, st.n)
         }
     }
     fn with_full(mut self, full: u32) -> Self {
@@ -145,7 +150,7 @@ impl<T: Elem> Op<T> for SumOp<T, false> {
         } else if st.n == 0 {
             T::sum_zero()
         } else {
-            T::sum(st.s)
+            T::sum(T::wide_acc(st.s))
         }
     }
     fn with_full(mut self, full: u32) -> Self {
