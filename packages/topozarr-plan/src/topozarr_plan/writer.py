@@ -111,8 +111,9 @@ def write_pyramid(
         ``reduce_s``, ``block_s`` (read + reduce), ``write_s`` (seconds summed across threads),
         ``regions``, ``skipped``, ``writes``, ``workers``, ``region_shapes`` and ``path``
         (``"single-pass"``, or ``"level-by-level"`` with ``keep_levels_in_memory=False``).
-        Every level shares one ``wall_s``; tile reads count for level 0 (when written) and
-        the in-tile reduction for the first coarser level of each pass.
+        Every level shares one ``wall_s``; tile reads count for level 0 (or, when level 0 is
+        not written, for the first level of the pass) and the in-tile reduction for the
+        first coarser level of each pass.
     keep_levels_in_memory
         See the module docstring: ``None`` auto, ``True`` force the single pass, ``False``
         one pass over the source per coarse level (one coarse level in memory at a time).
@@ -597,7 +598,8 @@ def _run_pass(
             max_region_bytes=max_region_bytes,
             executor=pool,
             on_tile=progress.add,
-            timers=[timers.get(level) for level in [0, *coarse]],
+            # Level 0 not written: its reads count for the first level of the pass.
+            timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
             name=name,
         )
         groups.append((name, None, futures))
