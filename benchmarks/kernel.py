@@ -1,10 +1,14 @@
-"""Kernel benchmark: NaN-aware 2x2 float32 mean against memcpy and numpy.
+"""Kernel benchmark: NaN-aware 2x2 float32 mean against memcpy and numpy; mode against mean.
 
 Run with ``uv run --no-sync python benchmarks/kernel.py``. Prints input GB/s and ratios; it is
 not a test. Single-thread figures come from child processes started with RAYON_NUM_THREADS=1
 (rayon reads it once, when its pool starts); the "generic" figure sets TOPOZARR_CORE_NO_SIMD,
 which makes the kernel skip its run-time AVX2 path, i.e. what a CPU without AVX2 gets from the
 same wheel.
+
+The mode section (``--mode`` runs only it) times ``mode`` against ``mean`` on the same integer
+class maps (uint8 with 8 and 256 classes, uint16 with 256 and 65536 classes; 2x2 and 4x4
+windows, all threads) and prints time(mode) / time(mean); the target is <= 3x.
 """
 
 from __future__ import annotations
@@ -68,14 +72,44 @@ def numpy_nanmean(a: np.ndarray) -> np.ndarray:
         return np.nanmean(a.reshape(h // 2, 2, w // 2, 2), axis=(1, 3))
 
 
+def class_map(mib: int, dtype: str, classes: int) -> np.ndarray:
+    """Deterministic class map of `mib` MiB: 8x8 blocks of one class, 30% of cells re-drawn."""
+    itemsize = np.dtype(dtype).itemsize
+    side = int(np.sqrt(mib * MIB / itemsize)) // 8 * 8
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, classes, (side // 8, side // 8)).repeat(8, 0).repeat(8, 1)
+    noise = rng.random(a.shape) < 0.3
+    a[noise] = rng.integers(0, classes, int(noise.sum()))
+    return a.astype(dtype)
+
+
+def mode_vs_mean(mib: int, repeat: int) -> None:
+    import topozarr_core
+
+    print(f"mode vs mean on the same class map ({mib} MiB, all threads), best of {repeat}")
+    for dtype, classes in (("uint8", 8), ("uint8", 256), ("uint16", 256), ("uint16", 65536)):
+        a = class_map(mib, dtype, classes)
+        for s in (2, 4):
+            t_mean = best_of(lambda a=a, s=s: topozarr_core.block_reduce(a, (s, s), "mean"), repeat)
+            t_mode = best_of(lambda a=a, s=s: topozarr_core.block_reduce(a, (s, s), "mode"), repeat)
+            print(
+                f"  {dtype:<6} {classes:>5} classes {s}x{s}: mean {a.nbytes / t_mean / 1e9:6.2f} GB/s"
+                f"  mode {a.nbytes / t_mode / 1e9:6.2f} GB/s  mode/mean {t_mode / t_mean:5.2f}x"
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mib", type=int, default=256, help="input size in MiB (default 256)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per kernel case (best of)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--mode", action="store_true", help="only the mode-vs-mean comparison")
     args = p.parse_args()
     if args.child:
         print(json.dumps(time_kernel(args.mib, args.repeat)))
+        return
+    if args.mode:
+        mode_vs_mean(args.mib, args.repeat)
         return
 
     import topozarr_core
@@ -114,6 +148,7 @@ def main() -> None:
         f"  pyramid_tile 2x..32x, {os.cpu_count()} threads {pyr_gbs:7.2f} GB/s   (5 exact levels"
         f" in one pass, {pyr_gbs / copy_gbs:.0%} of memcpy)"
     )
+    mode_vs_mean(args.mib, args.repeat)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,7 @@ fn pyramid_tile_t<T: Kernel>(
             .iter()
             .map(|s| T::into_any(squeeze(nearest(v, &strict_geom(v.shape(), s)), nd)))
             .collect(),
+        Method::Mode => crate::mode::pyramid_tile_mode(v, &strides, miss, skipna, nd),
     })
 }
 
@@ -512,6 +513,7 @@ fn new_t<T: Kernel>(shape: &[usize], args: &Args) -> Result<Box<dyn LevelAccumul
         Method::Max => make::<T, _>(ExtOp::<T, true>::new(miss, skipna), args.method, shape),
         Method::Min => make::<T, _>(ExtOp::<T, false>::new(miss, skipna), args.method, shape),
         Method::Nearest => make::<T, _>(NearestOp { miss }, args.method, shape),
+        Method::Mode => crate::mode::new_mode_accumulator::<T>(shape, args.fill, skipna),
     }
 }
 

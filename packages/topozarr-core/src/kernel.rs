@@ -246,6 +246,7 @@ fn block_reduce_t<T: Kernel>(
             nd,
         ),
         Method::Nearest => finish_any(nearest(v, &g), nd),
+        Method::Mode => finish_any(crate::mode::mode_reduce(v, &g, miss, skipna), nd),
     })
 }
 

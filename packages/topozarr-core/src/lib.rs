@@ -6,6 +6,7 @@ pub mod dtype;
 pub mod error;
 pub mod fast;
 pub mod kernel;
+pub mod mode;
 pub mod pool;
 pub mod reduce;
 

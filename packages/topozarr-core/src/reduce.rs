@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Names accepted as `method`, in the order `METHODS` reports them.
-pub const METHODS: [&str; 5] = ["mean", "max", "min", "sum", "nearest"];
+pub const METHODS: [&str; 6] = ["mean", "max", "min", "sum", "nearest", "mode"];
 
 /// A reduction method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum Method {
     Min,
     Sum,
     Nearest,
+    /// Majority: see `crate::mode`.
+    Mode,
 }
 
 impl std::str::FromStr for Method {
@@ -34,6 +36,7 @@ impl std::str::FromStr for Method {
             "min" => Method::Min,
             "sum" => Method::Sum,
             "nearest" => Method::Nearest,
+            "mode" => Method::Mode,
             _ => return Err(KernelError::UnknownMethod(s.to_string())),
         })
     }

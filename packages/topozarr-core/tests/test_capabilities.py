@@ -13,7 +13,7 @@ def test_version_matches_wheel():
 
 
 def test_methods():
-    assert topozarr_core.METHODS == ("mean", "max", "min", "sum", "nearest")
+    assert topozarr_core.METHODS == ("mean", "max", "min", "sum", "nearest", "mode")
 
 
 def test_dtypes_are_numpy_names_and_all_work():

@@ -9,7 +9,7 @@ __version__: Final[str]
 """The kernel's version (the Cargo package version, equal to the wheel's)."""
 
 METHODS: Final[tuple[str, ...]]
-"""Reduction methods the kernel implements: ``("mean", "max", "min", "sum", "nearest")``."""
+"""Reduction methods the kernel implements: ``("mean", "max", "min", "sum", "nearest", "mode")``."""
 
 DTYPES: Final[tuple[str, ...]]
 """numpy names of the dtypes the kernel reduces (8 integer types, float32, float64)."""
@@ -38,14 +38,15 @@ def block_reduce(
         Window size per axis, positive integers, one per dimension of ``a``.
     method
         One of `METHODS`. ``nearest`` picks the top-left cell of each window (index ``k*s``)
-        and never skips missing values.
+        and never skips missing values. ``mode`` (categorical data) gives the most frequent
+        valid value of each window, ties going to the smallest value.
     fill_value
         Marks missing cells (besides NaN for floats) and is what missing windows become. Must be
         exactly representable in ``a.dtype`` (no NaN, fractions or out-of-range values for
         integers).
     skipna
         True: missing cells are skipped; a window with no valid cell gives ``fill_value`` (or
-        NaN for floats without one) for mean/max/min, and 0 for sum. False: a window holding
+        NaN for floats without one) for mean/max/min/mode, and 0 for sum. False: a window holding
         any missing cell is missing (``fill_value`` or NaN), for sum too. Integers without a
         ``fill_value`` have no missing cells.
 
@@ -54,7 +55,7 @@ def block_reduce(
     numpy.ndarray
         Shape as ``xarray.coarsen(boundary="trim")``: ``n // s`` windows per axis, except that an
         axis shorter than its stride gives one window over all of it (an empty axis stays
-        empty). dtype: mean/max/min/nearest keep ``a.dtype``; sum keeps float dtypes and gives
+        empty). dtype: mean/max/min/nearest/mode keep ``a.dtype``; sum keeps float dtypes and gives
         int64 for signed and uint64 for unsigned integers (numpy's ``np.sum`` promotion).
         Float mean/sum accumulate in float64. Integer mean is exact and rounds half to even;
         integer sum is exact and saturates at the int64/uint64 bounds.
@@ -137,6 +138,10 @@ class Accumulator:
 
     Notes
     -----
+    For ``mode`` the states are exact sparse histograms, one sorted ``(value, count)`` list
+    per level cell: `nbytes` grows with the number of distinct valid values per level cell
+    (small for class maps, up to ~1.5x the folded cells' bytes for all-distinct floats).
+
     `fold` releases the GIL. One Accumulator must not be folded from two threads at once:
     callers serialise (a concurrent call raises a borrow error rather than racing).
     """

@@ -1,0 +1,153 @@
+"""mode: block_reduce, pyramid_tile and Accumulator against an independent numpy reference."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from topozarr_core import Accumulator, block_reduce, pyramid_tile
+
+# uint8 classes, int16 with a fill value, float with NaN: the brief's three cases.
+KINDS = ("uint8", "int16", "float32")
+
+
+def mode_reference(a, stride, fill=None, skipna=True, strict=False):
+    """Mode of each window, the slow way: np.unique on the window's valid native cells."""
+    a = np.asarray(a)
+    outs = tuple(
+        1 if (not strict and 0 < n < s) else n // s for n, s in zip(a.shape, stride, strict=True)
+    )
+    empty = fill if fill is not None else (np.nan if a.dtype.kind == "f" else 0)
+    out = np.empty(outs, a.dtype)
+    for idx in np.ndindex(*outs):
+        win = a[tuple(slice(i * s, (i + 1) * s) for i, s in zip(idx, stride, strict=True))]
+        v = win.ravel()
+        bad = np.isnan(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
+        if fill is not None and not (isinstance(fill, float) and np.isnan(fill)):
+            bad |= v == fill
+        valid = v[~bad]
+        if valid.size == 0 or (bad.any() and not skipna):
+            out[idx] = empty
+            continue
+        values, counts = np.unique(valid, return_counts=True)  # sorted: argmax = smallest tie
+        out[idx] = values[np.argmax(counts)]
+    return out
+
+
+@st.composite
+def rasters(draw, max_side=24):
+    kind = draw(st.sampled_from(KINDS))
+    shape = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    classes = draw(st.integers(1, 6))
+    fill = None
+    if kind == "uint8":
+        a = rng.integers(0, classes, shape).astype("uint8")
+    elif kind == "int16":
+        a = rng.integers(-3, classes - 3, shape).astype("int16") * 1000
+        fill = -9999
+        a[rng.random(shape) < 0.3] = fill
+    else:
+        a = (rng.integers(0, classes, shape) * 0.5).astype("float32")
+        a[rng.random(shape) < 0.3] = np.nan
+    if draw(st.booleans()):
+        a = np.ascontiguousarray(a.T).T  # column-major: strided rows
+    return a, fill
+
+
+def assert_same(got, want):
+    np.testing.assert_array_equal(np.asarray(got), want)
+    assert np.asarray(got).dtype == want.dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(rasters(), st.tuples(st.integers(1, 6), st.integers(1, 6)), st.booleans())
+def test_block_reduce(case, stride, skipna):
+    a, fill = case
+    got = block_reduce(a, stride, "mode", fill_value=fill, skipna=skipna)
+    assert_same(got, mode_reference(a, stride, fill, skipna))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rasters(max_side=40), st.sampled_from([[(2, 2), (4, 4), (8, 8)], [(1, 3), (3, 9)]]))
+def test_pyramid_tile_every_level_from_native_cells(case, strides):
+    a, fill = case
+    levels = pyramid_tile(a, strides, "mode", fill_value=fill)
+    for got, s in zip(levels, strides, strict=True):
+        assert_same(got, mode_reference(a, s, fill, strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rasters(max_side=30),
+    st.sampled_from([(4, 4), (3, 5), (8, 2)]),
+    st.lists(st.integers(1, 29), max_size=3),
+    st.lists(st.integers(1, 29), max_size=3),
+    st.integers(0, 2**16),
+)
+def test_accumulator_in_random_tiles(case, stride, rcuts, ccuts, seed):
+    a, fill = case
+    shape = tuple(n // s for n, s in zip(a.shape, stride, strict=True))
+    acc = Accumulator(shape, a.dtype, "mode", fill_value=fill)
+    rows = sorted({0, *[c for c in rcuts if c < a.shape[0]], a.shape[0]})
+    cols = sorted({0, *[c for c in ccuts if c < a.shape[1]], a.shape[1]})
+    tiles = [(r, c) for r in itertools.pairwise(rows) for c in itertools.pairwise(cols)]
+    for i in np.random.default_rng(seed).permutation(len(tiles)):
+        (r0, r1), (c0, c1) = tiles[i]
+        acc.fold(
+            a[r0:r1, c0:c1],
+            (r0 // stride[0], c0 // stride[1]),
+            stride,
+            phase=(r0 % stride[0], c0 % stride[1]),
+        )
+    assert_same(acc.result(), mode_reference(a, stride, fill, strict=True))
+    assert acc.nbytes >= 0
+
+
+def test_ties_go_to_the_smallest_value():
+    a = np.array([[3, 1], [1, 3]], "uint8")
+    assert block_reduce(a, (2, 2), "mode")[0, 0] == 1
+    b = np.array([[7, 7, 2, 2, 9, 5]], "int16")
+    assert block_reduce(b, (1, 6), "mode")[0, 0] == 2
+
+
+def test_all_missing_window_gives_fill_or_nan():
+    a = np.array([[5, 5, 1, 1]], "uint8")
+    np.testing.assert_array_equal(block_reduce(a, (1, 2), "mode", fill_value=5), [[5, 1]])
+    f = np.array([[np.nan, np.nan, 2.5, np.nan]], "float64")
+    got = block_reduce(f, (1, 2), "mode")
+    assert np.isnan(got[0, 0]) and got[0, 1] == 2.5
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "uint32",
+        "int32",
+        "uint64",
+        "int64",
+        "float32",
+        "float64",
+    ],
+)
+def test_every_dtype(dtype):
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, (16, 20)).astype(dtype)
+    for stride in [(2, 2), (4, 5), (16, 20)]:
+        assert_same(block_reduce(a, stride, "mode"), mode_reference(a, stride))
+
+
+def test_high_cardinality_float_mode_is_smallest_value():
+    # All values distinct: every count is 1, so the tie rule picks the minimum.
+    a = np.random.default_rng(1).standard_normal((8, 8)).astype("float64")
+    np.testing.assert_array_equal(
+        block_reduce(a, (4, 4), "mode"), a.reshape(2, 4, 2, 4).min(axis=(1, 3))
+    )
