@@ -193,3 +193,46 @@ def test_validate_catches_wrong_values(tmp_path: Path) -> None:
     result = run("validate", "v.zarr", "--samples", "4", cwd=tmp_path)
     assert result.returncode == 1
     assert "temperature" in result.stdout
+
+
+def test_build_with_a_method_per_variable(tmp_path: Path) -> None:
+    import pyproj
+
+    rng = np.random.default_rng(5)
+    lat, lon = _grid(48, 64)
+    temp = rng.normal(280, 5, (48, 64)).astype(np.float32)
+    landcover = rng.integers(0, 4, (48, 64)).astype(np.uint8)
+    ds = xr.Dataset(
+        {
+            "temp": (("lat", "lon"), temp, {"grid_mapping": "crs"}),
+            "landcover": (("lat", "lon"), landcover, {"grid_mapping": "crs"}),
+            "crs": ((), 0, {"crs_wkt": pyproj.CRS("EPSG:4326").to_wkt()}),
+        },
+        coords={"lat": lat, "lon": lon},
+    )
+    src = tmp_path / "src.nc"
+    ds.to_netcdf(src, engine="h5netcdf")
+    out = tmp_path / "out.zarr"
+    result = run(
+        "build",
+        str(src),
+        str(out),
+        "--levels",
+        "3",
+        "--method",
+        "landcover=mode,temp=mean",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    for level, factor in ((1, 2), (2, 4)):
+        got = xr.open_zarr(out, group=str(level), consolidated=False)
+        want_temp = ds.temp.coarsen(lat=factor, lon=factor, boundary="trim").mean().values
+        np.testing.assert_allclose(got.temp.values, want_temp, rtol=1e-6)
+        win = landcover.reshape(48 // factor, factor, 64 // factor, factor).transpose(0, 2, 1, 3)
+        counts = np.stack([(win == c).sum(axis=(2, 3)) for c in range(4)])
+        np.testing.assert_array_equal(got.landcover.values, counts.argmax(axis=0))
+        assert got.landcover.dtype == np.uint8
+    check = run("validate", str(out))
+    assert check.returncode == 0, check.stdout + check.stderr
+    bad = run("build", str(src), str(tmp_path / "bad.zarr"), "--method", "landcovr=mode")
+    assert bad.returncode == 2 and "landcovr" in bad.stderr

@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--levels", type=int, help="number of levels, 2x apart (default: auto)")
     group.add_argument("--factors", type=_int_list, help="cumulative factors, e.g. 1,4,16")
     build.add_argument(
-        "--method", default="mean", help="mean|max|min|sum|nearest, or var=method,..."
+        "--method", default="mean", help="mean|max|min|sum|nearest|mode, or var=method,..."
     )
     build.add_argument("--x-dim", help="x dimension (default: x/lon/longitude)")
     build.add_argument("--y-dim", help="y dimension (default: y/lat/latitude)")

@@ -247,14 +247,15 @@ def test_annotations_match_seed() -> None:
     assert hints["encoding"] == dict[str, Any]
     assert hints["attrs"] == dict[str, Any]
     assert hints["x_dim"] is str and hints["y_dim"] is str
-    assert hints["method"] == CoarseningMethod
+    # Issue 8 widened the seed's CoarseningMethod: a {variable: method} dict is accepted too.
+    assert hints["method"] == CoarseningMethod | dict[str, CoarseningMethod]
     assert hints["factors"] == list[int]
     assert hints["fill_values"] == dict[str, float | int | None]
     fn = typing.get_type_hints(create_pyramid)
     assert fn["ds"] is xr.Dataset
     assert fn["levels"] == int | None
     assert fn["factors"] == list[int] | None
-    assert fn["method"] == CoarseningMethod
+    assert fn["method"] == CoarseningMethod | dict[str, CoarseningMethod]
     assert fn["target_chunk_bytes"] is int
     assert fn["chunks_per_shard"] == ChunksPerShard | None
     assert fn["layer_hints"] == dict[str, ZarrLayerVarConfig] | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from topozarr_plan.types import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNKS_PER_SHARD,
     ChunksPerShard,
-    CoarseningMethod,
+    MethodSpec,
 )
 from topozarr_plan.validate import (
     check_chunks_per_shard,
@@ -32,11 +32,13 @@ from topozarr_plan.validate import (
     check_layer_hints,
     check_levels_fit,
     check_method,
+    check_methods,
     check_spatial_dims,
     check_spatial_variables,
     check_store_names,
     check_target_chunk_bytes,
     classify_variables,
+    shared_method,
 )
 
 __all__ = ["create_pyramid"]
@@ -55,7 +57,7 @@ def create_pyramid(
     factors: list[int] | None = None,
     x_dim: str = "x",
     y_dim: str = "y",
-    method: CoarseningMethod = "mean",
+    method: MethodSpec = "mean",
     target_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     chunks_per_shard: ChunksPerShard | None = DEFAULT_CHUNKS_PER_SHARD,
     layer_hints: dict[str, ZarrLayerVarConfig] | None = None,
@@ -84,9 +86,15 @@ def create_pyramid(
         Name of the x (longitude / easting) dimension.
     y_dim : str, default "y"
         Name of the y (latitude / northing) dimension.
-    method : CoarseningMethod, default "mean"
+    method : CoarseningMethod or dict of str to CoarseningMethod, default "mean"
         Spatial aggregation method for coarsening (``"mean"``, ``"max"``, ``"min"``,
-        ``"sum"``; ``"nearest"`` keeps the top-left cell of each window).
+        ``"sum"``; for categorical rasters ``"mode"``, the most frequent valid value of the
+        native window with ties going to the smallest value, or ``"nearest"``, the top-left
+        cell of each window). A ``{variable: method}`` dict sets it per spatial variable;
+        variables it does not name use ``"mean"``. The root's
+        ``multiscales.resampling_method`` (and each layout entry's) is the method most
+        spatial variables use; each coarse-level array whose method differs carries its own
+        ``resampling_method`` attribute.
     target_chunk_bytes : int, default DEFAULT_CHUNK_BYTES
         Target uncompressed size per chunk (default ~500 KB).
     chunks_per_shard : ChunksPerShard or None, default DEFAULT_CHUNKS_PER_SHARD
@@ -130,11 +138,14 @@ def create_pyramid(
     cps = check_chunks_per_shard(chunks_per_shard)
     target = check_target_chunk_bytes(target_chunk_bytes)
     caps = kernel_caps()
-    method_ = check_method(method, caps)
+    if not isinstance(method, Mapping):
+        check_method(method, caps)
     crs = check_crs(ds)
     check_spatial_dims(ds, x_dim=x_dim, y_dim=y_dim)
     check_store_names(ds)
     roles = classify_variables(ds, x_dim=x_dim, y_dim=y_dim)
+    methods = check_methods(method, roles.spatial, caps)
+    method_ = shared_method(methods)
     check_spatial_variables(ds, roles.spatial, caps)
     hints = check_layer_hints(layer_hints, roles.spatial)
     y = axis_grid(ds[y_dim], name=y_dim, role="y")
@@ -154,7 +165,7 @@ def create_pyramid(
                 shape=level_shape(var.dims, var.shape, sizes),
                 y_dim=y_dim,
                 x_dim=x_dim,
-                dtype=output_dtype(np.dtype(var.dtype), method_, factor),
+                dtype=output_dtype(np.dtype(var.dtype), methods[name], factor),
                 target_chunk_bytes=target,
                 chunks_per_shard=cps,
                 source_chunks=source_chunk_sizes(var.variable) if level == 0 else None,
@@ -202,7 +213,8 @@ def create_pyramid(
         y=y,
         x=x,
         factors=resolved,
-        method=method_,
+        method=methods,
+        shared_method=method_,
         fill_values=fill_values,
         encoding=encoding,
         group_attrs=group_attrs,
@@ -215,7 +227,7 @@ def create_pyramid(
         attrs=attrs,
         x_dim=x_dim,
         y_dim=y_dim,
-        method=method_,  # type: ignore[arg-type]
+        method=method if isinstance(method, str) else dict(method),
         factors=resolved,
         fill_values=fill_values,
         group_attrs=group_attrs,

@@ -161,7 +161,7 @@ def build_datatree(pyramid: Pyramid) -> xr.DataTree:
             reduced = reduce_variable(
                 source_var,
                 stride=stride,
-                method=pyramid.method,
+                method=pyramid.method_for(name),
                 fill_value=pyramid.fill_values.get(name),
                 out_dtype=tpl[name].dtype,
                 out_units=units,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import xarray as xr
 from topozarr_engine import DEFAULT_MAX_REGION_BYTES
 
-from topozarr_plan.types import CoarseningMethod
+from topozarr_plan.types import DEFAULT_METHOD, MethodSpec
 
 __all__ = ["Pyramid"]
 
@@ -36,8 +36,11 @@ class Pyramid:
         Root group metadata (multiscales / proj: / spatial: / zarr-layer).
     x_dim, y_dim : str
         Spatial dimension names.
-    method : CoarseningMethod
-        Aggregation method for every coarser level.
+    method : CoarseningMethod or dict of str to CoarseningMethod
+        Aggregation method of the coarser levels: the string given to ``create_pyramid``
+        (every spatial variable), or the ``{variable: method}`` dict given to it (spatial
+        variables it does not name use ``"mean"``). :meth:`method_for` resolves one
+        variable's method.
     factors : list of int
         Cumulative downsample factor of each level (``factors[0] == 1``).
     fill_values : dict
@@ -57,10 +60,17 @@ class Pyramid:
     attrs: dict[str, Any]
     x_dim: str
     y_dim: str
-    method: CoarseningMethod
+    method: MethodSpec
     factors: list[int] = field(default_factory=list)
     fill_values: dict[str, float | int | None] = field(default_factory=dict)
     group_attrs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def method_for(self, name: str) -> str:
+        """The aggregation method of spatial variable ``name`` (``"mean"`` when a method dict
+        does not name it)."""
+        if isinstance(self.method, str):
+            return self.method
+        return str(self.method.get(name, DEFAULT_METHOD))
 
     def as_datatree(self) -> xr.DataTree:
         """Return a lazy DataTree with all pyramid levels coarsened via xarray.

@@ -33,6 +33,10 @@ _STALE_KEYS = frozenset({"multiscales", "zarr_conventions", "zarr-layer"})
 # Fill markers move from attrs to encoding: xarray refuses to write a variable that carries
 # them in both, and zarr's own fill_value is what readers (zarr-layer) honour.
 _FILL_KEYS = ("_FillValue", "missing_value")
+
+#: Array attribute naming a variable's own method where it differs from the pyramid's
+#: ``multiscales.resampling_method`` (coarse levels only).
+RESAMPLING_METHOD_ATTR = "resampling_method"
 # Encoding keys that describe values (CF packing, time units), as opposed to storage layout
 # (chunks, shards, codecs) that is stale once the data moves to a new store.
 _VALUE_ENCODING_KEYS = frozenset(
@@ -138,11 +142,12 @@ def build_level_templates(
     y: AxisGrid,
     x: AxisGrid,
     factors: list[int],
-    method: str,
+    method: str | Mapping[str, str],
     fill_values: Mapping[str, float | int | None],
     encoding: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]],
     group_attrs: Mapping[int, Mapping[str, Any]],
     crs: pyproj.CRS,
+    shared_method: str | None = None,
 ) -> dict[int, xr.Dataset]:
     """One template dataset per level (see module docstring).
 
@@ -151,6 +156,10 @@ def build_level_templates(
     their (possibly lazy) source data in level 0 only; ``roles.everywhere`` variables keep
     their source data in every level. The xproj CRS coordinate is carried into every level
     with a CF ``crs_wkt`` attribute and its ``CRSIndex`` restored.
+
+    ``method`` is one method or each spatial variable's; in coarse levels a variable whose
+    method differs from ``shared_method`` (the pyramid's ``multiscales.resampling_method``)
+    gets a ``resampling_method`` attribute naming its own.
     """
     crs_coords = set(_crs_coord_names(ds))
     base_attrs = clean_attrs(ds.attrs)
@@ -174,10 +183,17 @@ def build_level_templates(
         data_vars: dict[Hashable, xr.Variable] = {}
         for name in roles.spatial:
             src = ds[name].variable
-            dtype = output_dtype(src.dtype, method, factor)
+            var_method = method if isinstance(method, str) else method[name]
+            dtype = output_dtype(src.dtype, var_method, factor)
             shape = level_shape(src.dims, src.shape, sizes)
             enc = encoding[path][name]
-            attrs = {k: v for k, v in clean_attrs(src.attrs).items() if k not in _FILL_KEYS}
+            attrs = {
+                k: v
+                for k, v in clean_attrs(src.attrs).items()
+                if k not in _FILL_KEYS and k != RESAMPLING_METHOD_ATTR
+            }
+            if level > 0 and shared_method is not None and var_method != shared_method:
+                attrs[RESAMPLING_METHOD_ATTR] = var_method
             var_enc: dict[str, Any] = {}
             if fill_values.get(name) is not None:
                 # Both keys: "fill_value" sets the Zarr v3 array's own fill (what zarr-layer

@@ -7,14 +7,25 @@ from typing import Final, Literal
 __all__ = [
     "DEFAULT_CHUNKS_PER_SHARD",
     "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_METHOD",
     "ChunksPerShard",
     "CoarseningMethod",
+    "MethodSpec",
 ]
 
 #: Spatial aggregation methods accepted by ``create_pyramid(method=...)``. The documented
-#: vocabulary is mean/max/min/sum; "nearest" (top-left cell of each window, for categorical
-#: rasters) is accepted too because the kernel implements it.
-CoarseningMethod = Literal["mean", "max", "min", "sum", "nearest"]
+#: vocabulary is mean/max/min/sum; for categorical rasters "mode" (the most frequent valid
+#: value of the native window, ties to the smallest) and "nearest" (top-left cell of each
+#: window). ``create_pyramid`` also takes a ``{variable: method}`` dict (see
+#: :data:`MethodSpec`).
+CoarseningMethod = Literal["mean", "max", "min", "sum", "nearest", "mode"]
+
+#: What ``create_pyramid(method=...)`` accepts: one method for every spatial variable, or a
+#: ``{variable: method}`` dict (variables not in it use ``"mean"``).
+MethodSpec = CoarseningMethod | dict[str, CoarseningMethod]
+
+#: The method of spatial variables a method dict does not name.
+DEFAULT_METHOD: Final[CoarseningMethod] = "mean"
 
 #: Number of chunks per shard along each spatial dimension.
 ChunksPerShard = Literal[1, 2, 4, 8, 16, 32]

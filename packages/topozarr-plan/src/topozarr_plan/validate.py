@@ -21,7 +21,7 @@ import xarray as xr
 from topozarr_plan._kernel import KernelCaps
 from topozarr_plan.errors import PlanError
 from topozarr_plan.grid import AxisGrid
-from topozarr_plan.types import ALLOWED_CHUNKS_PER_SHARD
+from topozarr_plan.types import ALLOWED_CHUNKS_PER_SHARD, DEFAULT_METHOD
 
 __all__ = [
     "VariableRoles",
@@ -31,11 +31,13 @@ __all__ = [
     "check_layer_hints",
     "check_levels_fit",
     "check_method",
+    "check_methods",
     "check_spatial_dims",
     "check_spatial_variables",
     "check_store_names",
     "check_target_chunk_bytes",
     "classify_variables",
+    "shared_method",
 ]
 
 _CF_CRS_ATTRS = ("crs_wkt", "spatial_ref")
@@ -122,6 +124,44 @@ def check_method(method: Any, caps: KernelCaps) -> str:
             f"(version {caps.version}); use one of {sorted(caps.methods)}"
         )
     return method
+
+
+def check_methods(
+    method: Any, spatial: tuple[str, ...] | list[str], caps: KernelCaps
+) -> dict[str, str]:
+    """The method of every spatial variable, from one method or a ``{variable: method}`` dict.
+
+    Variables a dict does not name use ``"mean"``. A dict naming a variable that is not a
+    spatial variable of the dataset, or giving a method the kernel lacks, is an error.
+    """
+    if not isinstance(method, Mapping):
+        one = check_method(method, caps)
+        return dict.fromkeys(spatial, one)
+    unknown = [k for k in method if k not in spatial]
+    if unknown:
+        raise PlanError(
+            f"method names {sorted(map(str, unknown))}, which "
+            f"{'is not a spatial variable' if len(unknown) == 1 else 'are not spatial variables'}"
+            f" of the dataset; spatial variables are {sorted(spatial)}"
+        )
+    for name, m in method.items():
+        if not isinstance(m, str) or m not in caps.methods:
+            raise PlanError(
+                f"method {m!r} for variable {name!r} is not supported by the installed "
+                f"topozarr-core kernel (version {caps.version}); use one of {sorted(caps.methods)}"
+            )
+    return {name: str(method.get(name, DEFAULT_METHOD)) for name in spatial}
+
+
+def shared_method(methods: Mapping[str, str]) -> str:
+    """The method most spatial variables use (ties: the first such variable's), recorded as
+    the pyramid's ``multiscales.resampling_method``."""
+    counts: dict[str, int] = {}
+    for m in methods.values():
+        counts[m] = counts.get(m, 0) + 1
+    if not counts:
+        return DEFAULT_METHOD
+    return max(counts, key=lambda m: counts[m])  # max keeps the first of equal counts
 
 
 def check_crs(ds: xr.Dataset) -> pyproj.CRS:

@@ -481,7 +481,7 @@ def _single_pass_bytes(
         for level in range(1, len(pyramid.factors)):
             enc = pyramid.encoding[f"/{level}"][name]
             shard = math.prod(enc.get("shards") or enc["chunks"])
-            itemsize = output_dtype(pyramid.method, var.dtype).itemsize
+            itemsize = output_dtype(pyramid.method_for(name), var.dtype).itemsize
             total += 2 * shard * itemsize  # about one open shard buffer per level
             if level in layout.deep:
                 total += 17 * pyramid.level_templates[level][name].size  # sum + count + flag
@@ -591,7 +591,7 @@ def _run_pass(
             var,
             dsts,
             strides=[_strides(var.dims, pyramid.factors[level], pyramid) for level in [0, *coarse]],
-            method=pyramid.method,
+            method=pyramid.method_for(name),
             fill_value=_kernel_fill(pyramid.fill_values.get(name)),
             source_chunks=_source_chunks(var),
             level0_block=_level0_block(pyramid, name),
