@@ -206,6 +206,7 @@ def test_build_with_a_method_per_variable(tmp_path: Path) -> None:
         {
             "temp": (("lat", "lon"), temp, {"grid_mapping": "crs"}),
             "landcover": (("lat", "lon"), landcover, {"grid_mapping": "crs"}),
+            "mask": (("lat", "lon"), (landcover == 0).astype(np.uint8), {"grid_mapping": "crs"}),
             "crs": ((), 0, {"crs_wkt": pyproj.CRS("EPSG:4326").to_wkt()}),
         },
         coords={"lat": lat, "lon": lon},
@@ -220,7 +221,7 @@ def test_build_with_a_method_per_variable(tmp_path: Path) -> None:
         "--levels",
         "3",
         "--method",
-        "landcover=mode,temp=mean",
+        "landcover=mode,temp=mean,mask=max",
         "--no-progress",
     )
     assert result.returncode == 0, result.stderr
@@ -232,6 +233,9 @@ def test_build_with_a_method_per_variable(tmp_path: Path) -> None:
         counts = np.stack([(win == c).sum(axis=(2, 3)) for c in range(4)])
         np.testing.assert_array_equal(got.landcover.values, counts.argmax(axis=0))
         assert got.landcover.dtype == np.uint8
+        np.testing.assert_array_equal(got.mask.values, counts[0] > 0)
+    attrs = zarr.open_group(out, mode="r")["1/landcover"].attrs
+    assert attrs["resampling_method"] == "mode"
     check = run("validate", str(out))
     assert check.returncode == 0, check.stdout + check.stderr
     bad = run("build", str(src), str(tmp_path / "bad.zarr"), "--method", "landcovr=mode")
