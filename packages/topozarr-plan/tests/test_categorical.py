@@ -182,3 +182,16 @@ def test_write_mode_every_level_property(case):
     store = MemoryStore()
     pyramid.write(store)
     check_levels(pyramid, store, ds, {"cls": "mode"}, {"cls": fill})
+
+
+@pytest.mark.parametrize("how", ["level_by_level", "subset"])
+def test_mode_exact_on_the_other_write_paths(how):
+    ds = mixed_dataset(64, 64)
+    pyramid = create_pyramid(ds, levels=4, method=METHODS, **SMALL)
+    store = MemoryStore()
+    if how == "level_by_level":
+        pyramid.write(store, keep_levels_in_memory=False)
+    else:
+        pyramid.write(store)
+        pyramid.write(store, mode="a", levels=[2, 3])
+    check_levels(pyramid, store, ds, METHODS)
