@@ -101,7 +101,7 @@ def copy_array(
         max_region_bytes=max_region_bytes,
     )
     fill = dst.fill_value
-    write = write_region if write_region is not None else _setter(dst)
+    write = write_region or functools.partial(shards.write_region, dst)
 
     def task(region: Region) -> None:
         stage = "read"
@@ -140,10 +140,3 @@ def copy_array(
         max_workers=max_workers,
         region_bytes=nbytes,
     )
-
-
-def _setter(dst: Any) -> Callable[[Region, np.ndarray], None]:
-    def write(region: Region, block: np.ndarray) -> None:
-        shards.write_region(dst, region, block)
-
-    return write

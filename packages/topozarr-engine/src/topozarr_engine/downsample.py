@@ -88,7 +88,7 @@ def downsample_level(
         )
     dtype = np.dtype(dst.dtype)
     fill = dst.fill_value
-    write = write_region if write_region is not None else _setter(dst)
+    write = write_region or functools.partial(shards.write_region, dst)
 
     def task(region: Region) -> None:
         stage = "read"
@@ -131,10 +131,3 @@ def downsample_level(
         max_workers=max_workers,
         region_bytes=per_region,
     )
-
-
-def _setter(dst: Any) -> Callable[[Region, np.ndarray], None]:
-    def write(region: Region, block: np.ndarray) -> None:
-        shards.write_region(dst, region, block)
-
-    return write
