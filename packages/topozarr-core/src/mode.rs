@@ -165,6 +165,65 @@ fn mode_2x2<T: Elem>(
     }
 }
 
+/// Cells per window up to which [`mode_small`] counts by comparing every pair of cells.
+const SMALL: usize = 16;
+
+/// Mode of whole windows of at most [`SMALL`] cells (`rows.len() * s`) over contiguous rows:
+/// windows are gathered in batches of [`BATCH`] into cell-major stack arrays, then every cell's
+/// count is the number of equal valid cells, all in branch-free loops over the batch that the
+/// compiler vectorises (no counting table, so no store-to-load chains on repeated classes).
+#[allow(clippy::needless_range_loop)]
+fn mode_small<T: Elem>(
+    rows: &[&[T]],
+    s: usize,
+    out: &mut [MaybeUninit<T>],
+    miss: Missing<T>,
+    skipna: bool,
+) {
+    let n = rows.len() * s;
+    debug_assert!(n <= SMALL && out.len() * s <= rows[0].len());
+    let fill = miss.fill();
+    let mut x = [[T::default(); BATCH]; SMALL];
+    let mut ok = [[false; BATCH]; SMALL];
+    let mut j0 = 0;
+    while j0 < out.len() {
+        let m = (out.len() - j0).min(BATCH);
+        for (r, row) in rows.iter().enumerate() {
+            let row = &row[j0 * s..(j0 + m) * s];
+            for c in 0..s {
+                let k = r * s + c;
+                for (j, w) in row.chunks_exact(s).enumerate() {
+                    x[k][j] = w[c];
+                    ok[k][j] = !miss.is(w[c]);
+                }
+            }
+        }
+        let mut best = [T::default(); BATCH];
+        let mut bc = [0u8; BATCH];
+        let mut all = [true; BATCH];
+        for i in 0..n {
+            let mut cnt = [0u8; BATCH];
+            for k in 0..n {
+                for j in 0..BATCH {
+                    cnt[j] += (ok[k][j] & (x[k][j] == x[i][j])) as u8;
+                }
+            }
+            for j in 0..BATCH {
+                let c = cnt[j] * ok[i][j] as u8;
+                let better = (c > bc[j]) | ((c == bc[j]) & (x[i][j] < best[j]));
+                best[j] = if better { x[i][j] } else { best[j] };
+                bc[j] = if better { c } else { bc[j] };
+                all[j] &= ok[i][j];
+            }
+        }
+        for (j, o) in out[j0..j0 + m].iter_mut().enumerate() {
+            let missing = (bc[j] == 0) | (!all[j] & !skipna);
+            *o = MaybeUninit::new(if missing { fill } else { best[j] });
+        }
+        j0 += m;
+    }
+}
+
 /// The row kernel of `mode` over native cells.
 pub struct ModeRow<T> {
     pub miss: Missing<T>,
@@ -221,6 +280,14 @@ impl<T: Elem> RowKernel<T> for ModeRow<T> {
         if rows.len() == 2 && ax.s == 2 && ax.p == 0 && out.len() * 2 <= ax.n {
             if let (Some(r0), Some(r1)) = (rows[0].as_slice(), rows[1].as_slice()) {
                 mode_2x2(r0, r1, out, miss, self.skipna);
+                return;
+            }
+        }
+        // Small whole windows over contiguous rows: pairwise counting, vectorised.
+        if rows.len() * ax.s <= SMALL && ax.p == 0 && out.len() * ax.s <= ax.n {
+            let sl: Vec<&[T]> = rows.iter().filter_map(|r| r.as_slice()).collect();
+            if sl.len() == rows.len() {
+                mode_small(&sl, ax.s, out, miss, self.skipna);
                 return;
             }
         }
