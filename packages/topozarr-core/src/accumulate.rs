@@ -304,7 +304,70 @@ struct LevelAcc<T: Kernel, K: NativeStates<T>> {
     _t: std::marker::PhantomData<T>,
 }
 
-fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
+/// A validated tile: its 4-D view, where it lands (`offset`, `phase`) and its window geometry.
+pub(crate) type FoldTile<'a, T> = (ArrayView4<'a, T>, [usize; 4], [usize; 4], Geom);
+
+/// Checks one tile against its accumulator and derives the tile's window geometry.
+///
+/// Shared by every `LevelAccumulator::fold`: the tile's dtype and dimensionality must match,
+/// `offset`/`stride`/`phase` are validated (and returned as 4-D indices), and `first_stride` pins the stride of the first
+/// fold so that later folds cannot mix window sizes.
+pub(crate) fn fold_geometry<'a, T: Kernel>(
+    a: AnyView<'a>,
+    ndim: usize,
+    offset: &[i64],
+    stride: &[i64],
+    phase: Option<&[i64]>,
+    first_stride: &mut Option<[usize; 4]>,
+) -> Result<FoldTile<'a, T>> {
+    let got = crate::with_view!(&a, x, elem_name(x));
+    let a = T::view(a).ok_or_else(|| {
+        KernelError::DtypeMismatch(format!(
+            "tile dtype {got} does not match the accumulator's dtype {}",
+            T::NAME
+        ))
+    })?;
+    let nd = ndim;
+    if a.ndim() != nd {
+        return Err(KernelError::Invalid(format!(
+            "tile has {} dimensions but the accumulator has {nd}",
+            a.ndim()
+        )));
+    }
+    let v = as4(a)?;
+    let stride = check_stride(stride, nd, "stride")?;
+    let offset = index_list(offset, nd, "offset")?;
+    let phase = match phase {
+        Some(p) => index_list(p, nd, "phase")?,
+        None => [0; 4],
+    };
+    if let Some(i) = (0..4).find(|&i| phase[i] >= stride[i]) {
+        return Err(KernelError::Invalid(format!(
+            "phase {:?} must be smaller than stride {:?} on every axis (axis {})",
+            &phase[4 - nd..],
+            &stride[4 - nd..],
+            i - (4 - nd)
+        )));
+    }
+    match *first_stride {
+        None => {
+            stride_cells(&stride)?;
+            *first_stride = Some(stride);
+        }
+        Some(s) if s != stride => {
+            return Err(KernelError::Invalid(format!(
+                "stride {:?} differs from the stride {:?} of earlier folds",
+                &stride[4 - nd..],
+                &s[4 - nd..]
+            )))
+        }
+        Some(_) => {}
+    }
+    let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
+    Ok((v, offset, phase, g))
+}
+
+pub(crate) fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
     if v.len() != ndim {
         return Err(KernelError::LengthMismatch {
             what,
@@ -331,50 +394,8 @@ impl<T: Kernel, K: NativeStates<T>> LevelAccumulator for LevelAcc<T, K> {
         stride: &[i64],
         phase: Option<&[i64]>,
     ) -> Result<()> {
-        let got = crate::with_view!(&a, x, elem_name(x));
-        let a = T::view(a).ok_or_else(|| {
-            KernelError::DtypeMismatch(format!(
-                "tile dtype {got} does not match the accumulator's dtype {}",
-                T::NAME
-            ))
-        })?;
-        let nd = self.ndim;
-        if a.ndim() != nd {
-            return Err(KernelError::Invalid(format!(
-                "tile has {} dimensions but the accumulator has {nd}",
-                a.ndim()
-            )));
-        }
-        let v = as4(a)?;
-        let stride = check_stride(stride, nd, "stride")?;
-        let offset = index_list(offset, nd, "offset")?;
-        let phase = match phase {
-            Some(p) => index_list(p, nd, "phase")?,
-            None => [0; 4],
-        };
-        if let Some(i) = (0..4).find(|&i| phase[i] >= stride[i]) {
-            return Err(KernelError::Invalid(format!(
-                "phase {:?} must be smaller than stride {:?} on every axis (axis {})",
-                &phase[4 - nd..],
-                &stride[4 - nd..],
-                i - (4 - nd)
-            )));
-        }
-        match self.stride {
-            None => {
-                stride_cells(&stride)?;
-                self.stride = Some(stride);
-            }
-            Some(s) if s != stride => {
-                return Err(KernelError::Invalid(format!(
-                    "stride {:?} differs from the stride {:?} of earlier folds",
-                    &stride[4 - nd..],
-                    &s[4 - nd..]
-                )))
-            }
-            Some(_) => {}
-        }
-        let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
+        let (v, offset, phase, g) =
+            fold_geometry::<T>(a, self.ndim, offset, stride, phase, &mut self.stride)?;
         let mut tile = self.op.native_states(v, &g);
         if self.method == Method::Nearest {
             // A window that starts before the tile has its top-left cell in another tile: drop
@@ -466,7 +487,7 @@ impl<T: Kernel, K: NativeStates<T>> LevelAccumulator for LevelAcc<T, K> {
     }
 }
 
-fn elem_name<T: crate::dtype::Elem>(_: &ArrayViewD<'_, T>) -> &'static str {
+pub(crate) fn elem_name<T: crate::dtype::Elem>(_: &ArrayViewD<'_, T>) -> &'static str {
     T::NAME
 }
 

@@ -9,11 +9,11 @@
 //! * the [`ModeAcc`] accumulator keeps an exact sparse histogram (sorted `(value, count)` pairs)
 //!   per level cell, merged tile by tile. Its memory is the number of distinct valid values per
 //!   level cell, which is small for categorical data (see the README for measured figures).
-use crate::accumulate::LevelAccumulator;
+use crate::accumulate::{fold_geometry, index_list, LevelAccumulator};
 use crate::dtype::{fill_for, Elem, FillValue, Missing};
 use crate::error::{KernelError, Result};
 use crate::kernel::{squeeze, AnyArray, AnyView, Kernel};
-use crate::reduce::{as4, check_stride, drive, stride_cells, Ax, Geom, Method, RowKernel};
+use crate::reduce::{drive, stride_cells, Ax, Geom, Method, RowKernel};
 use ndarray::{s, Array4, ArrayView1, ArrayView4};
 use std::cmp::Ordering;
 use std::mem::MaybeUninit;
@@ -388,29 +388,6 @@ pub struct ModeAcc<T: Elem> {
     cells: Vec<Vec<(T, u32)>>,
 }
 
-fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
-    if v.len() != ndim {
-        return Err(KernelError::LengthMismatch {
-            what,
-            got: v.len(),
-            expected: ndim,
-        });
-    }
-    let mut out = [0usize; 4];
-    for (o, &x) in out[4 - ndim..].iter_mut().zip(v) {
-        *o = usize::try_from(x).map_err(|_| {
-            KernelError::Invalid(format!(
-                "{what} {v:?} has a negative entry; entries must be >= 0"
-            ))
-        })?;
-    }
-    Ok(out)
-}
-
-fn elem_name<T: Elem>(_: &ndarray::ArrayViewD<'_, T>) -> &'static str {
-    T::NAME
-}
-
 impl<T: Kernel> ModeAcc<T> {
     fn flat(&self, i: [usize; 4]) -> usize {
         ((i[0] * self.shape[1] + i[1]) * self.shape[2] + i[2]) * self.shape[3] + i[3]
@@ -425,50 +402,8 @@ impl<T: Kernel> LevelAccumulator for ModeAcc<T> {
         stride: &[i64],
         phase: Option<&[i64]>,
     ) -> Result<()> {
-        let got = crate::with_view!(&a, x, elem_name(x));
-        let a = T::view(a).ok_or_else(|| {
-            KernelError::DtypeMismatch(format!(
-                "tile dtype {got} does not match the accumulator's dtype {}",
-                T::NAME
-            ))
-        })?;
-        let nd = self.ndim;
-        if a.ndim() != nd {
-            return Err(KernelError::Invalid(format!(
-                "tile has {} dimensions but the accumulator has {nd}",
-                a.ndim()
-            )));
-        }
-        let v = as4(a)?;
-        let stride = check_stride(stride, nd, "stride")?;
-        let offset = index_list(offset, nd, "offset")?;
-        let phase = match phase {
-            Some(p) => index_list(p, nd, "phase")?,
-            None => [0; 4],
-        };
-        if let Some(i) = (0..4).find(|&i| phase[i] >= stride[i]) {
-            return Err(KernelError::Invalid(format!(
-                "phase {:?} must be smaller than stride {:?} on every axis (axis {})",
-                &phase[4 - nd..],
-                &stride[4 - nd..],
-                i - (4 - nd)
-            )));
-        }
-        match self.stride {
-            None => {
-                stride_cells(&stride)?;
-                self.stride = Some(stride);
-            }
-            Some(s) if s != stride => {
-                return Err(KernelError::Invalid(format!(
-                    "stride {:?} differs from the stride {:?} of earlier folds",
-                    &stride[4 - nd..],
-                    &s[4 - nd..]
-                )))
-            }
-            Some(_) => {}
-        }
-        let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
+        let (v, offset, _phase, g) =
+            fold_geometry::<T>(a, self.ndim, offset, stride, phase, &mut self.stride)?;
         let n: [usize; 4] =
             std::array::from_fn(|i| g[i].out.min(self.shape[i].saturating_sub(offset[i])));
         let mut buf: Vec<T> = Vec::new();
