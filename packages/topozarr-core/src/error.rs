@@ -33,6 +33,30 @@ pub enum KernelError {
     OutOfMemory(usize),
     /// Anything else wrong with an argument (explained in the message).
     Invalid(String),
+    /// A storage operation of the native writer failed; the message names the key and never
+    /// holds a secret. `kind` picks the Python exception.
+    Storage { kind: StorageKind, message: String },
+}
+
+/// What kind of storage failure (maps to FileNotFoundError, PermissionError, TimeoutError or
+/// OSError).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    NotFound,
+    Denied,
+    Timeout,
+    Other,
+}
+
+impl StorageKind {
+    pub fn from_io(e: &std::io::Error) -> StorageKind {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => StorageKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => StorageKind::Denied,
+            std::io::ErrorKind::TimedOut => StorageKind::Timeout,
+            _ => StorageKind::Other,
+        }
+    }
 }
 
 impl fmt::Display for KernelError {
@@ -80,6 +104,7 @@ impl fmt::Display for KernelError {
                 write!(f, "cannot allocate {n} bytes of accumulator state")
             }
             KernelError::BadStrides(msg)
+            | KernelError::Storage { message: msg, .. }
             | KernelError::Invalid(msg)
             | KernelError::DtypeMismatch(msg) => f.write_str(msg),
         }

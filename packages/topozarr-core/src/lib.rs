@@ -8,12 +8,19 @@ pub mod fast;
 pub mod kernel;
 pub mod mode;
 pub mod pool;
+mod py_native;
 pub mod reduce;
+pub mod shard;
+pub mod target;
+pub mod upload;
 
-use error::KernelError;
+use error::{KernelError, StorageKind};
 use kernel::{AnyArray, AnyView};
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray};
-use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyMemoryError, PyOSError, PyPermissionError, PyTimeoutError, PyTypeError,
+    PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyTuple};
 
@@ -24,12 +31,18 @@ static ALLOC: pool::RecyclingAlloc = pool::RecyclingAlloc;
 pub const MAX_NDIM: usize = 4;
 
 /// The one place kernel errors become Python exceptions.
-fn to_py(e: KernelError) -> PyErr {
+pub(crate) fn to_py(e: KernelError) -> PyErr {
     match e {
         KernelError::UnsupportedDtype(_) | KernelError::DtypeMismatch(_) => {
             PyTypeError::new_err(e.to_string())
         }
         KernelError::OutOfMemory(_) => PyMemoryError::new_err(e.to_string()),
+        KernelError::Storage { kind, message } => match kind {
+            StorageKind::NotFound => PyFileNotFoundError::new_err(message),
+            StorageKind::Denied => PyPermissionError::new_err(message),
+            StorageKind::Timeout => PyTimeoutError::new_err(message),
+            StorageKind::Other => PyOSError::new_err(message),
+        },
         _ => PyValueError::new_err(e.to_string()),
     }
 }
@@ -299,5 +312,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(block_reduce, m)?)?;
     m.add_function(wrap_pyfunction!(pyramid_tile, m)?)?;
     m.add_class::<Accumulator>()?;
+    m.add_class::<py_native::NativeStore>()?;
+    m.add_class::<py_native::NativeArray>()?;
     Ok(())
 }

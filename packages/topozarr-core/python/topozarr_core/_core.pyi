@@ -206,12 +206,87 @@ class Accumulator:
     def method(self) -> str:
         """Reduction method."""
 
+@final
+class NativeStore:
+    """A storage target of the native writer (``io="rust"``) with its upload pool.
+
+    Objects are stored in the background (at most ``max_inflight_bytes`` encoded but not yet
+    stored); ``flush`` waits for them and raises the first failure. Storage errors are
+    ``FileNotFoundError`` (no such key or bucket), ``PermissionError`` (denied, bad
+    credentials), ``TimeoutError`` or ``OSError``; each names the key and none holds a secret.
+    """
+
+    @staticmethod
+    def local(root: str, *, max_inflight_bytes: int = 268435456) -> NativeStore:
+        """A local directory (created if missing); each object is written to a temporary
+        file and renamed into place."""
+
+    @staticmethod
+    def s3(
+        bucket: str,
+        prefix: str = "",
+        *,
+        config: dict[str, object] | None = None,
+        client_options: dict[str, object] | None = None,
+        max_inflight_bytes: int = 268435456,
+        max_retries: int = 3,
+        retry_timeout: float = 20.0,
+        connect_timeout: float = 5.0,
+    ) -> NativeStore:
+        """An S3 bucket under ``prefix``. Credentials, endpoint and region come from the
+        ``AWS_*`` environment variables; ``config`` (object_store / obstore S3 keys such as
+        ``aws_endpoint``, ``aws_region``, ``aws_access_key_id``) and ``client_options``
+        (``allow_http``, ``timeout``, ...) override them. Raises ``ValueError`` for an
+        unknown key."""
+
+    def open_array(self, path: str) -> NativeArray:
+        """Open the array at ``path`` from its ``zarr.json`` (already written, e.g. by
+        zarr-python). Raises ``FileNotFoundError`` when it is missing, ``ValueError`` when its
+        metadata or codecs are not supported."""
+
+    def flush(self) -> None:
+        """Wait for every upload so far; raise the first failure, if any."""
+
+    @property
+    def url(self) -> str:
+        """``file://...`` or ``s3://bucket/prefix``."""
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of completed uploads."""
+
+    @property
+    def objects_written(self) -> int:
+        """Number of completed uploads."""
+
+@final
+class NativeArray:
+    """One array of a :class:`NativeStore`: encodes whole shards with its codec chain."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def shard_shape(self) -> tuple[int, ...]:
+        """The outer chunk (shard) shape of the array's regular grid."""
+
+    @property
+    def itemsize(self) -> int: ...
+    def write_shard(self, indices: Sequence[int], data: npt.NDArray[Any]) -> None:
+        """Encode shard ``indices`` from ``data`` (the C-ordered raw bytes of its in-bounds
+        extent, ``block.view(np.uint8)``) and store it in the background. Edge shards are
+        padded with the fill value; an all-fill shard deletes the key. Raises ``ValueError``
+        for a wrong index or byte count, or non-contiguous data."""
+
 __all__ = [
     "DTYPES",
     "MAX_NDIM",
     "METHODS",
     "SIMD",
     "Accumulator",
+    "NativeArray",
+    "NativeStore",
     "__version__",
     "block_reduce",
     "pyramid_tile",

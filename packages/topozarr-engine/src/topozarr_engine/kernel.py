@@ -13,7 +13,7 @@ import re
 from importlib import metadata
 
 import topozarr_core
-from topozarr_core import DTYPES, MAX_NDIM, METHODS, block_reduce
+from topozarr_core import DTYPES, MAX_NDIM, METHODS, NativeArray, NativeStore, block_reduce
 
 from topozarr_engine.errors import KernelVersionError
 
@@ -23,6 +23,8 @@ __all__ = [
     "MAX_NDIM",
     "METHODS",
     "Accumulator",
+    "NativeArray",
+    "NativeStore",
     "block_reduce",
     "pyramid_tile",
     "required_kernel_version",

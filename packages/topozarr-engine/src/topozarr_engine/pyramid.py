@@ -209,6 +209,7 @@ def write_pyramid_arrays(
     skip_empty: bool = True,
     name: str | None = None,
     after_read: Callable[[Region, np.ndarray], None] | None = None,
+    write_region: Callable[[Any, Region, np.ndarray], None] | None = None,
 ) -> list[Future[None]]:
     """Write all pyramid levels of one variable in a single pass over its level-0 values.
 
@@ -249,6 +250,10 @@ def write_pyramid_arrays(
         Variable name, for error messages.
     after_read
         Test hook called with ``(tile_region, block)`` after each read.
+    write_region
+        ``write_region(dst, region, block)`` stores one region of whole shards; default
+        ``shards.write_region`` (zarr-python), or ``NativeWriter.write_region`` for
+        ``io="rust"``.
 
     Returns
     -------
@@ -333,6 +338,7 @@ def write_pyramid_arrays(
     missing_marker = fill_value if fill_value is not None else np.nan
     fill0 = dst0.fill_value if dst0 is not None else None
     stop = threading.Event()
+    store_region = write_region if write_region is not None else shards.write_region
 
     def timer(level: int) -> RegionTimer | None:
         return timers[level] if timers is not None and level < len(timers) else None
@@ -345,7 +351,7 @@ def write_pyramid_arrays(
             return
         t0 = time.perf_counter()
         try:
-            shards.write_region(dst, region, block)
+            store_region(dst, region, block)
         except Exception as exc:
             raise RegionError(region, exc, variable=name, level=level, stage="write") from exc
         if t is not None:

@@ -1,0 +1,212 @@
+//! Python bindings of the native writer (`io="rust"`): `NativeStore` (a storage target with its
+//! upload pool) and `NativeArray` (one array's shard encoder). Every blocking call releases the
+//! GIL; errors go through `crate::to_py`.
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use numpy::PyReadonlyArrayDyn;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyTuple};
+
+use crate::error::KernelError;
+use crate::shard::ShardCodec;
+use crate::target::{Retry, Target};
+use crate::to_py;
+use crate::upload::Uploader;
+
+const IO_THREADS: usize = 2;
+
+/// `{key: value}` as strings; booleans as `true` / `false` (object_store's spelling).
+fn pairs(d: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>> {
+    let Some(d) = d else { return Ok(Vec::new()) };
+    d.iter()
+        .map(|(k, v)| {
+            let value = if v.is_instance_of::<PyBool>() {
+                if v.is_truthy()? { "true" } else { "false" }.to_string()
+            } else {
+                v.str()?.to_string()
+            };
+            Ok((k.str()?.to_string(), value))
+        })
+        .collect()
+}
+
+fn seconds(v: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a positive number of seconds, got {v}"
+        ))
+    })
+}
+
+/// A storage target of the native writer: a local directory or an S3 bucket (prefix), with a
+/// pool of background uploads bounded by `max_inflight_bytes`.
+#[pyclass(module = "topozarr_core._core", frozen)]
+pub struct NativeStore {
+    up: Arc<Uploader>,
+}
+
+#[pymethods]
+impl NativeStore {
+    /// A local directory; every object is written to a temporary file and renamed into place.
+    #[staticmethod]
+    #[pyo3(signature = (root, *, max_inflight_bytes = 268_435_456))]
+    fn local(py: Python<'_>, root: &str, max_inflight_bytes: usize) -> PyResult<NativeStore> {
+        let up = py
+            .detach(|| Uploader::new(Target::local(root)?, max_inflight_bytes, IO_THREADS))
+            .map_err(to_py)?;
+        Ok(NativeStore { up: Arc::new(up) })
+    }
+
+    /// An S3 bucket under `prefix`. Credentials, endpoint and region come from the `AWS_*`
+    /// environment variables; `config` and `client_options` (object_store / obstore key names)
+    /// override them.
+    #[staticmethod]
+    #[pyo3(signature = (bucket, prefix = "", *, config = None, client_options = None,
+        max_inflight_bytes = 268_435_456, max_retries = 3, retry_timeout = 20.0,
+        connect_timeout = 5.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn s3(
+        py: Python<'_>,
+        bucket: &str,
+        prefix: &str,
+        config: Option<&Bound<'_, PyDict>>,
+        client_options: Option<&Bound<'_, PyDict>>,
+        max_inflight_bytes: usize,
+        max_retries: usize,
+        retry_timeout: f64,
+        connect_timeout: f64,
+    ) -> PyResult<NativeStore> {
+        let config = pairs(config)?;
+        let client = pairs(client_options)?;
+        let retry = Retry {
+            max_retries,
+            retry_timeout: seconds(retry_timeout, "retry_timeout")?,
+            connect_timeout: seconds(connect_timeout, "connect_timeout")?,
+        };
+        let up = py
+            .detach(|| {
+                let target = Target::s3(bucket, prefix, &config, &client, retry)?;
+                Uploader::new(target, max_inflight_bytes, IO_THREADS)
+            })
+            .map_err(to_py)?;
+        Ok(NativeStore { up: Arc::new(up) })
+    }
+
+    /// Open the array at `path` from its `zarr.json` (written beforehand, e.g. by zarr-python).
+    fn open_array(&self, py: Python<'_>, path: &str) -> PyResult<NativeArray> {
+        let path = path.trim_matches('/').to_string();
+        let key = if path.is_empty() {
+            "zarr.json".to_string()
+        } else {
+            format!("{path}/zarr.json")
+        };
+        let codec = py
+            .detach(|| {
+                self.up.check()?;
+                let json = self.up.get(&key)?;
+                ShardCodec::from_json(&path, &json)
+            })
+            .map_err(to_py)?;
+        Ok(NativeArray {
+            up: self.up.clone(),
+            codec,
+            path,
+        })
+    }
+
+    /// Wait for every upload so far; raises the first failure, if any.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.up.flush()).map_err(to_py)
+    }
+
+    /// The target as a URL (`file://...` or `s3://bucket/prefix`); never holds a secret.
+    #[getter]
+    fn url(&self) -> String {
+        self.up.target().display().to_string()
+    }
+
+    /// Bytes stored so far (completed uploads).
+    #[getter]
+    fn bytes_written(&self) -> u64 {
+        self.up.written().0
+    }
+
+    /// Objects stored so far (completed uploads).
+    #[getter]
+    fn objects_written(&self) -> u64 {
+        self.up.written().1
+    }
+
+    fn __repr__(&self) -> String {
+        format!("NativeStore({:?})", self.up.target().display())
+    }
+}
+
+/// One array of a [`NativeStore`]: encodes whole shards with the array's codec chain.
+#[pyclass(module = "topozarr_core._core", frozen)]
+pub struct NativeArray {
+    up: Arc<Uploader>,
+    codec: ShardCodec,
+    path: String,
+}
+
+#[pymethods]
+impl NativeArray {
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.codec.shape())
+    }
+
+    /// The shape of one shard (the outer chunk of the array's grid).
+    #[getter]
+    fn shard_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.codec.shard_shape())
+    }
+
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.codec.itemsize()
+    }
+
+    /// Encode shard `indices` from `data` and store it in the background.
+    ///
+    /// `data` is the shard's in-bounds extent as C-ordered raw bytes (`block.view(np.uint8)`
+    /// of a C-contiguous block); edge shards are padded with the fill value. An all-fill shard
+    /// deletes the key instead. Storage errors surface here or from `NativeStore.flush`.
+    fn write_shard(
+        &self,
+        py: Python<'_>,
+        indices: Vec<u64>,
+        data: PyReadonlyArrayDyn<'_, u8>,
+    ) -> PyResult<()> {
+        let bytes = data.as_slice().map_err(|_| {
+            to_py(KernelError::Invalid(
+                "write_shard needs C-contiguous data; pass np.ascontiguousarray(block)".into(),
+            ))
+        })?;
+        py.detach(|| {
+            self.up.check()?;
+            let key = self.codec.key(&indices);
+            let encoded = self.codec.encode(&indices, bytes)?;
+            self.up.put(key, encoded.map(Bytes::from))
+        })
+        .map_err(to_py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NativeArray({:?}, shape={:?}, shard_shape={:?})",
+            self.path,
+            self.codec.shape(),
+            self.codec.shard_shape()
+        )
+    }
+}

@@ -1,0 +1,194 @@
+//! Concurrent uploads with a bound on the bytes in flight.
+//!
+//! Encoding happens on the caller's thread (a Python worker, GIL released); the encoded object
+//! is handed to a small tokio runtime and the caller goes back to encoding the next shard. A
+//! semaphore counted in KiB caps the bytes that are encoded but not yet stored, so a slow
+//! network throttles the encoders instead of growing memory. The first failure is kept and
+//! returned by every later call and by [`Uploader::flush`], so no error is lost.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+
+use crate::error::{KernelError, Result, StorageKind};
+use crate::target::Target;
+
+const UNIT: usize = 1024;
+
+pub struct Uploader {
+    rt: Runtime,
+    target: Arc<Target>,
+    budget: Arc<Semaphore>,
+    permits: u32,
+    failed: Arc<Mutex<Option<KernelError>>>,
+    bytes: Arc<AtomicU64>,
+    objects: Arc<AtomicU64>,
+}
+
+fn runtime_error(e: impl std::fmt::Display) -> KernelError {
+    KernelError::Storage {
+        kind: StorageKind::Other,
+        message: format!("the upload runtime failed: {e}"),
+    }
+}
+
+impl Uploader {
+    /// An uploader to `target` that keeps at most `max_inflight_bytes` (at least one object)
+    /// in flight, with `threads` runtime threads.
+    pub fn new(target: Target, max_inflight_bytes: usize, threads: usize) -> Result<Uploader> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("topozarr-io")
+            .enable_all()
+            .build()
+            .map_err(runtime_error)?;
+        let permits = (max_inflight_bytes / UNIT).clamp(1, u32::MAX as usize >> 1) as u32;
+        Ok(Uploader {
+            rt,
+            target: Arc::new(target),
+            budget: Arc::new(Semaphore::new(permits as usize)),
+            permits,
+            failed: Arc::new(Mutex::new(None)),
+            bytes: Arc::new(AtomicU64::new(0)),
+            objects: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The first failure so far, if any.
+    pub fn check(&self) -> Result<()> {
+        match self.failed.lock().map(|f| f.clone()) {
+            Ok(Some(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Read one object (blocking).
+    pub fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.target.path(key);
+        let store = self.target.store.clone();
+        self.rt
+            .block_on(async move { store.get(&path).await?.bytes().await })
+            .map_err(|e| self.target.error("GET", key, &e))
+    }
+
+    /// Store `value` at `key` (`None` deletes it) in the background; blocks only while the
+    /// in-flight budget is used up.
+    pub fn put(&self, key: String, value: Option<Bytes>) -> Result<()> {
+        self.check()?;
+        let units = value
+            .as_ref()
+            .map_or(1, |b| b.len().div_ceil(UNIT))
+            .clamp(1, self.permits as usize) as u32;
+        let permit = self
+            .rt
+            .block_on(self.budget.clone().acquire_many_owned(units))
+            .map_err(runtime_error)?;
+        let target = self.target.clone();
+        let failed = self.failed.clone();
+        let bytes = self.bytes.clone();
+        let objects = self.objects.clone();
+        self.rt.spawn(async move {
+            let path = target.path(&key);
+            let (op, outcome) = match value {
+                Some(b) => {
+                    let n = b.len() as u64;
+                    let r = target.store.put(&path, PutPayload::from(b)).await;
+                    if r.is_ok() {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                        objects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ("PUT", r.map(|_| ()))
+                }
+                None => match target.store.delete(&path).await {
+                    Err(object_store::Error::NotFound { .. }) => ("DELETE", Ok(())),
+                    r => ("DELETE", r),
+                },
+            };
+            if let Err(e) = outcome {
+                if let Ok(mut slot) = failed.lock() {
+                    slot.get_or_insert_with(|| target.error(op, &key, &e));
+                }
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Wait until every upload so far has finished; the first failure, if any.
+    pub fn flush(&self) -> Result<()> {
+        let all = self
+            .rt
+            .block_on(self.budget.acquire_many(self.permits))
+            .map_err(runtime_error)?;
+        drop(all);
+        self.check()
+    }
+
+    /// (bytes, objects) stored so far.
+    pub fn written(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.objects.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> String {
+        let d = std::env::temp_dir().join(format!("topozarr-core-upload-{name}"));
+        let _ = std::fs::remove_dir_all(&d);
+        d.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn puts_land_after_flush_and_deletes_tolerate_missing_keys() {
+        let root = tmp("put");
+        let up = Uploader::new(Target::local(&root).unwrap(), 4 * UNIT, 1).unwrap();
+        for i in 0..20 {
+            up.put(format!("a/c/{i}"), Some(Bytes::from(vec![i as u8; 3000])))
+                .unwrap();
+        }
+        up.put("a/missing".into(), None).unwrap();
+        up.flush().unwrap();
+        assert_eq!(up.written(), (60_000, 20));
+        let back = std::fs::read(format!("{root}/a/c/7")).unwrap();
+        assert_eq!(back, vec![7u8; 3000]);
+        assert_eq!(up.get("a/c/3").unwrap().len(), 3000);
+    }
+
+    #[test]
+    fn a_failed_put_is_reported_by_flush_and_later_puts() {
+        let root = tmp("fail");
+        std::fs::create_dir_all(&root).unwrap();
+        // A file where a directory must go: the put of "blocker/x" fails.
+        std::fs::write(format!("{root}/blocker"), b"file").unwrap();
+        let up = Uploader::new(Target::local(&root).unwrap(), 1 << 20, 1).unwrap();
+        up.put("blocker/x".into(), Some(Bytes::from_static(b"abc")))
+            .unwrap();
+        let err = up.flush().unwrap_err();
+        assert!(err.to_string().contains("blocker/x"), "{err}");
+        assert!(up.put("ok".into(), Some(Bytes::from_static(b"1"))).is_err());
+    }
+
+    #[test]
+    fn get_of_a_missing_key_is_not_found() {
+        let up = Uploader::new(Target::local(&tmp("get")).unwrap(), 1 << 20, 1).unwrap();
+        match up.get("nope/zarr.json") {
+            Err(KernelError::Storage { kind, message }) => {
+                assert_eq!(kind, StorageKind::NotFound);
+                assert!(message.contains("nope/zarr.json"), "{message}");
+            }
+            other => panic!("expected NotFound, got {:?}", other.map(|b| b.len())),
+        }
+    }
+}

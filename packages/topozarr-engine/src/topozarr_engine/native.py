@@ -1,0 +1,101 @@
+"""Routing whole-shard writes to the kernel's native writer (``io="rust"``).
+
+zarr-python creates the arrays (their ``zarr.json`` decides the codecs); the kernel's
+``NativeStore`` then encodes each shard with exactly that codec chain and stores it through
+object_store, in the background, with the GIL released. ``NativeWriter.write_region`` has the
+signature of the engine's ``write_region`` hook, so any driver (``copy_array``,
+``downsample_level``, the single-pass pyramid writer) can use it.
+
+Uploads finish asynchronously: call :meth:`NativeWriter.flush` before treating the data as
+stored (it raises the first storage error, naming the key).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import numpy as np
+
+from topozarr_engine import kernel
+from topozarr_engine.region import Region
+
+__all__ = ["NativeWriter"]
+
+
+class NativeWriter:
+    """Write whole shards of zarr arrays through a ``topozarr_core.NativeStore``.
+
+    The native store's root must be the root of the zarr store the arrays live in: an array at
+    ``dst.path`` is opened natively at the same path.
+    """
+
+    def __init__(self, store: kernel.NativeStore) -> None:
+        self.store = store
+        self._arrays: dict[str, kernel.NativeArray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def local(cls, root: str, **kwargs: Any) -> NativeWriter:
+        """A local directory (atomic writes: temporary file, then rename)."""
+        return cls(kernel.NativeStore.local(str(root), **kwargs))
+
+    @classmethod
+    def s3(cls, bucket: str, prefix: str = "", **kwargs: Any) -> NativeWriter:
+        """An S3 bucket; see ``topozarr_core.NativeStore.s3`` for the options."""
+        return cls(kernel.NativeStore.s3(bucket, prefix, **kwargs))
+
+    @property
+    def url(self) -> str:
+        return str(self.store.url)
+
+    def _array(self, dst: Any) -> kernel.NativeArray:
+        path = str(dst.path)
+        with self._lock:
+            native = self._arrays.get(path)
+            if native is None:
+                native = self.store.open_array(path)
+                if tuple(native.shape) != tuple(int(n) for n in dst.shape):
+                    raise ValueError(
+                        f"array {path!r} has shape {tuple(native.shape)} in {self.url} but "
+                        f"{tuple(dst.shape)} in the zarr store: the native target is not the "
+                        "zarr store's root"
+                    )
+                self._arrays[path] = native
+        return native
+
+    def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
+        """``dst[region] = block`` for a region made of whole shards (edge shards clipped)."""
+        native = self._array(dst)
+        shard = tuple(int(s) for s in native.shard_shape)
+        shape = tuple(int(n) for n in native.shape)
+        if block.shape != region.shape:
+            raise ValueError(f"block shape {block.shape} does not match region {region}")
+        aligned = all(
+            a % s == 0 and (b % s == 0 or b == n)
+            for a, b, s, n in zip(region.start, region.stop, shard, shape, strict=True)
+        )
+        if not aligned:
+            raise ValueError(
+                f"io='rust' writes whole shards only; region {region} of {dst.path!r} is not "
+                f"aligned to its shards {shard}"
+            )
+        block = np.asarray(block, dtype=np.dtype(dst.dtype))
+        ranges = [
+            range(a // s, -(-b // s))
+            for a, b, s in zip(region.start, region.stop, shard, strict=True)
+        ]
+        for coords in itertools.product(*ranges):
+            piece = block[
+                tuple(
+                    slice(c * s - a, min((c + 1) * s, n) - a)
+                    for c, s, n, a in zip(coords, shard, shape, region.start, strict=True)
+                )
+            ]
+            raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
+            native.write_shard(list(coords), raw)
+
+    def flush(self) -> None:
+        """Wait for every upload; raises the first storage error (naming the key)."""
+        self.store.flush()
