@@ -314,5 +314,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Accumulator>()?;
     m.add_class::<py_native::NativeStore>()?;
     m.add_class::<py_native::NativeArray>()?;
+    m.add_class::<py_native::ShardEncoder>()?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use numpy::PyReadonlyArrayDyn;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 
 use crate::error::KernelError;
 use crate::shard::ShardCodec;
@@ -187,11 +187,7 @@ impl NativeArray {
         indices: Vec<u64>,
         data: PyReadonlyArrayDyn<'_, u8>,
     ) -> PyResult<()> {
-        let bytes = data.as_slice().map_err(|_| {
-            to_py(KernelError::Invalid(
-                "write_shard needs C-contiguous data; pass np.ascontiguousarray(block)".into(),
-            ))
-        })?;
+        let bytes = shard_bytes(&data)?;
         py.detach(|| {
             self.up.check()?;
             let key = self.codec.key(&indices);
@@ -208,5 +204,55 @@ impl NativeArray {
             self.codec.shape(),
             self.codec.shard_shape()
         )
+    }
+}
+
+/// An array's shard encoder without storage: for writers that store through another library
+/// (zarr-python's store API with `io="python"`) but want the kernel's codecs.
+#[pyclass(module = "topozarr_core._core", frozen)]
+pub struct ShardEncoder {
+    codec: ShardCodec,
+}
+
+fn shard_bytes<'a>(data: &'a PyReadonlyArrayDyn<'_, u8>) -> PyResult<&'a [u8]> {
+    data.as_slice().map_err(|_| {
+        to_py(KernelError::Invalid(
+            "shard data must be C-contiguous; pass np.ascontiguousarray(block)".into(),
+        ))
+    })
+}
+
+#[pymethods]
+impl ShardEncoder {
+    /// From the array's path and its `zarr.json` document (bytes or str).
+    #[new]
+    fn new(path: &str, metadata: &[u8]) -> PyResult<ShardEncoder> {
+        let codec = ShardCodec::from_json(path, metadata).map_err(to_py)?;
+        Ok(ShardEncoder { codec })
+    }
+
+    #[getter]
+    fn shard_shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.codec.shard_shape())
+    }
+
+    /// The store key of shard `indices`.
+    fn key(&self, indices: Vec<u64>) -> String {
+        self.codec.key(&indices)
+    }
+
+    /// The encoded shard, or `None` when every value is the fill value. `data` as for
+    /// `NativeArray.write_shard`.
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        indices: Vec<u64>,
+        data: PyReadonlyArrayDyn<'_, u8>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let bytes = shard_bytes(&data)?;
+        let encoded = py
+            .detach(|| self.codec.encode(&indices, bytes))
+            .map_err(to_py)?;
+        Ok(encoded.map(|b| PyBytes::new(py, &b)))
     }
 }

@@ -188,3 +188,24 @@ def test_s3_configuration_errors_name_the_key_and_hide_the_secret():
         store.open_array("0/data")
     assert "s3://bucket/some/prefix/0/data/zarr.json" in str(info.value)
     assert "S3CR3T-never-shown" not in str(info.value)
+
+
+def test_shard_encoder_bytes_decode_through_zarr_python(tmp_path):
+    from topozarr_core import ShardEncoder
+
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(12, 10)).astype("float32")
+    arr = _create(tmp_path, "e", data.shape, "float32", chunks=(4, 4), shards=(8, 8), fill=np.nan)
+    encoder = ShardEncoder("e", (tmp_path / "e/zarr.json").read_bytes())
+    assert encoder.shard_shape == (8, 8)
+    for i, j in itertools.product(range(2), range(2)):
+        piece = np.ascontiguousarray(data[i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8])
+        key = encoder.key([i, j])
+        assert key == f"e/c/{i}/{j}"
+        blob = encoder.encode([i, j], piece.reshape(-1).view(np.uint8))
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(blob)
+    np.testing.assert_array_equal(arr[...], data)
+    assert encoder.encode([0, 0], np.full(64, np.nan, "float32").view(np.uint8)) is None
+    with pytest.raises(ValueError, match="e"):
+        ShardEncoder("e", b"{}")

@@ -10,6 +10,7 @@ import zarr
 from _engine_testing import make_array
 from topozarr_engine import shards
 from topozarr_engine.region import Region
+from zarr.codecs import BloscCodec, ZstdCodec
 
 
 def _chunk_gets(store):
@@ -61,9 +62,57 @@ def test_moved_internals_warn_and_fall_back(store, monkeypatch):
     async def broken(*args):
         raise AttributeError("'ArrayV3Metadata' object has no attribute 'get_chunk_spec'")
 
+    def broken_kernel(*args):
+        raise AttributeError("module 'topozarr_engine.kernel' has no attribute 'ShardEncoder'")
+
     monkeypatch.setattr(shards, "_encode_and_store", broken)
+    monkeypatch.setattr(shards, "_kernel_encoder", broken_kernel)
     monkeypatch.setattr(shards, "_FAST_PATH_OK", True)
     with pytest.warns(shards.FastPathWarning, match="fast path"):
         shards.write_region(dst, Region.from_bounds((0, 0), (8, 8)), a)
     assert not shards.fast_path_available()
+    np.testing.assert_array_equal(zarr.open_array(store, path="a")[...], a)
+
+
+@pytest.mark.parametrize(
+    "compressors",
+    ["auto", None, [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")], [ZstdCodec(level=1)]],
+    ids=["zarr-default", "none", "blosc", "zstd1"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8])
+def test_kernel_and_zarr_pipeline_encodings_decode_identically(monkeypatch, compressors, dtype):
+    a = (np.arange(20 * 37).reshape(20, 37) % 251).astype(dtype)
+    if a.dtype.kind == "f":
+        a[3:9, 5:30] = np.nan
+    kwargs = {} if compressors == "auto" else {"compressors": compressors}
+    stores = {}
+    for encoder in ("kernel", "zarr"):
+        store = zarr.storage.MemoryStore()
+        dst = zarr.create_array(
+            store, name="a", shape=a.shape, dtype=dtype, chunks=(4, 4), shards=(8, 16), **kwargs
+        )
+        with monkeypatch.context() as m:
+            if encoder == "zarr":
+                m.setattr(shards, "_kernel_encoder", lambda arr: None)
+            for start, stop in [((0, 0), (16, 32)), ((16, 0), (20, 37)), ((0, 32), (16, 37))]:
+                region = Region.from_bounds(start, stop)
+                shards.write_region(dst, region, a[region.slices])
+        stores[encoder] = store
+        np.testing.assert_array_equal(zarr.open_array(store, path="a")[...], a)
+    assert set(stores["kernel"]._store_dict) == set(stores["zarr"]._store_dict)
+
+
+def test_codecs_unknown_to_the_kernel_use_zarr_pipeline(monkeypatch):
+    def unsupported(path, doc):
+        raise ValueError("unsupported codec")
+
+    monkeypatch.setattr(shards.kernel, "ShardEncoder", unsupported)
+    monkeypatch.setattr(shards, "_ENCODERS", {})
+    store = zarr.storage.MemoryStore()
+    a = np.arange(64, dtype=np.float32).reshape(8, 8)
+    dst = make_array(store, "a", a.shape, a.dtype, chunks=(4, 4), shards=(8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", shards.FastPathWarning)
+        shards.write_region(dst, Region.from_bounds((0, 0), (8, 8)), a)
+    assert shards._kernel_encoder(dst._async_array) is None
     np.testing.assert_array_equal(zarr.open_array(store, path="a")[...], a)

@@ -279,6 +279,23 @@ class NativeArray:
         padded with the fill value; an all-fill shard deletes the key. Raises ``ValueError``
         for a wrong index or byte count, or non-contiguous data."""
 
+@final
+class ShardEncoder:
+    """One array's shard encoder without storage (the codec chain of its ``zarr.json``)."""
+
+    def __init__(self, path: str, metadata: bytes) -> None:
+        """``metadata`` is the array's ``zarr.json`` document; ``ValueError`` when its data
+        type or codecs are not supported."""
+
+    @property
+    def shard_shape(self) -> tuple[int, ...]: ...
+    def key(self, indices: Sequence[int]) -> str:
+        """The store key of shard ``indices``."""
+
+    def encode(self, indices: Sequence[int], data: npt.NDArray[Any]) -> bytes | None:
+        """The encoded shard, or ``None`` when every value is the fill value; ``data`` as for
+        :meth:`NativeArray.write_shard`."""
+
 __all__ = [
     "DTYPES",
     "MAX_NDIM",
@@ -287,6 +304,7 @@ __all__ = [
     "Accumulator",
     "NativeArray",
     "NativeStore",
+    "ShardEncoder",
     "__version__",
     "block_reduce",
     "pyramid_tile",

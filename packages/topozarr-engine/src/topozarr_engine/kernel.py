@@ -13,7 +13,15 @@ import re
 from importlib import metadata
 
 import topozarr_core
-from topozarr_core import DTYPES, MAX_NDIM, METHODS, NativeArray, NativeStore, block_reduce
+from topozarr_core import (
+    DTYPES,
+    MAX_NDIM,
+    METHODS,
+    NativeArray,
+    NativeStore,
+    ShardEncoder,
+    block_reduce,
+)
 
 from topozarr_engine.errors import KernelVersionError
 
@@ -25,6 +33,7 @@ __all__ = [
     "Accumulator",
     "NativeArray",
     "NativeStore",
+    "ShardEncoder",
     "block_reduce",
     "pyramid_tile",
     "required_kernel_version",

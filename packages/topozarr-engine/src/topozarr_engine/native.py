@@ -12,7 +12,6 @@ stored (it raises the first storage error, naming the key).
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
+from topozarr_engine.shards import shard_pieces
 
 __all__ = ["NativeWriter"]
 
@@ -82,17 +82,7 @@ class NativeWriter:
                 f"aligned to its shards {shard}"
             )
         block = np.asarray(block, dtype=np.dtype(dst.dtype))
-        ranges = [
-            range(a // s, -(-b // s))
-            for a, b, s in zip(region.start, region.stop, shard, strict=True)
-        ]
-        for coords in itertools.product(*ranges):
-            piece = block[
-                tuple(
-                    slice(c * s - a, min((c + 1) * s, n) - a)
-                    for c, s, n, a in zip(coords, shard, shape, region.start, strict=True)
-                )
-            ]
+        for coords, piece in shard_pieces(region, block, shard, shape):
             raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
             native.write_shard(list(coords), raw)
 

@@ -3,7 +3,14 @@
 zarr-python (3.1 and 3.4) fetches a shard before writing into it, even when the write covers
 the whole shard: one extra GET per shard (a 404 on a fresh store, a full download + decode when
 overwriting). The engine only ever writes whole shards (regions are shard-aligned), so it
-encodes each shard with the array's own codec pipeline and stores the bytes directly.
+encodes each shard itself and stores the bytes directly through the store's API.
+
+The encoder is the kernel's (``topozarr_core.ShardEncoder``, the zarrs codecs), built from the
+array's own ``zarr.json``: it runs in the worker thread with the GIL released, where
+zarr-python's pipeline would run its Python per-inner-chunk loop on the event loop thread.
+Arrays whose codecs the kernel does not know are encoded by zarr-python's pipeline. Either
+way the bytes go through zarr-python's store (``Store.set`` / ``Store.delete``), so every zarr
+store works and the tests decode both encodings with zarr-python.
 
 The fast path touches as little of zarr-python as it can, all of it present and unchanged from
 zarr 3.1 to 3.4: ``Array.shards`` / ``fill_value`` / ``store`` / ``path`` (public),
@@ -19,14 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import warnings
 from typing import Any
 
 import numpy as np
 
+from topozarr_engine import kernel
 from topozarr_engine.region import Region
 
-__all__ = ["FastPathWarning", "fast_path_available", "write_region"]
+__all__ = ["FastPathWarning", "fast_path_available", "shard_pieces", "write_region"]
 
 _FAST_PATH_OK = True  # flipped off (with a warning) the first time the zarr internals differ
 
@@ -73,17 +82,7 @@ async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarra
         prototype=prototype,
     )
     jobs = []
-    ranges = [
-        range(a // s, -(-b // s)) for a, b, s in zip(region.start, region.stop, shard, strict=True)
-    ]
-    for coords in itertools.product(*ranges):
-        lo = [c * s for c, s in zip(coords, shard, strict=True)]
-        piece = block[
-            tuple(
-                slice(a - r, min(a + s, n) - r)
-                for a, s, n, r in zip(lo, shard, shape, region.start, strict=True)
-            )
-        ]
+    for coords, piece in shard_pieces(region, block, shard, shape):
         if piece.shape != shard:  # edge shard: pad to the full shard with the fill value
             full = np.full(shard, dst.fill_value, dtype=piece.dtype)
             full[tuple(slice(0, n) for n in piece.shape)] = piece
@@ -96,6 +95,81 @@ async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarra
         key = _key(arr, coords)
         writes.append(store.delete(key) if data is None else store.set(key, data))
     await asyncio.gather(*writes)
+
+
+_ENCODERS: dict[tuple[str, bytes], Any] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def _kernel_encoder(arr: Any) -> Any:
+    """The kernel's encoder for ``arr``'s codec chain, or ``None`` when it does not know it.
+
+    Built from the array's own ``zarr.json`` document, so it encodes exactly what zarr-python
+    would (the tests decode both with zarr-python and compare).
+    """
+    from zarr.core.buffer import default_buffer_prototype
+
+    doc = arr.metadata.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+    path = str(arr.store_path.path)
+    with _ENCODERS_LOCK:
+        if (path, doc) in _ENCODERS:
+            return _ENCODERS[(path, doc)]
+    try:
+        encoder = kernel.ShardEncoder(path, doc)
+    except (ValueError, TypeError):
+        encoder = None  # e.g. a codec only zarr-python has: its own pipeline encodes
+    with _ENCODERS_LOCK:
+        if len(_ENCODERS) > 1024:
+            _ENCODERS.clear()
+        _ENCODERS[(path, doc)] = encoder
+    return encoder
+
+
+def shard_pieces(
+    region: Region, block: np.ndarray, shard: tuple[int, ...], shape: tuple[int, ...]
+) -> list[tuple[tuple[int, ...], np.ndarray]]:
+    """The whole shards a shard-aligned region covers: (shard index, in-bounds block)."""
+    ranges = [
+        range(a // s, -(-b // s)) for a, b, s in zip(region.start, region.stop, shard, strict=True)
+    ]
+    out = []
+    for coords in itertools.product(*ranges):
+        piece = block[
+            tuple(
+                slice(c * s - a, min((c + 1) * s, n) - a)
+                for c, s, n, a in zip(coords, shard, shape, region.start, strict=True)
+            )
+        ]
+        out.append((coords, piece))
+    return out
+
+
+def _kernel_encode_and_store(arr: Any, encoder: Any, region: Region, block: np.ndarray) -> None:
+    """Encode in this (worker) thread with the GIL released; store through zarr-python."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    shard = tuple(int(s) for s in encoder.shard_shape)
+    shape = tuple(int(n) for n in arr.shape)
+    prototype = default_buffer_prototype()
+    items = []
+    for coords, piece in shard_pieces(region, block, shard, shape):
+        raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
+        data = encoder.encode(list(coords), raw)
+        items.append((_key(arr, coords), data))
+    store = arr.store_path.store
+
+    async def put_all() -> None:
+        await asyncio.gather(
+            *(
+                store.delete(key)
+                if data is None
+                else store.set(key, prototype.buffer.from_bytes(data))
+                for key, data in items
+            )
+        )
+
+    sync(put_all())
 
 
 def write_region(dst: Any, region: Region, block: np.ndarray) -> None:
@@ -116,7 +190,11 @@ def write_region(dst: Any, region: Region, block: np.ndarray) -> None:
                 from zarr.core.sync import sync
 
                 block = np.asarray(block, dtype=np.dtype(dst.dtype))
-                sync(_encode_and_store(dst, arr, region, block))
+                encoder = _kernel_encoder(arr)
+                if encoder is not None:
+                    _kernel_encode_and_store(arr, encoder, region, block)
+                else:
+                    sync(_encode_and_store(dst, arr, region, block))
                 return
             except (AttributeError, TypeError, ImportError, NotImplementedError) as exc:
                 _FAST_PATH_OK = False  # internals moved: use the public API from now on
