@@ -283,7 +283,7 @@ class NativeArray:
 class ShardEncoder:
     """One array's shard encoder without storage (the codec chain of its ``zarr.json``)."""
 
-    def __init__(self, path: str, metadata: bytes) -> None:
+    def __new__(cls, path: str, metadata: bytes) -> ShardEncoder:
         """``metadata`` is the array's ``zarr.json`` document; ``ValueError`` when its data
         type or codecs are not supported."""
 
