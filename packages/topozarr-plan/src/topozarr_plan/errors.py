@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PlanError"]
+__all__ = ["PlanError", "StoreError"]
 
 
 class PlanError(ValueError):
@@ -10,4 +10,13 @@ class PlanError(ValueError):
 
     Subclasses :class:`ValueError` (the documented exception of ``create_pyramid``) so
     callers can catch either. Every message names the offending value and how to fix it.
+    """
+
+
+class StoreError(OSError):
+    """A store target that cannot be reached or used: an unreachable endpoint, rejected
+    credentials, a missing bucket, a denied request.
+
+    The message names the location (``s3://bucket/key``), the request and the fix; it never
+    holds a secret (secret values are masked and obstore's raw exception is not chained).
     """

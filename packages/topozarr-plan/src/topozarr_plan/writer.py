@@ -41,7 +41,6 @@ import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +60,7 @@ from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.stores import resolve_store
 
 if TYPE_CHECKING:
     from topozarr_plan.pyramid import Pyramid
@@ -160,7 +160,7 @@ def write_pyramid(
     subset = requested != all_levels
     make_bar = _progress_factory() if progress else None
     spatial = list(pyramid.encoding["/0"])
-    zstore = _resolve_store(store)
+    zstore = resolve_store(store)
 
     # --- open the root group and check the store, still without writing anything ---
     existing = _open_existing(zstore)
@@ -287,20 +287,6 @@ def _progress_factory() -> Callable[[int], Any]:
 
 
 # ----------------------------------------------------------------------------- stores
-
-
-def _resolve_store(store: Any) -> Any:
-    """Turn what the user passed into something ``zarr.open_group`` accepts."""
-    if isinstance(store, Path):
-        return zarr.storage.LocalStore(store)
-    if isinstance(store, str):
-        if "://" in store and not store.startswith("file://"):
-            return store  # let zarr / fsspec resolve URLs
-        return zarr.storage.LocalStore(store.removeprefix("file://"))
-    # An icechunk Session: write through its store.
-    if type(store).__name__ == "Session" and hasattr(store, "store"):
-        return store.store
-    return store
 
 
 def _open_existing(zstore: Any) -> zarr.Group | None:
