@@ -252,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (UsageError, ValueError, FileNotFoundError, ImportError, KeyError) as err:
+    # OSError: missing files, and StoreError (unreachable S3 endpoint, rejected credentials,
+    # missing bucket), whose messages name the location and the fix.
+    except (UsageError, ValueError, OSError, ImportError, KeyError) as err:
         if args.debug:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -63,9 +63,17 @@ def _groups(root: zarr.Group) -> list[tuple[dict[str, Any], zarr.Group]]:
 
 
 def open_root(store: Any) -> zarr.Group:
-    """Open the pyramid's root group read-only, with a one-line error when it isn't one."""
+    """Open the pyramid's root group read-only, with a one-line error when it isn't one.
+
+    ``s3://bucket/prefix`` is read through obstore with the ``AWS_*`` environment variables.
+    """
+    target = store
+    if isinstance(store, str) and store.lower().startswith(("s3://", "s3a://")):
+        from topozarr_plan.stores import s3_zarr_store  # lazy: it imports xarray
+
+        target = s3_zarr_store(store, read_only=True)
     try:
-        return zarr.open_group(store, mode="r")
+        return zarr.open_group(target, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
         raise UsageError(
             f"{store!s} is not a Zarr group; give the path of a written pyramid"

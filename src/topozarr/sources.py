@@ -18,17 +18,26 @@ _NETCDF_SUFFIXES = {".nc", ".nc4", ".netcdf", ".h5", ".hdf5"}
 def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
     """Open ``src`` lazily (dask chunks follow the file's own chunking), keeping ``variables``.
 
-    NetCDF/HDF5 and Zarr (local or ``s3://``) go through xarray; GeoTIFF through rioxarray.
+    NetCDF/HDF5 and Zarr go through xarray; GeoTIFF through rioxarray. An ``s3://`` source is
+    a Zarr store (any suffix), read through obstore with the ``AWS_*`` environment variables
+    (credentials, ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``).
     """
     is_remote = "://" in src
+    is_s3 = src.lower().startswith(("s3://", "s3a://"))
     path = Path(src)
     if not is_remote and not path.exists():
         raise UsageError(f"source {src!r} does not exist; check the path")
     suffix = path.suffix.lower()
+    if is_s3 and suffix in _TIFF_SUFFIXES | _NETCDF_SUFFIXES:
+        raise UsageError(
+            f"cannot read {src!r}: s3:// sources must be Zarr stores; copy the file to a local "
+            "path first (or convert it to Zarr)"
+        )
     if suffix in _TIFF_SUFFIXES:
         ds = _open_geotiff(src)
     elif (
-        suffix == ".zarr"
+        is_s3
+        or suffix == ".zarr"
         or (not is_remote and (path / "zarr.json").exists())
         or (not is_remote and (path / ".zgroup").exists())
     ):
@@ -53,12 +62,19 @@ def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
 
 
 def _open_zarr(src: str) -> xr.Dataset:
+    store: Any = src
+    if src.lower().startswith(("s3://", "s3a://")):
+        # obstore-backed and checked first: an unreachable endpoint, rejected credentials or a
+        # missing bucket fail here with one clear StoreError, not as "no Zarr group".
+        from topozarr_plan.stores import s3_zarr_store
+
+        store = s3_zarr_store(src, read_only=True)
     # Consolidated metadata is an optimisation a store may lack (e.g. a level group of a
     # pyramid); fall back without xarray's warning, since nothing is wrong with such a store.
     try:
-        return xr.open_zarr(src, chunks={}, decode_coords="all", consolidated=True)
+        return xr.open_zarr(store, chunks={}, decode_coords="all", consolidated=True)
     except (KeyError, ValueError, FileNotFoundError):
-        return xr.open_zarr(src, chunks={}, decode_coords="all", consolidated=False)
+        return xr.open_zarr(store, chunks={}, decode_coords="all", consolidated=False)
 
 
 def _open_geotiff(src: str) -> xr.Dataset:
