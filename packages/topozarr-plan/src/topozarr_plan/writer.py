@@ -34,6 +34,7 @@ when requested).
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import struct
 import threading
@@ -60,9 +61,12 @@ from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.native_target import native_writer
 from topozarr_plan.stores import resolve_store
 
 if TYPE_CHECKING:
+    from topozarr_engine.native import NativeWriter
+
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = ["write_pyramid"]
@@ -120,8 +124,12 @@ def write_pyramid(
         Every path gives the same values: each level is reduced from the native cells by its
         cumulative factor.
     io
-        ``"python"`` writes through zarr-python. ``"rust"`` (native writer in the kernel) is
-        not available in this build and raises ``PlanError`` (a ``ValueError``).
+        ``"python"`` writes through zarr-python. ``"rust"``: the kernel encodes each spatial
+        shard with the array's codec chain (from its ``zarr.json``) and stores it through
+        object_store, concurrently and with the GIL released; metadata, coordinates and
+        non-spatial variables still go through zarr-python. Supports a local path,
+        ``LocalStore``, an ``s3://`` URL and an obstore-backed ``ObjectStore``; any other store
+        raises ``PlanError`` (a ``ValueError``) before anything is written.
 
     Returns
     -------
@@ -143,11 +151,6 @@ def write_pyramid(
     t_start = time.perf_counter()
     if io not in ("python", "rust"):
         raise PlanError(f"io must be 'python' or 'rust', got {io!r}")
-    if io == "rust":
-        raise PlanError(
-            "io='rust' (the kernel's native region writer) is not available in this build of "
-            "topozarr; use io='python' (the default)"
-        )
     if mode not in _MODES:
         raise PlanError(f"mode must be one of {_MODES}, got {mode!r}")
     if max_workers is not None and max_workers < 1:
@@ -161,6 +164,7 @@ def write_pyramid(
     make_bar = _progress_factory() if progress else None
     spatial = list(pyramid.encoding["/0"])
     zstore = resolve_store(store)
+    native = native_writer(zstore) if io == "rust" else None
 
     # --- open the root group and check the store, still without writing anything ---
     existing = _open_existing(zstore)
@@ -216,6 +220,7 @@ def write_pyramid(
                     timers,
                     tracker,
                     max_region_bytes,
+                    native,
                 )
                 tracker.reach(done * per_pass)
     finally:
@@ -562,10 +567,13 @@ def _run_pass(
     timers: Mapping[int, RegionTimer],
     progress: _Bar,
     max_region_bytes: int,
+    native: NativeWriter | None = None,
 ) -> None:
     """One pass over the source writing ``levels`` (level 0 only when listed).
 
     Each coarse level is reduced from the source's native cells by its cumulative factor.
+    With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
+    ends only when its uploads have finished (a storage error is raised here).
     """
     groups: list[tuple[str, int | None, list[Future[None]]]] = []
     coarse = [level for level in levels if level > 0]
@@ -587,9 +595,21 @@ def _run_pass(
             # Level 0 not written: its reads count for the first level of the pass.
             timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
             name=name,
+            write_region=native.write_region if native is not None else None,
         )
         groups.append((name, None, futures))
-    _wait(groups)
+    if native is None:
+        _wait(groups)
+        return
+    try:
+        _wait(groups)
+    except BaseException:
+        # Let the uploads already queued settle before the error propagates, so a rerun with
+        # mode="a" never races them; their own errors would only hide the first one.
+        with contextlib.suppress(Exception):
+            native.flush()
+        raise
+    native.flush()
 
 
 def _level0_block(pyramid: Pyramid, name: str) -> tuple[int, ...]:
