@@ -249,6 +249,17 @@ def _create_bucket(weed: Path, master: str, bucket: str, root: Path, deadline: f
     raise S3ServerError(f"could not create bucket {bucket!r} via weed shell: {last[-2000:]}")
 
 
+@contextlib.contextmanager
+def _without_aws_env() -> Iterator[None]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    for name in saved:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def _probe(server: S3Server, deadline: float) -> None:
     """Put, get and delete one object through S3, retried until it works."""
     import obstore
@@ -359,7 +370,8 @@ def start_s3_server(root: Path, *, bucket: str = "topozarr-test") -> tuple[S3Ser
             root=root,
             startup_s=0.0,
         )
-        _probe(server, deadline)
+        with _without_aws_env():  # obstore would mix a machine's AWS_* into the probe
+            _probe(server, deadline)
     except BaseException as exc:
         cluster.stop()
         if isinstance(exc, S3ServerError):

@@ -138,12 +138,18 @@ def assert_no_secret(exc: BaseException, *secret_values: str) -> None:
             assert secret not in text
 
 
-@pytest.fixture
-def aws_env(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The AWS_* environment of the test server, with any other AWS_* variable removed."""
+@pytest.fixture(autouse=True)
+def no_ambient_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS_* variable of the machine (a session token, an endpoint) reaches these tests:
+    obstore reads them even for stores configured explicitly."""
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def aws_env(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The AWS_* environment of the test server (nothing else: see ``no_ambient_aws``)."""
     env = s3_server.env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -197,11 +203,8 @@ def test_write_to_s3_url_matches_local(
 
 
 def test_write_to_object_store_matches_local(
-    s3_server: Any, s3_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_server: Any, s3_prefix: str, tmp_path: Path
 ) -> None:
-    for name in list(os.environ):  # explicit configuration only
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
     pyramid = small_pyramid()
     local = tmp_path / "local.zarr"
     pyramid.write(local)
