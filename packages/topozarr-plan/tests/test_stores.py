@@ -248,6 +248,17 @@ def test_translate_store_error(exc: Exception, expected: str) -> None:
     assert "Debug source" not in message and "<?xml" not in message
 
 
+def test_translate_a_bare_404_listing() -> None:
+    exc = obstore.exceptions.GenericError(
+        "Generic S3 error: Error performing list request: Error performing GET "
+        "http://127.0.0.1:9000/bucket?list-type=2 in 1ms - Server returned non-2xx status "
+        "code: 404 Not Found: "
+    )
+    message = str(translate_store_error(exc, _store()))
+    assert "S3 bucket 'bucket' not found at http://127.0.0.1:9000" in message
+    assert "no S3 error code" in message and "AWS_ENDPOINT_URL" in message
+
+
 def test_translate_masks_secret_values_echoed_by_a_server() -> None:
     exc = obstore.exceptions.GenericError(
         "Generic S3 error: Error performing GET http://127.0.0.1:9000/bucket/k in 1ms - Server "

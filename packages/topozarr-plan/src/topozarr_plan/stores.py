@@ -388,7 +388,8 @@ def translate_store_error(exc: BaseException, store: Any) -> StoreError | None:
     raw = str(exc)
     secrets = _secrets_of(store)
     # obstore's first paragraph, without its debug dump and the XML body (its code is kept).
-    first = _redact(raw.split("\n\nDebug source:")[0].split(": <?xml")[0].strip(), secrets)
+    first = raw.split("\n\nDebug source:")[0].split(": <?xml")[0].strip().rstrip(":")
+    first = _redact(first, secrets)
     where = _location(raw, store)
     request = _REQUEST.search(raw)
     method = "LIST" if _LIST.search(raw) else (request.group("method") if request else None)
@@ -398,11 +399,17 @@ def translate_store_error(exc: BaseException, store: Any) -> StoreError | None:
     status = status_match.group("status").strip() if status_match else None
     doing = f"{method} {where}" if method else where
     name = type(exc).__name__
-    if code == "NoSuchBucket" or (status and status.startswith("404") and _LIST.search(raw)):
-        bucket = _bucket(store, raw)
+    if code == "NoSuchBucket":
         message = (
-            f"S3 bucket {bucket!r} does not exist at {_endpoint(store, raw)} "
-            f"({doing} -> {code or status}); create the bucket or fix the URL"
+            f"S3 bucket {_bucket(store, raw)!r} does not exist at {_endpoint(store, raw)} "
+            f"({doing} -> NoSuchBucket); create the bucket or fix the URL"
+        )
+    elif status and status.startswith("404") and _LIST.search(raw):
+        # A listing never 404s for a missing key: the bucket, or the endpoint, is wrong.
+        message = (
+            f"S3 bucket {_bucket(store, raw)!r} not found at {_endpoint(store, raw)} "
+            f"({doing} -> {code or status}, no S3 error code); check the bucket name and "
+            "that AWS_ENDPOINT_URL (or the store's endpoint) is an S3 endpoint"
         )
     elif code in _CREDENTIAL_CODES or name == "UnauthenticatedError":
         message = (
