@@ -190,26 +190,28 @@ def test_missing_buckets_are_not_auto_created(s3_server: Any) -> None:
 # ----------------------------------------------------------------------------- writes
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 def test_write_to_s3_url_matches_local(
-    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], tmp_path: Path
+    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], tmp_path: Path, io: str
 ) -> None:
     pyramid = small_pyramid()
     local = tmp_path / "local.zarr"
     pyramid.write(local)
     url = f"s3://{s3_server.bucket}/{s3_prefix}/dem.zarr"
-    pyramid.write(url)
+    pyramid.write(url, io=io)
     remote = s3_server.s3_store(f"{s3_prefix}/dem.zarr")
     assert_same_pyramid(local, remote, ObjectStore(remote, read_only=True), len(pyramid.factors))
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 def test_write_to_object_store_matches_local(
-    s3_server: Any, s3_prefix: str, tmp_path: Path
+    s3_server: Any, s3_prefix: str, tmp_path: Path, io: str
 ) -> None:
     pyramid = small_pyramid()
     local = tmp_path / "local.zarr"
     pyramid.write(local)
     remote = explicit_store(s3_server, f"{s3_prefix}/dem.zarr")
-    pyramid.write(ObjectStore(remote))
+    pyramid.write(ObjectStore(remote), io=io)
     assert_same_pyramid(local, remote, ObjectStore(remote, read_only=True), len(pyramid.factors))
     # The same target, described for the native writer.
     target = s3_target_config(ObjectStore(remote))
@@ -222,13 +224,14 @@ def test_write_to_object_store_matches_local(
 # xarray's to_zarr(mode="w", group=...) lists the level group after clearing it; SeaweedFS (like
 # a local obstore) still lists the emptied "directories" for a moment, and zarr warns about them.
 @pytest.mark.filterwarnings("ignore:Object at .* is not recognized:UserWarning")
+@pytest.mark.parametrize("io", ["python", "rust"])
 def test_rewrite_with_mode_a_keeps_other_levels(
-    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], tmp_path: Path
+    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], tmp_path: Path, io: str
 ) -> None:
     pyramid = small_pyramid()
     url = f"s3://{s3_server.bucket}/{s3_prefix}/dem.zarr"
-    pyramid.write(url)
-    pyramid.write(url, mode="a", levels=[1])
+    pyramid.write(url, io=io)
+    pyramid.write(url, mode="a", levels=[1], io=io)
     local = tmp_path / "local.zarr"
     pyramid.write(local)
     remote = s3_server.s3_store(f"{s3_prefix}/dem.zarr")
@@ -238,17 +241,18 @@ def test_rewrite_with_mode_a_keeps_other_levels(
 # ----------------------------------------------------------------------------- failures
 
 
-def _fail(target: Any) -> tuple[StoreError, float]:
+def _fail(target: Any, io: str) -> tuple[StoreError, float]:
     pyramid = small_pyramid()
     start = time.monotonic()
     with pytest.raises(StoreError) as info:
-        pyramid.write(target)
+        pyramid.write(target, io=io)
     return info.value, time.monotonic() - start
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 @pytest.mark.parametrize("how", ["url", "object_store"])
 def test_unreachable_endpoint_fails_fast(
-    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str, monkeypatch: Any
+    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str, io: str, monkeypatch: Any
 ) -> None:
     endpoint = f"http://127.0.0.1:{closed_port()}"
     if how == "url":
@@ -256,7 +260,7 @@ def test_unreachable_endpoint_fails_fast(
         target: Any = f"s3://{s3_server.bucket}/{s3_prefix}/dem.zarr"
     else:
         target = ObjectStore(explicit_store(s3_server, f"{s3_prefix}/dem.zarr", endpoint=endpoint))
-    exc, seconds = _fail(target)
+    exc, seconds = _fail(target, io)
     assert seconds < FAST
     message = str(exc)
     assert "cannot reach the S3 endpoint" in message
@@ -265,9 +269,10 @@ def test_unreachable_endpoint_fails_fast(
     assert_no_secret(exc, s3_server.secret_key)
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 @pytest.mark.parametrize("how", ["url", "object_store"])
 def test_wrong_secret_fails_fast(
-    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str, monkeypatch: Any
+    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str, io: str, monkeypatch: Any
 ) -> None:
     wrong = "wrong" + secrets.token_urlsafe(24)
     if how == "url":
@@ -277,7 +282,7 @@ def test_wrong_secret_fails_fast(
         target = ObjectStore(
             explicit_store(s3_server, f"{s3_prefix}/dem.zarr", secret_access_key=wrong)
         )
-    exc, seconds = _fail(target)
+    exc, seconds = _fail(target, io)
     assert seconds < FAST
     message = str(exc)
     assert "rejected the credentials" in message and "SignatureDoesNotMatch" in message
@@ -288,16 +293,17 @@ def test_wrong_secret_fails_fast(
     assert s3_objects(s3_server.s3_store(s3_prefix)) == {}
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 @pytest.mark.parametrize("how", ["url", "object_store"])
 def test_missing_bucket_fails_fast(
-    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str
+    s3_server: Any, s3_prefix: str, aws_env: dict[str, str], how: str, io: str
 ) -> None:
     bucket = f"tz-missing-{uuid.uuid4().hex[:8]}"
     if how == "url":
         target: Any = f"s3://{bucket}/{s3_prefix}/dem.zarr"
     else:
         target = ObjectStore(explicit_store(s3_server, f"{s3_prefix}/dem.zarr", bucket=bucket))
-    exc, seconds = _fail(target)
+    exc, seconds = _fail(target, io)
     assert seconds < FAST
     message = str(exc)
     assert f"S3 bucket {bucket!r} does not exist" in message

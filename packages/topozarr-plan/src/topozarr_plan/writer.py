@@ -62,7 +62,7 @@ from topozarr_engine.resources import available_memory
 
 from topozarr_plan.errors import PlanError
 from topozarr_plan.native_target import native_writer
-from topozarr_plan.stores import resolve_store
+from topozarr_plan.stores import resolve_store, store_errors
 
 if TYPE_CHECKING:
     from topozarr_engine.native import NativeWriter
@@ -166,80 +166,84 @@ def write_pyramid(
     zstore = resolve_store(store)
     native = native_writer(zstore) if io == "rust" else None
 
-    # --- open the root group and check the store, still without writing anything ---
-    existing = _open_existing(zstore)
-    if mode == "w" and subset and existing is not None and _has_members(existing):
-        raise PlanError(
-            f"mode='w' with levels={requested} would delete the other levels of the existing "
-            "store; use mode='a' to write a subset of levels"
+    # obstore errors on this thread (metadata PUT/LIST) become StoreError: bucket and key,
+    # never a secret.
+    with store_errors(zstore):
+        # --- open the root group and check the store, still without writing anything ---
+        existing = _open_existing(zstore)
+        if mode == "w" and subset and existing is not None and _has_members(existing):
+            raise PlanError(
+                f"mode='w' with levels={requested} would delete the other levels of the existing "
+                "store; use mode='a' to write a subset of levels"
+            )
+        if mode == "w-" and existing is not None:
+            raise PlanError("mode='w-' but the store already holds a Zarr group")
+        if mode == "r+" and existing is None:
+            raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
+        keep_existing = mode in ("a", "r+") and existing is not None
+
+        workers = (
+            max_workers
+            if max_workers is not None
+            else _default_workers(pyramid, spatial, max_region_bytes)
         )
-    if mode == "w-" and existing is not None:
-        raise PlanError("mode='w-' but the store already holds a Zarr group")
-    if mode == "r+" and existing is None:
-        raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
-    keep_existing = mode in ("a", "r+") and existing is not None
+        single_pass = _use_single_pass(
+            pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
+        )
+        passes = [requested] if single_pass else _per_level_passes(requested)
 
-    workers = (
-        max_workers
-        if max_workers is not None
-        else _default_workers(pyramid, spatial, max_region_bytes)
-    )
-    single_pass = _use_single_pass(
-        pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
-    )
-    passes = [requested] if single_pass else _per_level_passes(requested)
+        # --- withdraw what this pyramid publishes, then lay out the levels ---
+        if keep_existing:
+            root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+            published = set(pyramid.attrs)
+            root.attrs.put({k: v for k, v in root.attrs.asdict().items() if k not in published})
+        else:
+            # "a" on a store without a v3 root group creates one and deletes nothing.
+            root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
+        for level in requested:
+            _write_template(pyramid, zstore, level, spatial)
 
-    # --- withdraw what this pyramid publishes, then lay out the levels ---
-    if keep_existing:
-        root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-        published = set(pyramid.attrs)
-        root.attrs.put({k: v for k, v in root.attrs.asdict().items() if k not in published})
-    else:
-        # "a" on a store without a v3 root group creates one and deletes nothing.
-        root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
-    for level in requested:
-        _write_template(pyramid, zstore, level, spatial)
+        # --- compute ---
+        timers = {level: RegionTimer() for level in requested}
+        bar = None
+        if make_bar is not None:
+            total = _progress_total(pyramid, spatial, len(passes))
+            bar = make_bar(total)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
+                tracker = _Bar(bar)
+                per_pass = _progress_total(pyramid, spatial, 1)
+                for done, levels_of_pass in enumerate(passes, start=1):
+                    _run_pass(
+                        pyramid,
+                        root,
+                        spatial,
+                        levels_of_pass,
+                        pool,
+                        timers,
+                        tracker,
+                        max_region_bytes,
+                        native,
+                    )
+                    tracker.reach(done * per_pass)
+        finally:
+            if bar is not None:
+                bar.close()
 
-    # --- compute ---
-    timers = {level: RegionTimer() for level in requested}
-    bar = None
-    if make_bar is not None:
-        total = _progress_total(pyramid, spatial, len(passes))
-        bar = make_bar(total)
-    try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
-            tracker = _Bar(bar)
-            per_pass = _progress_total(pyramid, spatial, 1)
-            for done, levels_of_pass in enumerate(passes, start=1):
-                _run_pass(
-                    pyramid,
-                    root,
-                    spatial,
-                    levels_of_pass,
-                    pool,
-                    timers,
-                    tracker,
-                    max_region_bytes,
-                    native,
-                )
-                tracker.reach(done * per_pass)
-    finally:
-        if bar is not None:
-            bar.close()
-
-    # --- publish last, and only a complete pyramid ---
-    complete = all(
-        level in requested or _level_complete(root, level, pyramid, spatial) for level in all_levels
-    )
-    if complete:
-        current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-        current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
-        if getattr(current.store, "supports_consolidated_metadata", False):
-            with warnings.catch_warnings():
-                # zarr warns that consolidated metadata is not in the v3 spec: we know, and
-                # publish it anyway because xarray and zarr-python readers use it.
-                warnings.simplefilter("ignore", category=UserWarning)
-                zarr.consolidate_metadata(zstore, zarr_format=3)
+        # --- publish last, and only a complete pyramid ---
+        complete = all(
+            level in requested or _level_complete(root, level, pyramid, spatial)
+            for level in all_levels
+        )
+        if complete:
+            current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+            current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
+            if getattr(current.store, "supports_consolidated_metadata", False):
+                with warnings.catch_warnings():
+                    # zarr warns that consolidated metadata is not in the v3 spec: we know, and
+                    # publish it anyway because xarray and zarr-python readers use it.
+                    warnings.simplefilter("ignore", category=UserWarning)
+                    zarr.consolidate_metadata(zstore, zarr_format=3)
     wall = time.perf_counter() - t_start
     if not stats:
         return None
