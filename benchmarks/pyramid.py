@@ -2,7 +2,13 @@
 
     uv run --no-sync python benchmarks/pyramid.py                 # 1 GiB DEM, 6 levels
     uv run --no-sync python benchmarks/pyramid.py --size 256M     # or 4G
-    uv run --no-sync python benchmarks/pyramid.py --io rust
+    uv run --no-sync python benchmarks/pyramid.py --io rust       # the table with io="rust"
+    uv run --no-sync python benchmarks/pyramid.py --target s3     # io paths to SeaweedFS
+
+Every run ends with the two write paths side by side, io="python" and io="rust" at topozarr's
+default codecs, to ``--target`` (a local directory, or an S3 bucket on a SeaweedFS server the
+benchmark starts on 127.0.0.1 with the test suite's launcher). ``--target s3`` skips the
+xarray+dask baseline and the codec bound, which are local-disk comparisons.
 
 The source is a deterministic float32 DEM (fractal terrain, ~30% NaN ocean, descending
 latitude) written once as a chunked Zarr under benchmarks/data/. Every contender runs in its own
@@ -102,7 +108,7 @@ def _with_compressors(encoding: dict[str, Any], compressors: Any) -> dict[str, A
     }
 
 
-def run_topozarr(src: Path, out: Path, codecs: str, io: str) -> dict[str, Any]:
+def run_topozarr(src: Path, out: str, codecs: str, io: str) -> dict[str, Any]:
     from topozarr import create_pyramid
 
     ds = _open(src, dask=False)
@@ -110,8 +116,19 @@ def run_topozarr(src: Path, out: Path, codecs: str, io: str) -> dict[str, Any]:
     if codecs == "zarr":
         pyramid.encoding = _with_compressors(pyramid.encoding, _zarr_default_compressors())
     start = time.perf_counter()
-    pyramid.write(str(out), io=io)
+    pyramid.write(out, io=io)
     return {"seconds": time.perf_counter() - start}
+
+
+def _output_bytes(out: str) -> int:
+    if out.startswith("s3://"):
+        import obstore
+        from topozarr_plan.stores import open_s3_store
+
+        store = open_s3_store(out)
+        return sum(m["size"] for batch in obstore.list(store) for m in batch)
+    path = Path(out)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 def run_baseline(src: Path, out: Path, codecs: str) -> dict[str, Any]:
@@ -166,30 +183,70 @@ def run_codec_bound(src: Path, out: Path, codecs: str) -> dict[str, Any]:
 
 
 def _child(args: argparse.Namespace) -> None:
-    src, out = Path(args.src), Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
+    src, out = Path(args.src), args.out
+    local = not out.startswith("s3://")
+    if local:
+        shutil.rmtree(out, ignore_errors=True)
     if args.child == "topozarr":
         result = run_topozarr(src, out, args.codecs, args.io)
     elif args.child == "baseline":
-        result = run_baseline(src, out, args.codecs)
+        result = run_baseline(src, Path(out), args.codecs)
     else:
-        result = run_codec_bound(src, out, args.codecs)
+        result = run_codec_bound(src, Path(out), args.codecs)
     result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    result["bytes"] = (
-        sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) if out.exists() else 0
-    )
-    shutil.rmtree(out, ignore_errors=True)
+    result["bytes"] = _output_bytes(out)
+    if local:
+        shutil.rmtree(out, ignore_errors=True)
     print(json.dumps(result))
 
 
-def _run(child: str, src: Path, codecs: str, io: str) -> dict[str, Any]:
-    out = DATA / f"out-{child}-{codecs}.zarr"
-    cmd = [sys.executable, __file__, "--child", child, "--src", str(src), "--out", str(out)]
+def _run(
+    child: str, src: Path, codecs: str, io: str, *, out: str | None = None, env: Any = None
+) -> dict[str, Any]:
+    out = out or str(DATA / f"out-{child}-{codecs}.zarr")
+    cmd = [sys.executable, __file__, "--child", child, "--src", str(src), "--out", out]
     cmd += ["--codecs", codecs, "--io", io]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode:
         raise SystemExit(f"{child} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _s3_server() -> Any:
+    """SeaweedFS on 127.0.0.1, started by the test suite's launcher (tests/s3server.py)."""
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from s3server import start_s3_server
+
+    return start_s3_server(Path(tempfile.mkdtemp(prefix="topozarr-bench-s3-")))
+
+
+def compare_io(src: Path, target: str) -> None:
+    """io="python" and io="rust" side by side, topozarr's default codecs, same target."""
+    env, cluster, outs = None, None, {}
+    if target == "s3":
+        server, cluster = _s3_server()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(server.env())
+        outs = {io: server.url(f"bench-{io}.zarr") for io in ("python", "rust")}
+    try:
+        runs = {
+            io: _run("topozarr", src, "default", io, out=outs.get(io), env=env)
+            for io in ("python", "rust")
+        }
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    print(f"\nwrite paths to {target} (topozarr defaults)")
+    print(f"{'io':<28}{'seconds':>9}{'peak RSS GiB':>14}{'output MiB':>12}")
+    for io, r in runs.items():
+        print(
+            f"{io:<28}{r['seconds']:>9.2f}{r['peak_rss'] / 2**30:>14.2f}{r['bytes'] / 2**20:>12.1f}"
+        )
+    target_ratio = ">= 1.3" if target == "s3" else ">= 1"
+    speedup = runs["python"]["seconds"] / runs["rust"]["seconds"]
+    print(f"  io=rust speed-up over io=python ({target}): {speedup:.2f}x (target {target_ratio})")
 
 
 def main() -> None:
@@ -200,12 +257,16 @@ def main() -> None:
     parser.add_argument("--src")
     parser.add_argument("--out")
     parser.add_argument("--codecs", choices=["zarr", "default"], default="default")
+    parser.add_argument("--target", choices=["local", "s3"], default="local")
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
     DATA.mkdir(exist_ok=True)
     src = make_source(args.size)
+    if args.target == "s3":
+        compare_io(src, "s3")
+        return
     runs = {
         "baseline (zarr codecs)": _run("baseline", src, "zarr", args.io),
         "codec-bound (zarr codecs)": _run("codec-bound", src, "zarr", args.io),
@@ -236,6 +297,7 @@ def main() -> None:
     print(
         f"  peak RSS, topozarr / baseline:             {same['peak_rss'] / base['peak_rss']:.2f} (target < 1)"
     )
+    compare_io(src, "local")
 
 
 if __name__ == "__main__":

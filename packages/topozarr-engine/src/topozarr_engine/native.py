@@ -21,7 +21,12 @@ from topozarr_engine import kernel
 from topozarr_engine.region import Region
 from topozarr_engine.shards import shard_pieces
 
-__all__ = ["NativeWriter"]
+__all__ = ["DEFAULT_MAX_INFLIGHT_BYTES", "NativeWriter"]
+
+#: Encoded bytes allowed in flight (encoded, not yet stored). 64 MiB keeps dozens of shard
+#: uploads going at once, enough to saturate a loopback or LAN S3 endpoint, while adding
+#: little to the writer's peak memory.
+DEFAULT_MAX_INFLIGHT_BYTES = 64 * 2**20
 
 
 class NativeWriter:
@@ -39,11 +44,13 @@ class NativeWriter:
     @classmethod
     def local(cls, root: str, **kwargs: Any) -> NativeWriter:
         """A local directory (atomic writes: temporary file, then rename)."""
+        kwargs.setdefault("max_inflight_bytes", DEFAULT_MAX_INFLIGHT_BYTES)
         return cls(kernel.NativeStore.local(str(root), **kwargs))
 
     @classmethod
     def s3(cls, bucket: str, prefix: str = "", **kwargs: Any) -> NativeWriter:
         """An S3 bucket; see ``topozarr_core.NativeStore.s3`` for the options."""
+        kwargs.setdefault("max_inflight_bytes", DEFAULT_MAX_INFLIGHT_BYTES)
         return cls(kernel.NativeStore.s3(bucket, prefix, **kwargs))
 
     @property
