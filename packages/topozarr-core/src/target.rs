@@ -49,6 +49,15 @@ fn is_secret_key(key: &AmazonS3ConfigKey) -> bool {
     )
 }
 
+/// An object_store configuration key by name, or an error naming it and some valid ones.
+fn parse_key<K: FromStr>(name: &str, what: &str, examples: &str) -> Result<K> {
+    K::from_str(name).map_err(|_| {
+        KernelError::Invalid(format!(
+            "unknown {what} {name:?}; use object_store / obstore names such as {examples}"
+        ))
+    })
+}
+
 fn trim_prefix(prefix: &str) -> String {
     prefix.trim_matches('/').to_string()
 }
@@ -95,12 +104,11 @@ impl Target {
             .collect();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         for (k, v) in config {
-            let key = AmazonS3ConfigKey::from_str(k).map_err(|_| {
-                KernelError::Invalid(format!(
-                    "unknown S3 config key {k:?}; use object_store / obstore names such as \
-                     'aws_endpoint', 'aws_region', 'aws_access_key_id'"
-                ))
-            })?;
+            let key: AmazonS3ConfigKey = parse_key(
+                k,
+                "S3 config key",
+                "'aws_endpoint', 'aws_region', 'aws_access_key_id'",
+            )?;
             if is_secret_key(&key) {
                 secrets.push(v.clone());
             }
@@ -110,12 +118,11 @@ impl Target {
             .with_connect_timeout(retry.connect_timeout)
             .with_timeout(Duration::from_secs(120));
         for (k, v) in client {
-            let key = ClientConfigKey::from_str(k).map_err(|_| {
-                KernelError::Invalid(format!(
-                    "unknown S3 client option {k:?}; use object_store / obstore names such as \
-                     'allow_http', 'timeout', 'connect_timeout'"
-                ))
-            })?;
+            let key: ClientConfigKey = parse_key(
+                k,
+                "S3 client option",
+                "'allow_http', 'timeout', 'connect_timeout'",
+            )?;
             options = options.with_config(key, v);
         }
         let retry_config = RetryConfig {
