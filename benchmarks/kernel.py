@@ -7,7 +7,7 @@ which makes the kernel skip its run-time AVX2 path, i.e. what a CPU without AVX2
 same wheel.
 
 The mode section (``--mode`` runs only it) times ``mode`` against ``mean`` on the same integer
-class maps (uint8 with 8 and 256 classes, uint16 with 256 and 65536 classes; 2x2 and 4x4
+class maps (uint8 with 8 and 256 classes, uint16 with 256 and 65536 classes; 2x2 to 16x16
 windows, all threads) and prints time(mode) / time(mean); the target is <= 3x.
 """
 
@@ -89,7 +89,7 @@ def mode_vs_mean(mib: int, repeat: int) -> None:
     print(f"mode vs mean on the same class map ({mib} MiB, all threads), best of {repeat}")
     for dtype, classes in (("uint8", 8), ("uint8", 256), ("uint16", 256), ("uint16", 65536)):
         a = class_map(mib, dtype, classes)
-        for s in (2, 4):
+        for s in (2, 4, 8, 16):
             t_mean = best_of(lambda a=a, s=s: topozarr_core.block_reduce(a, (s, s), "mean"), repeat)
             t_mode = best_of(lambda a=a, s=s: topozarr_core.block_reduce(a, (s, s), "mode"), repeat)
             print(

@@ -7,6 +7,10 @@ pub mod error;
 pub mod fast;
 pub mod kernel;
 pub mod mode;
+mod mode_acc;
+#[cfg(target_arch = "x86_64")]
+mod mode_avx2;
+pub mod mode_small;
 pub mod pool;
 mod py_native;
 pub mod reduce;

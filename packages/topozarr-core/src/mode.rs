@@ -9,12 +9,15 @@
 //! * the [`ModeAcc`] accumulator keeps an exact sparse histogram (sorted `(value, count)` pairs)
 //!   per level cell, merged tile by tile. Its memory is the number of distinct valid values per
 //!   level cell, which is small for categorical data (see the README for measured figures).
-use crate::accumulate::{fold_geometry, index_list, LevelAccumulator};
-use crate::dtype::{fill_for, Elem, FillValue, Missing};
+use crate::dtype::{Elem, Missing};
 use crate::error::{KernelError, Result};
-use crate::kernel::{squeeze, AnyArray, AnyView, Kernel};
-use crate::reduce::{drive, stride_cells, Ax, Geom, Method, RowKernel};
-use ndarray::{s, Array4, ArrayView1, ArrayView4};
+use crate::kernel::{squeeze, AnyArray, Kernel};
+pub use crate::mode_acc::{new_mode_accumulator, ModeAcc};
+use crate::mode_small::{
+    key, mode_2x2, mode_large_simd, mode_small, mode_square_simd, LargeScratch, SMALL,
+};
+use crate::reduce::{drive, Ax, Geom, RowKernel};
+use ndarray::{Array4, ArrayView1, ArrayView4};
 use std::cmp::Ordering;
 use std::mem::MaybeUninit;
 
@@ -61,27 +64,45 @@ pub fn mode_of<T: Elem>(v: &mut [T]) -> T {
     best
 }
 
+/// Reserves room for `extra` more elements of `v`, or reports the allocation that failed as
+/// `OutOfMemory` (a `MemoryError` in Python) instead of aborting the process: the histograms
+/// grow with the data, so a high-cardinality source can ask for more than the machine has.
+pub fn try_grow<E>(v: &mut Vec<E>, extra: usize) -> Result<()> {
+    v.try_reserve(extra).map_err(|_| {
+        let n = v.len().saturating_add(extra);
+        KernelError::OutOfMemory(n.saturating_mul(std::mem::size_of::<E>()))
+    })
+}
+
 /// Sorted `(value, count)` runs of `v` (valid values), appended to `out`. Reorders `v`.
-pub fn runs_of<T: Elem>(v: &mut [T], out: &mut Vec<(T, u32)>) {
+pub fn runs_of<T: Elem>(v: &mut [T], out: &mut Vec<(T, u32)>) -> Result<()> {
     v.sort_unstable_by(cmp);
     for &x in v.iter() {
         match out.last_mut() {
             Some((y, c)) if *y == x => *c += 1,
-            _ => out.push((x, 1)),
+            _ => {
+                if out.len() == out.capacity() {
+                    try_grow(out, 1)?;
+                }
+                out.push((x, 1))
+            }
         }
     }
+    Ok(())
 }
 
 /// Merges the sorted runs `o` into the sorted runs `h`.
-pub fn merge_runs<T: Elem>(h: &mut Vec<(T, u32)>, o: &[(T, u32)]) {
+pub fn merge_runs<T: Elem>(h: &mut Vec<(T, u32)>, o: &[(T, u32)]) -> Result<()> {
     if o.is_empty() {
-        return;
+        return Ok(());
     }
     if h.is_empty() {
+        try_grow(h, o.len())?;
         h.extend_from_slice(o);
-        return;
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(h.len() + o.len());
+    let mut out = Vec::new();
+    try_grow(&mut out, h.len() + o.len())?;
     let (mut i, mut j) = (0, 0);
     while i < h.len() && j < o.len() {
         match cmp(&h[i].0, &o[j].0) {
@@ -103,6 +124,7 @@ pub fn merge_runs<T: Elem>(h: &mut Vec<(T, u32)>, o: &[(T, u32)]) {
     out.extend_from_slice(&h[i..]);
     out.extend_from_slice(&o[j..]);
     *h = out;
+    Ok(())
 }
 
 /// The value with the largest count in sorted runs (ties to the smallest), if any.
@@ -114,114 +136,6 @@ pub fn mode_of_runs<T: Elem>(h: &[(T, u32)]) -> Option<T> {
         }
     }
     best.map(|(x, _)| x)
-}
-
-/// Output cells per batch of the 2x2 kernel (deinterleaved into stack arrays first, so the
-/// selection loop is branch-free over plain arrays and the compiler vectorises it).
-const BATCH: usize = 64;
-
-/// 2x2 mode of rows `r0`, `r1` into `out` (`out.len() * 2 <= r0.len()`).
-fn mode_2x2<T: Elem>(
-    r0: &[T],
-    r1: &[T],
-    out: &mut [MaybeUninit<T>],
-    miss: Missing<T>,
-    skipna: bool,
-) {
-    let fill = miss.fill();
-    let mut j0 = 0;
-    while j0 < out.len() {
-        let n = (out.len() - j0).min(BATCH);
-        let mut x = [[T::default(); BATCH]; 4];
-        let (a, b) = (&r0[2 * j0..2 * (j0 + n)], &r1[2 * j0..2 * (j0 + n)]);
-        for (j, (p, q)) in a.chunks_exact(2).zip(b.chunks_exact(2)).enumerate() {
-            x[0][j] = p[0];
-            x[1][j] = p[1];
-            x[2][j] = q[0];
-            x[3][j] = q[1];
-        }
-        for (j, o) in out[j0..j0 + n].iter_mut().enumerate() {
-            let w = [x[0][j], x[1][j], x[2][j], x[3][j]];
-            let ok = w.map(|v| !miss.is(v));
-            let e = |i: usize, k: usize| (ok[i] & ok[k] & (w[i] == w[k])) as u8;
-            let (ab, ac, ad, bc, bd, cd) = (e(0, 1), e(0, 2), e(0, 3), e(1, 2), e(1, 3), e(2, 3));
-            let c = [
-                (1 + ab + ac + ad) * ok[0] as u8,
-                (1 + ab + bc + bd) * ok[1] as u8,
-                (1 + ac + bc + cd) * ok[2] as u8,
-                (1 + ad + bd + cd) * ok[3] as u8,
-            ];
-            let (mut best, mut bc_) = (w[0], c[0]);
-            for i in 1..4 {
-                let better = (c[i] > bc_) | ((c[i] == bc_) & (w[i] < best));
-                best = if better { w[i] } else { best };
-                bc_ = if better { c[i] } else { bc_ };
-            }
-            let all = ok[0] & ok[1] & ok[2] & ok[3];
-            let missing = (bc_ == 0) | (!all & !skipna);
-            *o = MaybeUninit::new(if missing { fill } else { best });
-        }
-        j0 += n;
-    }
-}
-
-/// Cells per window up to which [`mode_small`] counts by comparing every pair of cells.
-const SMALL: usize = 16;
-
-/// Mode of whole windows of at most [`SMALL`] cells (`rows.len() * s`) over contiguous rows:
-/// windows are gathered in batches of [`BATCH`] into cell-major stack arrays, then every cell's
-/// count is the number of equal valid cells, all in branch-free loops over the batch that the
-/// compiler vectorises (no counting table, so no store-to-load chains on repeated classes).
-#[allow(clippy::needless_range_loop)]
-fn mode_small<T: Elem>(
-    rows: &[&[T]],
-    s: usize,
-    out: &mut [MaybeUninit<T>],
-    miss: Missing<T>,
-    skipna: bool,
-) {
-    let n = rows.len() * s;
-    debug_assert!(n <= SMALL && out.len() * s <= rows[0].len());
-    let fill = miss.fill();
-    let mut x = [[T::default(); BATCH]; SMALL];
-    let mut ok = [[false; BATCH]; SMALL];
-    let mut j0 = 0;
-    while j0 < out.len() {
-        let m = (out.len() - j0).min(BATCH);
-        for (r, row) in rows.iter().enumerate() {
-            let row = &row[j0 * s..(j0 + m) * s];
-            for c in 0..s {
-                let k = r * s + c;
-                for (j, w) in row.chunks_exact(s).enumerate() {
-                    x[k][j] = w[c];
-                    ok[k][j] = !miss.is(w[c]);
-                }
-            }
-        }
-        let mut best = [T::default(); BATCH];
-        let mut bc = [0u8; BATCH];
-        let mut all = [true; BATCH];
-        for i in 0..n {
-            let mut cnt = [0u8; BATCH];
-            for k in 0..n {
-                for j in 0..BATCH {
-                    cnt[j] += (ok[k][j] & (x[k][j] == x[i][j])) as u8;
-                }
-            }
-            for j in 0..BATCH {
-                let c = cnt[j] * ok[i][j] as u8;
-                let better = (c > bc[j]) | ((c == bc[j]) & (x[i][j] < best[j]));
-                best[j] = if better { x[i][j] } else { best[j] };
-                bc[j] = if better { c } else { bc[j] };
-                all[j] &= ok[i][j];
-            }
-        }
-        for (j, o) in out[j0..j0 + m].iter_mut().enumerate() {
-            let missing = (bc[j] == 0) | (!all[j] & !skipna);
-            *o = MaybeUninit::new(if missing { fill } else { best[j] });
-        }
-        j0 += m;
-    }
 }
 
 /// The row kernel of `mode` over native cells.
@@ -247,22 +161,14 @@ fn counted<T: Elem>() -> bool {
     !T::IS_FLOAT && std::mem::size_of::<T>() <= 2
 }
 
-/// The table index of a one- or two-byte integer: its bit pattern.
-#[inline(always)]
-fn key<T: Elem>(x: T) -> usize {
-    // SAFETY: only called when `counted::<T>()`: T is a plain 1- or 2-byte integer.
-    match std::mem::size_of::<T>() {
-        1 => unsafe { std::mem::transmute_copy::<T, u8>(&x) as usize },
-        _ => unsafe { std::mem::transmute_copy::<T, u16>(&x) as usize },
-    }
-}
-
 /// Per-thread scratch of the mode row kernel.
 #[derive(Default)]
 pub struct ModeScratch<T> {
     buf: Vec<T>,
     counts: Vec<u32>,
     rows: Vec<Vec<T>>,
+    large: LargeScratch,
+    todo: Vec<usize>,
 }
 
 impl<T: Elem> RowKernel<T> for ModeRow<T> {
@@ -283,19 +189,39 @@ impl<T: Elem> RowKernel<T> for ModeRow<T> {
                 return;
             }
         }
-        // Small whole windows over contiguous rows: pairwise counting, vectorised.
-        if rows.len() * ax.s <= SMALL && ax.p == 0 && out.len() * ax.s <= ax.n {
+        // Whole windows over contiguous rows: square ones of small integers with AVX2, the
+        // rest of up to SMALL cells by pairwise counting, vectorised by the compiler.
+        // Larger square ones with AVX2 through a bound, leaving the windows it cannot decide.
+        // The windows left go to the counting table (or sort) below.
+        let mut done = 0;
+        sc.todo.clear();
+        let mut large = false;
+        if ax.p == 0 && out.len() * ax.s <= ax.n {
             let sl: Vec<&[T]> = rows.iter().filter_map(|r| r.as_slice()).collect();
             if sl.len() == rows.len() {
-                mode_small(&sl, ax.s, out, miss, self.skipna);
-                return;
+                if mode_large_simd(&sl, ax.s, out, miss, self.skipna, &mut sc.large) {
+                    large = true;
+                    sc.todo.extend_from_slice(&sc.large.pending);
+                } else {
+                    done = mode_square_simd(&sl, ax.s, out, miss, self.skipna);
+                }
+                if rows.len() * ax.s <= SMALL {
+                    let rest: Vec<&[T]> = sl.iter().map(|r| &r[done * ax.s..]).collect();
+                    mode_small(&rest, ax.s, &mut out[done..], miss, self.skipna);
+                    return;
+                }
             }
+        }
+        if !large {
+            sc.todo.extend(done..out.len());
         }
         // Contiguous row slices (strided rows are copied once).
         let ModeScratch {
             buf,
             counts,
             rows: owned,
+            todo,
+            ..
         } = sc;
         let strided = rows.iter().any(|r| r.as_slice().is_none());
         if strided {
@@ -315,7 +241,8 @@ impl<T: Elem> RowKernel<T> for ModeRow<T> {
         let fill = miss.fill();
         if counted::<T>() {
             counts.resize(1 << (8 * std::mem::size_of::<T>()), 0);
-            for (j, o) in out.iter_mut().enumerate() {
+            for &j in todo.iter() {
+                let o = &mut out[j];
                 let (lo, hi) = (ax.lo(j), ax.hi(j));
                 let (mut best, mut bc, mut missing) = (fill, 0u32, false);
                 for i in 0..rows.len() {
@@ -349,7 +276,8 @@ impl<T: Elem> RowKernel<T> for ModeRow<T> {
             }
             return;
         }
-        for (j, o) in out.iter_mut().enumerate() {
+        for &j in todo.iter() {
+            let o = &mut out[j];
             let (lo, hi) = (ax.lo(j), ax.hi(j));
             buf.clear();
             let mut missing = false;
@@ -377,176 +305,6 @@ pub fn mode_reduce<T: Elem>(
     drive(a, g, &ModeRow { miss, skipna })
 }
 
-/// Exact sparse histograms of one level, fed tile by tile (the `Accumulator` for `mode`).
-pub struct ModeAcc<T: Elem> {
-    miss: Missing<T>,
-    skipna: bool,
-    ndim: usize,
-    shape: [usize; 4],
-    stride: Option<[usize; 4]>,
-    /// Sorted `(value, count)` runs of the valid native cells of each level cell (row-major).
-    cells: Vec<Vec<(T, u32)>>,
-}
-
-impl<T: Kernel> ModeAcc<T> {
-    fn flat(&self, i: [usize; 4]) -> usize {
-        ((i[0] * self.shape[1] + i[1]) * self.shape[2] + i[2]) * self.shape[3] + i[3]
-    }
-}
-
-impl<T: Kernel> LevelAccumulator for ModeAcc<T> {
-    fn fold(
-        &mut self,
-        a: AnyView<'_>,
-        offset: &[i64],
-        stride: &[i64],
-        phase: Option<&[i64]>,
-    ) -> Result<()> {
-        let (v, offset, _phase, g) =
-            fold_geometry::<T>(a, self.ndim, offset, stride, phase, &mut self.stride)?;
-        let n: [usize; 4] =
-            std::array::from_fn(|i| g[i].out.min(self.shape[i].saturating_sub(offset[i])));
-        let mut buf: Vec<T> = Vec::new();
-        let mut runs: Vec<(T, u32)> = Vec::new();
-        for i0 in 0..n[0] {
-            for i1 in 0..n[1] {
-                for i2 in 0..n[2] {
-                    for i3 in 0..n[3] {
-                        let w = v.slice(s![
-                            g[0].lo(i0)..g[0].hi(i0),
-                            g[1].lo(i1)..g[1].hi(i1),
-                            g[2].lo(i2)..g[2].hi(i2),
-                            g[3].lo(i3)..g[3].hi(i3)
-                        ]);
-                        buf.clear();
-                        let miss = self.miss;
-                        buf.extend(w.iter().copied().filter(|&x| !miss.is(x)));
-                        if buf.is_empty() {
-                            continue;
-                        }
-                        runs.clear();
-                        runs_of(&mut buf, &mut runs);
-                        let k = self.flat([
-                            offset[0] + i0,
-                            offset[1] + i1,
-                            offset[2] + i2,
-                            offset[3] + i3,
-                        ]);
-                        merge_runs(&mut self.cells[k], &runs);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn result(&self, start: Option<&[i64]>, stop: Option<&[i64]>) -> Result<AnyArray> {
-        let nd = self.ndim;
-        let shape = self.shape;
-        let start = match start {
-            Some(s) => index_list(s, nd, "start")?,
-            None => [0; 4],
-        };
-        let stop = match stop {
-            Some(s) => {
-                let mut s = index_list(s, nd, "stop")?;
-                s[..4 - nd].fill(1);
-                s
-            }
-            None => shape,
-        };
-        if (0..4).any(|i| start[i] > stop[i] || stop[i] > shape[i]) {
-            return Err(KernelError::Invalid(format!(
-                "region start={:?} stop={:?} is not inside the level shape {:?}",
-                &start[4 - nd..],
-                &stop[4 - nd..],
-                &shape[4 - nd..]
-            )));
-        }
-        // Cells of windows never folded count as missing (fewer valid cells than a window).
-        let full = match self.stride {
-            Some(s) => stride_cells(&s)? as u64,
-            None => 1,
-        };
-        let rshape: [usize; 4] = std::array::from_fn(|i| stop[i] - start[i]);
-        let mut out = Vec::with_capacity(rshape.iter().product());
-        for i0 in start[0]..stop[0] {
-            for i1 in start[1]..stop[1] {
-                for i2 in start[2]..stop[2] {
-                    for i3 in start[3]..stop[3] {
-                        let h = &self.cells[self.flat([i0, i1, i2, i3])];
-                        let valid: u64 = h.iter().map(|&(_, c)| c as u64).sum();
-                        let v = if valid < full && !self.skipna {
-                            None
-                        } else {
-                            mode_of_runs(h)
-                        };
-                        out.push(v.unwrap_or(self.miss.fill()));
-                    }
-                }
-            }
-        }
-        let out = Array4::from_shape_vec(rshape, out).expect("region size");
-        Ok(T::into_any(squeeze(out, nd)))
-    }
-
-    fn nbytes(&self) -> usize {
-        self.cells.len() * std::mem::size_of::<Vec<(T, u32)>>()
-            + self
-                .cells
-                .iter()
-                .map(|h| h.capacity() * std::mem::size_of::<(T, u32)>())
-                .sum::<usize>()
-    }
-
-    fn shape(&self) -> Vec<usize> {
-        self.shape[4 - self.ndim..].to_vec()
-    }
-
-    fn dtype(&self) -> &'static str {
-        T::NAME
-    }
-
-    fn method(&self) -> Method {
-        Method::Mode
-    }
-}
-
-/// A new `mode` accumulator for one level of `shape` (level cells, 1 to 4 dimensions).
-pub fn new_mode_accumulator<T: Kernel>(
-    shape: &[usize],
-    fill: Option<FillValue>,
-    skipna: bool,
-) -> Result<Box<dyn LevelAccumulator>> {
-    let miss = Missing::new(fill_for::<T>(fill)?);
-    let ndim = shape.len();
-    let shape4: [usize; 4] = std::array::from_fn(|i| {
-        if i < 4 - ndim {
-            1
-        } else {
-            shape[i - (4 - ndim)]
-        }
-    });
-    let cell = std::mem::size_of::<Vec<(T, u32)>>();
-    let cells = shape4.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-    let bytes = cells.and_then(|c| c.checked_mul(cell));
-    let (Some(cells), Some(bytes)) = (cells, bytes) else {
-        return Err(KernelError::OutOfMemory(usize::MAX));
-    };
-    let mut v: Vec<Vec<(T, u32)>> = Vec::new();
-    v.try_reserve_exact(cells)
-        .map_err(|_| KernelError::OutOfMemory(bytes))?;
-    v.resize_with(cells, Vec::new);
-    Ok(Box::new(ModeAcc {
-        miss,
-        skipna,
-        ndim,
-        shape: shape4,
-        stride: None,
-        cells: v,
-    }))
-}
-
 /// `pyramid_tile` for `mode`: every level from the tile's native cells (strict trim).
 pub fn pyramid_tile_mode<T: Kernel>(
     v: ArrayView4<'_, T>,
@@ -568,7 +326,9 @@ pub fn pyramid_tile_mode<T: Kernel>(
 mod tests {
     use super::*;
     use crate::accumulate::new_accumulator;
+    use crate::dtype::FillValue;
     use crate::kernel::block_reduce;
+    use ndarray::s;
     use ndarray::{Array, ArrayD, IxDyn};
     use std::collections::BTreeMap;
 
@@ -631,7 +391,7 @@ mod tests {
         assert_eq!(two(&[5, 2], &[5, 2], Some(2), false), vec![2]);
         assert_eq!(two(&[4, 3], &[2, 1], None, true), vec![1]);
         let mut h = vec![(1, 2), (4, 1)];
-        merge_runs(&mut h, &[(0, 1), (4, 2), (9, 3)]);
+        merge_runs(&mut h, &[(0, 1), (4, 2), (9, 3)]).unwrap();
         assert_eq!(h, vec![(0, 1), (1, 2), (4, 3), (9, 3)]);
         assert_eq!(mode_of_runs(&h), Some(4));
     }
@@ -683,6 +443,18 @@ mod tests {
         };
         assert_eq!(got.iter().copied().collect::<Vec<_>>(), want);
         assert!(acc.nbytes() > 0);
+    }
+
+    /// Histogram growth that cannot be allocated is an `OutOfMemory` error, not an abort (a
+    /// request past `isize::MAX` bytes fails without touching memory).
+    #[test]
+    fn histogram_growth_reports_out_of_memory() {
+        let mut h: Vec<(u16, u32)> = vec![(1, 1)];
+        let err = try_grow(&mut h, usize::MAX / 4).unwrap_err();
+        assert!(matches!(err, KernelError::OutOfMemory(n) if n > isize::MAX as usize));
+        assert_eq!(h, vec![(1, 1)]);
+        try_grow(&mut h, 10).unwrap();
+        assert!(h.capacity() >= 11);
     }
 
     #[test]

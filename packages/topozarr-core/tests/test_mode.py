@@ -151,3 +151,36 @@ def test_high_cardinality_float_mode_is_smallest_value():
     np.testing.assert_array_equal(
         block_reduce(a, (4, 4), "mode"), a.reshape(2, 4, 2, 4).min(axis=(1, 3))
     )
+
+
+def blocky_class_map(shape, classes, dtype, seed, block=6, noise=0.35):
+    """Blocks of one class with re-drawn noise cells: what the SIMD kernels' shortcuts meet."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    base = rng.integers(0, classes, (h // block + 1, w // block + 1))
+    a = base.repeat(block, 0).repeat(block, 1)[:h, :w]
+    cells = rng.random(shape) < noise
+    a = np.where(cells, rng.integers(0, classes, shape), a)
+    info = np.iinfo(dtype)
+    return (a % (int(info.max) - int(info.min) + 1) + int(info.min)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+@pytest.mark.parametrize("classes", [3, 40, 65536])
+@pytest.mark.parametrize("side", [4, 8, 16, 32])
+def test_square_windows_of_16_to_1024_cells(dtype, classes, side):
+    """4x4 / 8x8 (SIMD pairwise counts), 16x16 / 32x32 (SIMD bound with the counting table
+    behind it): fill value as a class, skipna both ways, widths leaving partial vectors."""
+    a = blocky_class_map((3 * side + 1, 13 * side + 3), classes, dtype, seed=side + classes)
+    fill = int(a.flat[5])
+    for f, skipna in ((None, True), (fill, True), (fill, False)):
+        got = block_reduce(a, (side, side), "mode", fill_value=f, skipna=skipna)
+        assert_same(got, mode_reference(a, (side, side), f, skipna))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_pyramid_tile_square_levels(dtype):
+    a = blocky_class_map((64, 96 + 16), 300, dtype, seed=3, block=8, noise=0.3)
+    strides = [(2, 2), (4, 4), (8, 8), (16, 16), (32, 32)]
+    for got, s in zip(pyramid_tile(a, strides, "mode", fill_value=7), strides, strict=True):
+        assert_same(got, mode_reference(a, s, 7, strict=True))
