@@ -84,9 +84,12 @@ def test_demo_values_match_an_independent_reference(tmp_path: Path) -> None:
     np.testing.assert_allclose(level1.elevation.values, want.values, rtol=1e-6)
 
 
-def test_build_from_netcdf_with_cf_crs(tmp_path: Path, netcdf_source: Path) -> None:
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_build_from_netcdf_with_cf_crs(tmp_path: Path, netcdf_source: Path, io: str) -> None:
     out = tmp_path / "out.zarr"
-    result = run("build", str(netcdf_source), str(out), "--levels", "3", "--no-progress")
+    result = run(
+        "build", str(netcdf_source), str(out), "--levels", "3", "--no-progress", "--io", io
+    )
     assert result.returncode == 0, result.stderr
     source = xr.open_dataset(netcdf_source, engine="h5netcdf")
     for level, factor in ((1, 2), (2, 4)):
