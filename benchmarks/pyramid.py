@@ -204,6 +204,9 @@ def _run(
     child: str, src: Path, codecs: str, io: str, *, out: str | None = None, env: Any = None
 ) -> dict[str, Any]:
     out = out or str(DATA / f"out-{child}-{codecs}.zarr")
+    # Flush the previous contender's dirty pages first, so its write-back does not land in
+    # this contender's time (each run writes and deletes hundreds of MiB).
+    os.sync()
     cmd = [sys.executable, __file__, "--child", child, "--src", str(src), "--out", out]
     cmd += ["--codecs", codecs, "--io", io]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
@@ -219,7 +222,8 @@ def _s3_server() -> Any:
     sys.path.insert(0, str(HERE.parent / "tests"))
     from s3server import start_s3_server
 
-    return start_s3_server(Path(tempfile.mkdtemp(prefix="topozarr-bench-s3-")))
+    # 64 MiB volumes: room for a few GiB of pyramids.
+    return start_s3_server(Path(tempfile.mkdtemp(prefix="topozarr-bench-s3-")), volumes=160)
 
 
 def compare_io(src: Path, target: str) -> None:

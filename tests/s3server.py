@@ -276,7 +276,9 @@ def _probe(server: S3Server, deadline: float) -> None:
     raise S3ServerError(f"S3 round trip never succeeded: {type(last).__name__}")
 
 
-def start_s3_server(root: Path, *, bucket: str = "topozarr-test") -> tuple[S3Server, _Cluster]:
+def start_s3_server(
+    root: Path, *, bucket: str = "topozarr-test", volumes: int = 32
+) -> tuple[S3Server, _Cluster]:
     """Start SeaweedFS in ``root``; return the server details and the processes to stop."""
     weed = _weed_binary()
     root.mkdir(parents=True, exist_ok=True)
@@ -344,7 +346,7 @@ def start_s3_server(root: Path, *, bucket: str = "topozarr-test") -> tuple[S3Ser
         f"-master={master_addr}",
         f"-port={volume}",
         f"-port.grpc={volume_grpc}",
-        "-max=32",
+        f"-max={volumes}",
         "-preStopSeconds=0",
     ]
     log = root / "weed.log"
