@@ -34,39 +34,34 @@ when requested).
 from __future__ import annotations
 
 import base64
-import contextlib
-import math
 import struct
-import threading
 import time
 import warnings
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 import zarr
 from topozarr_engine import (
     DEFAULT_MAX_REGION_BYTES,
-    RegionError,
     RegionTimer,
-    default_max_workers,
-    write_pyramid_arrays,
 )
-from topozarr_engine.accumulate import output_dtype
 from topozarr_engine.codecs import default_compressors
-from topozarr_engine.pool import cancel_all, wait_all
-from topozarr_engine.pyramid import plan_tiles
-from topozarr_engine.resources import available_memory
 
 from topozarr_plan.errors import PlanError
 from topozarr_plan.native_target import native_writer
+from topozarr_plan.passes import (
+    ProgressTracker,
+    default_workers,
+    per_level_passes,
+    progress_total,
+    run_pass,
+    use_single_pass,
+)
 from topozarr_plan.stores import resolve_store, store_errors
 
 if TYPE_CHECKING:
-    from topozarr_engine.native import NativeWriter
-
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = ["write_pyramid"]
@@ -185,12 +180,12 @@ def write_pyramid(
         workers = (
             max_workers
             if max_workers is not None
-            else _default_workers(pyramid, spatial, max_region_bytes)
+            else default_workers(pyramid, spatial, max_region_bytes)
         )
-        single_pass = _use_single_pass(
+        single_pass = use_single_pass(
             pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
         )
-        passes = [requested] if single_pass else _per_level_passes(requested)
+        passes = [requested] if single_pass else per_level_passes(requested)
 
         # --- withdraw what this pyramid publishes, then lay out the levels ---
         if keep_existing:
@@ -207,14 +202,14 @@ def write_pyramid(
         timers = {level: RegionTimer() for level in requested}
         bar = None
         if make_bar is not None:
-            total = _progress_total(pyramid, spatial, len(passes))
+            total = progress_total(pyramid, spatial, len(passes))
             bar = make_bar(total)
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
-                tracker = _Bar(bar)
-                per_pass = _progress_total(pyramid, spatial, 1)
+                tracker = ProgressTracker(bar)
+                per_pass = progress_total(pyramid, spatial, 1)
                 for done, levels_of_pass in enumerate(passes, start=1):
-                    _run_pass(
+                    run_pass(
                         pyramid,
                         root,
                         spatial,
@@ -330,15 +325,6 @@ def _level_complete(
 # ----------------------------------------------------------------------------- layout
 
 
-def _kernel_fill(value: float | int | None) -> float | int | None:
-    """The kernel skips NaN anyway: pass a fill value only when it is a real number."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def _variable_encoding(
     pyramid: Pyramid, level: int, name: str, dtype: np.dtype[Any]
 ) -> dict[str, Any]:
@@ -421,213 +407,3 @@ def _encode_fill_attr(value: float | int, dtype: np.dtype[Any]) -> Any:
         if dtype.kind == "f":
             return base64.standard_b64encode(struct.pack("<d", float(value))).decode()
         return int(value)
-
-
-# ----------------------------------------------------------------------------- compute
-
-
-def _strides(dims: Sequence[Hashable], factor: int, pyramid: Pyramid) -> tuple[int, ...]:
-    return tuple(factor if d in (pyramid.x_dim, pyramid.y_dim) else 1 for d in dims)
-
-
-def _source_chunks(var: xr.Variable) -> tuple[int, ...] | None:
-    """Chunk edge per axis of the source (dask chunks or zarr encoding), 1 where unknown."""
-    from topozarr_plan.encoding import source_chunk_sizes
-
-    sizes = source_chunk_sizes(var)
-    if not sizes:
-        return None
-    return tuple(int(sizes.get(d, 1)) for d in var.dims)
-
-
-def _default_workers(pyramid: Pyramid, spatial: list[str], max_region_bytes: int) -> int:
-    tile = 0
-    for name in spatial:
-        var = pyramid.source[name].variable
-        tile = max(tile, min(max_region_bytes, var.size * var.dtype.itemsize))
-    return default_max_workers(tile or None)
-
-
-def _single_pass_bytes(
-    pyramid: Pyramid, spatial: list[str], max_region_bytes: int, workers: int
-) -> int:
-    """Estimated peak memory of the single pass over all variables at once.
-
-    ``workers`` tiles in flight (source block, kernel outputs, encode copy: ~3 tiles each),
-    plus about one open shard buffer per coarse level and variable, plus the deep levels'
-    accumulators (~17 bytes per cell: sum, count, flag).
-    """
-    total = 0
-    biggest_tile = 0
-    for name in spatial:
-        var = pyramid.source[name].variable
-        enc0 = pyramid.encoding["/0"][name]
-        strides = [_strides(var.dims, f, pyramid) for f in pyramid.factors]
-        layout = plan_tiles(
-            var.shape,
-            var.dtype.itemsize,
-            enc0.get("shards") or enc0["chunks"],
-            strides,
-            source_chunks=_source_chunks(var),
-            max_region_bytes=max_region_bytes,
-        )
-        tile = math.prod(min(t, n) for t, n in zip(layout.tile, var.shape, strict=True))
-        biggest_tile = max(biggest_tile, tile * var.dtype.itemsize)
-        for level in range(1, len(pyramid.factors)):
-            enc = pyramid.encoding[f"/{level}"][name]
-            shard = math.prod(enc.get("shards") or enc["chunks"])
-            itemsize = output_dtype(pyramid.method_for(name), var.dtype).itemsize
-            total += 2 * shard * itemsize  # about one open shard buffer per level
-            if level in layout.deep:
-                total += 17 * pyramid.level_templates[level][name].size  # sum + count + flag
-    return total + 3 * max(1, workers) * biggest_tile
-
-
-def _use_single_pass(
-    pyramid: Pyramid,
-    spatial: list[str],
-    keep: bool | None,
-    max_region_bytes: int,
-    workers: int,
-) -> bool:
-    if keep is False:
-        return False
-    need = _single_pass_bytes(pyramid, spatial, max_region_bytes, workers)
-    avail = available_memory()
-    fits = avail is None or need <= avail // 2
-    if keep is True and not fits:
-        raise MemoryError(
-            f"keep_levels_in_memory=True needs about {need / 2**20:.0f} MiB, more than half of "
-            f"the available {avail / 2**20 if avail else 0:.0f} MiB; pass "
-            "keep_levels_in_memory=None or False, or lower max_region_bytes"
-        )
-    return fits
-
-
-class _Bar:
-    """Thread-safe adapter from engine callbacks to a tqdm bar (or nothing)."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-        self.lock = threading.Lock()
-        self.done = 0
-
-    def add(self, n: int) -> None:
-        if self.bar is not None:
-            with self.lock:
-                self.done += n
-                self.bar.update(n)
-
-    def reach(self, total: int) -> None:
-        """Top the bar up to ``total`` (per-region byte counts are estimates)."""
-        if self.bar is not None:
-            with self.lock:
-                if total > self.done:
-                    self.bar.update(total - self.done)
-                    self.done = total
-
-
-def _progress_total(pyramid: Pyramid, spatial: list[str], npasses: int) -> int:
-    """Every pass reads the source once."""
-    return int(npasses * sum(pyramid.source[name].nbytes for name in spatial))
-
-
-def _per_level_passes(requested: list[int]) -> list[list[int]]:
-    """``keep_levels_in_memory=False``: one coarse level per pass, level 0 with the first."""
-    coarse = [level for level in requested if level > 0]
-    if not coarse:
-        return [[0]]
-    passes = [[level] for level in coarse]
-    if 0 in requested:
-        passes[0].insert(0, 0)
-    return passes
-
-
-def _wait(groups: list[tuple[str, int | None, list[Future[None]]]]) -> None:
-    """Wait for all futures; on the first failure cancel everything and raise it, in context."""
-    futures = [f for _, _, fs in groups for f in fs]
-    owner = {id(f): (name, level) for name, level, fs in groups for f in fs}
-    try:
-        wait_all(futures)
-    except RegionError as exc:
-        cancel_all(futures)
-        failed = next(
-            (f for f in futures if f.done() and not f.cancelled() and f.exception() is exc),
-            None,
-        )
-        name, level = owner.get(id(failed), (None, None)) if failed is not None else (None, None)
-        raise exc.with_context(variable=name, level=level) from exc.cause
-    except BaseException:
-        cancel_all(futures)
-        raise
-
-
-def _run_pass(
-    pyramid: Pyramid,
-    root: zarr.Group,
-    spatial: list[str],
-    levels: list[int],
-    pool: ThreadPoolExecutor,
-    timers: Mapping[int, RegionTimer],
-    progress: _Bar,
-    max_region_bytes: int,
-    native: NativeWriter | None = None,
-) -> None:
-    """One pass over the source writing ``levels`` (level 0 only when listed).
-
-    Each coarse level is reduced from the source's native cells by its cumulative factor.
-    With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
-    ends only when its uploads have finished (a storage error is raised here).
-    """
-    groups: list[tuple[str, int | None, list[Future[None]]]] = []
-    coarse = [level for level in levels if level > 0]
-    for name in spatial:
-        var = pyramid.source[name].variable
-        dsts = [_array(root, f"0/{name}") if 0 in levels else None]
-        dsts += [_array(root, f"{level}/{name}") for level in coarse]
-        futures = write_pyramid_arrays(
-            var,
-            dsts,
-            strides=[_strides(var.dims, pyramid.factors[level], pyramid) for level in [0, *coarse]],
-            method=pyramid.method_for(name),
-            fill_value=_kernel_fill(pyramid.fill_values.get(name)),
-            source_chunks=_source_chunks(var),
-            level0_block=_level0_block(pyramid, name),
-            max_region_bytes=max_region_bytes,
-            executor=pool,
-            on_tile=progress.add,
-            # Level 0 not written: its reads count for the first level of the pass.
-            timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
-            name=name,
-            write_region=native.write_region if native is not None else None,
-        )
-        groups.append((name, None, futures))
-    if native is None:
-        _wait(groups)
-        return
-    try:
-        _wait(groups)
-    except BaseException:
-        # Let the uploads already queued settle before the error propagates, so a rerun with
-        # mode="a" never races them; their own errors would only hide the first one.
-        with contextlib.suppress(Exception):
-            native.flush()
-        raise
-    native.flush()
-
-
-def _level0_block(pyramid: Pyramid, name: str) -> tuple[int, ...]:
-    """The plan's level-0 shard (or chunk), the smallest tile even when level 0 is not written.
-
-    A subset of coarse levels then reads level 0 in tiles as small as a full write's (the
-    coarsest levels accumulate across tiles) instead of tiles as big as a coarse shard.
-    """
-    enc = pyramid.encoding["/0"][name]
-    return tuple(int(n) for n in (enc.get("shards") or enc["chunks"]))
-
-
-def _array(root: zarr.Group, path: str) -> zarr.Array:
-    node = root[path]
-    if not isinstance(node, zarr.Array):
-        raise TypeError(f"expected a Zarr array at {path!r}, found a group")
-    return node
