@@ -127,3 +127,23 @@ def test_storage_error_is_raised_and_store_not_published(tmp_path, monkeypatch):
     pyramid.write(tmp_path, mode="a", io="rust")
     assert_levels(pyramid, LocalStore(tmp_path))
     assert is_published(LocalStore(tmp_path))
+
+
+def test_level_by_level_passes_with_rust_io(tmp_path):
+    # keep_levels_in_memory=False: one pass per coarse level, each flushed before the next.
+    ds = int_with_fill(make_dataset(64, 80), "int16", -9999)
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    stats = pyramid.write(tmp_path, io="rust", keep_levels_in_memory=False, stats=True)
+    assert {s["path"] for s in stats.values()} == {"level-by-level"}
+    assert_levels(pyramid, LocalStore(tmp_path), fill=-9999)
+    assert is_published(LocalStore(tmp_path))
+
+
+def test_icechunk_session_is_refused_by_rust_io():
+    icechunk = pytest.importorskip("icechunk")
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    pyramid = create_pyramid(make_dataset(32, 32), levels=2, **SMALL)
+    with pytest.raises(ValueError, match="io='rust' cannot write to"):
+        pyramid.write(session.store, io="rust")
+    assert not session.has_uncommitted_changes
