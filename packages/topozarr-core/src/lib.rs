@@ -10,6 +10,8 @@ pub mod mode;
 mod mode_acc;
 #[cfg(target_arch = "x86_64")]
 mod mode_avx2;
+#[cfg(target_arch = "x86_64")]
+mod mode_large;
 pub mod mode_small;
 pub mod pool;
 mod py_native;

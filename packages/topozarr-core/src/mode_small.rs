@@ -36,13 +36,13 @@ pub fn mode_square_simd<T: Elem>(
 #[derive(Default)]
 pub struct LargeScratch {
     #[cfg(target_arch = "x86_64")]
-    stats: Vec<crate::mode_avx2::Stats>,
+    stats: Vec<u8>,
     /// Windows left to the caller (indices into the output row).
     pub pending: Vec<usize>,
 }
 
-/// Square windows of 16x16 cells and more (side a multiple of 8) of one- and two-byte
-/// integers with AVX2 through the bound of [`crate::mode_avx2::large`]: returns false when it
+/// Square windows of 8x8 (two-byte cells) to 32x32 cells (side a multiple of 4) of one- and two-byte
+/// integers with AVX2 through the bound of [`crate::mode_large::large`]: returns false when it
 /// does not apply (then nothing was written); otherwise every window of `out` is done except
 /// those in `sc.pending`.
 pub fn mode_large_simd<T: Elem>(
@@ -60,7 +60,7 @@ pub fn mode_large_simd<T: Elem>(
         };
         // SAFETY: as in `mode_square_simd`.
         unsafe {
-            crate::mode_avx2::large(
+            crate::mode_large::large(
                 &bytes_rows,
                 out.as_mut_ptr() as *mut u8,
                 out.len(),

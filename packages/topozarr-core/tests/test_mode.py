@@ -184,3 +184,61 @@ def test_pyramid_tile_square_levels(dtype):
     strides = [(2, 2), (4, 4), (8, 8), (16, 16), (32, 32)]
     for got, s in zip(pyramid_tile(a, strides, "mode", fill_value=7), strides, strict=True):
         assert_same(got, mode_reference(a, s, 7, strict=True))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+@pytest.mark.parametrize("classes", [8, 256, 65536])
+@pytest.mark.parametrize("side", [16, 32])
+def test_large_windows_over_wide_rows(dtype, classes, side):
+    """16x16 / 32x32 over rows wider than the kernel's chunk of 512 bytes (several chunks and a
+    partial one): 8x8 blocks, so windows mix 4 or 16 block classes plus noise."""
+    a = blocky_class_map(
+        (2 * side, 61 * side + 5), classes, dtype, seed=classes, block=8, noise=0.3
+    )
+    fill = int(a.flat[9])
+    for f, skipna in ((None, True), (fill, True), (fill, False)):
+        got = block_reduce(a, (side, side), "mode", fill_value=f, skipna=skipna)
+        assert_same(got, mode_reference(a, (side, side), f, skipna))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("side", [16, 32])
+def test_large_windows_majority_ties_and_hidden_modes(dtype, side):
+    """Windows the first candidates decide (one class holds a majority), exact ties between two
+    candidates (smallest wins), uniform noise over many values, and a value that is no 4x4
+    sub-window's mode yet is the window's mode (the bound cannot decide: exact table)."""
+    rng = np.random.default_rng(side)
+    top = 250 if dtype == "uint8" else 60000
+    n = 40
+    a = rng.integers(0, top, (side, n * side)).astype(dtype)
+    wins = [a[:, i * side : (i + 1) * side] for i in range(n)]
+    for i, w in enumerate(wins[:10]):  # majority: 60% one class
+        w[rng.random(w.shape) < 0.6] = 7 + i
+    for i, w in enumerate(wins[10:20]):  # tie: two halves of two values, larger one first
+        w[:] = 30 + i
+        w[: side // 2] = 20 + i
+        w[0, :3] = w[-1, :3] = 99  # as many cells off each half
+    for w in wins[20:30]:  # hidden mode: 5 of each 4x4 sub-window's own value, 4 cells of 3
+        for r in range(0, side, 4):
+            for c in range(0, side, 4):
+                sub = rng.choice(np.arange(100, top), 16, replace=False)
+                sub[:5] = sub[5]
+                sub[5:9] = 3
+                w[r : r + 4, c : c + 4] = sub.reshape(4, 4)
+    # wins[30:]: uniform noise over many values (mostly undecided; ties to the minimum).
+    for f, skipna in ((None, True), (int(a[0, 0]), True), (int(a[0, 0]), False)):
+        got = block_reduce(a, (side, side), "mode", fill_value=f, skipna=skipna)
+        assert_same(got, mode_reference(a, (side, side), f, skipna))
+    got = block_reduce(a, (side, side), "mode")
+    assert list(got[0, 20:30]) == [3] * 10
+    assert list(got[0, :10]) == list(range(7, 17))
+
+
+def test_all_missing_large_windows_give_fill():
+    a = np.full((32, 640), 9, "uint16")
+    a[:, 320:] = 4
+    a[5, 400] = 9
+    got = block_reduce(a, (16, 16), "mode", fill_value=9)
+    assert list(got[0]) == [9] * 20 + [4] * 20
+    got = block_reduce(a, (16, 16), "mode", fill_value=9, skipna=False)
+    assert got[0, 25] == 9 and got[0, 24] == 4 and got[1, 25] == 4
