@@ -13,11 +13,13 @@ mod mode_avx2;
 #[cfg(target_arch = "x86_64")]
 mod mode_large;
 pub mod mode_small;
+pub mod ops;
 pub mod pool;
 mod py_native;
 pub mod reduce;
 pub mod shard;
 pub mod target;
+pub mod tile;
 pub mod upload;
 
 use error::{KernelError, StorageKind};
@@ -187,7 +189,7 @@ fn pyramid_tile<'py>(
     let fill = parse_fill(fill_value)?;
     let view = input.view();
     let out = py
-        .detach(|| accumulate::pyramid_tile(view, &strides, method, fill, skipna))
+        .detach(|| tile::pyramid_tile(view, &strides, method, fill, skipna))
         .map_err(to_py)?;
     Ok(out.into_iter().map(|a| to_numpy(py, a)).collect())
 }
