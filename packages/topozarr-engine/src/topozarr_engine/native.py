@@ -19,7 +19,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
-from topozarr_engine.shards import shard_pieces
+from topozarr_engine.shards import shard_pieces, whole_shards
 
 __all__ = ["DEFAULT_MAX_INFLIGHT_BYTES", "NativeWriter"]
 
@@ -79,11 +79,7 @@ class NativeWriter:
         shape = tuple(int(n) for n in native.shape)
         if block.shape != region.shape:
             raise ValueError(f"block shape {block.shape} does not match region {region}")
-        aligned = all(
-            a % s == 0 and (b % s == 0 or b == n)
-            for a, b, s, n in zip(region.start, region.stop, shard, shape, strict=True)
-        )
-        if not aligned:
+        if not whole_shards(region, shard, shape):
             raise ValueError(
                 f"io='rust' writes whole shards only; region {region} of {dst.path!r} is not "
                 f"aligned to its shards {shard}"

@@ -35,7 +35,7 @@ import numpy as np
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
 
-__all__ = ["FastPathWarning", "fast_path_available", "shard_pieces", "write_region"]
+__all__ = ["FastPathWarning", "fast_path_available", "shard_pieces", "whole_shards", "write_region"]
 
 _FAST_PATH_OK = True  # flipped off (with a warning) the first time the zarr internals differ
 
@@ -52,7 +52,8 @@ def fast_path_available() -> bool:
     return _FAST_PATH_OK
 
 
-def _whole_shards(region: Region, shard: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+def whole_shards(region: Region, shard: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """True when ``region`` is made of whole shards (edge shards clipped to ``shape``)."""
     return all(
         a % s == 0 and (b % s == 0 or b == n)
         for a, b, s, n in zip(region.start, region.stop, shard, shape, strict=True)
@@ -184,7 +185,7 @@ def write_region(dst: Any, region: Region, block: np.ndarray) -> None:
         if (
             arr is not None
             and pipeline == "BatchedCodecPipeline"
-            and _whole_shards(region, tuple(shards), shape)
+            and whole_shards(region, tuple(shards), shape)
         ):
             try:
                 from zarr.core.sync import sync
