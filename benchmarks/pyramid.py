@@ -4,6 +4,7 @@
     uv run --no-sync python benchmarks/pyramid.py --size 256M     # or 4G
     uv run --no-sync python benchmarks/pyramid.py --io rust       # the table with io="rust"
     uv run --no-sync python benchmarks/pyramid.py --target s3     # io paths to SeaweedFS
+    uv run --no-sync python benchmarks/pyramid.py --target s3 --latency-ms 20   # ... 20 ms away
 
 Every run ends with the two write paths side by side, io="python" and io="rust" at topozarr's
 default codecs, to ``--target`` (a local directory, or an S3 bucket on a SeaweedFS server the
@@ -115,9 +116,9 @@ def run_topozarr(src: Path, out: str, codecs: str, io: str) -> dict[str, Any]:
     pyramid = create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat")
     if codecs == "zarr":
         pyramid.encoding = _with_compressors(pyramid.encoding, _zarr_default_compressors())
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pyramid.write(out, io=io)
-    return {"seconds": time.perf_counter() - start}
+    return {"seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu}
 
 
 def _output_bytes(out: str) -> int:
@@ -226,31 +227,58 @@ def _s3_server() -> Any:
     return start_s3_server(Path(tempfile.mkdtemp(prefix="topozarr-bench-s3-")), volumes=160)
 
 
-def compare_io(src: Path, target: str) -> None:
+def _server_cpu_s(cluster: Any) -> float:
+    """CPU seconds used so far by the SeaweedFS processes (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for proc in cluster.procs:
+        try:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return total
+
+
+def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
     """io="python" and io="rust" side by side, topozarr's default codecs, same target."""
-    env, cluster, outs = None, None, {}
+    env, cluster, proxy, outs = None, None, None, {}
     if target == "s3":
         server, cluster = _s3_server()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(server.env())
+        if latency_ms > 0:
+            from latency_proxy import LatencyProxy
+
+            host, port = server.endpoint.removeprefix("http://").rsplit(":", 1)
+            proxy = LatencyProxy(host, int(port), latency_ms / 1000)
+            env["AWS_ENDPOINT_URL"] = proxy.endpoint
         outs = {io: server.url(f"bench-{io}.zarr") for io in ("python", "rust")}
+    runs, server_cpu = {}, {}
     try:
-        runs = {
-            io: _run("topozarr", src, "default", io, out=outs.get(io), env=env)
-            for io in ("python", "rust")
-        }
+        for io in ("python", "rust"):
+            before = _server_cpu_s(cluster) if cluster is not None else 0.0
+            runs[io] = _run("topozarr", src, "default", io, out=outs.get(io), env=env)
+            if cluster is not None:
+                server_cpu[io] = _server_cpu_s(cluster) - before
     finally:
+        if proxy is not None:
+            proxy.stop()
         if cluster is not None:
             cluster.stop()
-    print(f"\nwrite paths to {target} (topozarr defaults)")
-    print(f"{'io':<28}{'seconds':>9}{'peak RSS GiB':>14}{'output MiB':>12}")
+    where = f"{target}, +{latency_ms:g} ms per request" if latency_ms > 0 else target
+    print(f"\nwrite paths to {where} (topozarr defaults)")
+    print(f"{'io':<28}{'seconds':>9}{'peak RSS GiB':>14}{'output MiB':>12}{'writer CPU s':>14}")
     for io, r in runs.items():
         print(
             f"{io:<28}{r['seconds']:>9.2f}{r['peak_rss'] / 2**30:>14.2f}{r['bytes'] / 2**20:>12.1f}"
+            f"{r['cpu_s']:>14.2f}"
         )
+    if server_cpu:
+        cpu = ", ".join(f"{v:.2f} s during io={k}" for k, v in server_cpu.items())
+        print(f"  S3 server CPU (same {os.cpu_count()} cores): {cpu}")
     target_ratio = ">= 1.3" if target == "s3" else ">= 1"
     speedup = runs["python"]["seconds"] / runs["rust"]["seconds"]
-    print(f"  io=rust speed-up over io=python ({target}): {speedup:.2f}x (target {target_ratio})")
+    print(f"  io=rust speed-up over io=python ({where}): {speedup:.2f}x (target {target_ratio})")
 
 
 def main() -> None:
@@ -262,6 +290,12 @@ def main() -> None:
     parser.add_argument("--out")
     parser.add_argument("--codecs", choices=["zarr", "default"], default="default")
     parser.add_argument("--target", choices=["local", "s3"], default="local")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="with --target s3: delay every S3 reply by this much (a proxy on loopback)",
+    )
     args = parser.parse_args()
     if args.child:
         _child(args)
@@ -269,7 +303,7 @@ def main() -> None:
     DATA.mkdir(exist_ok=True)
     src = make_source(args.size)
     if args.target == "s3":
-        compare_io(src, "s3")
+        compare_io(src, "s3", args.latency_ms)
         return
     runs = {
         "baseline (zarr codecs)": _run("baseline", src, "zarr", args.io),

@@ -96,7 +96,16 @@ impl NativeStore {
     }
 
     /// Open the array at `path` from its `zarr.json` (written beforehand, e.g. by zarr-python).
-    fn open_array(&self, py: Python<'_>, path: &str) -> PyResult<NativeArray> {
+    ///
+    /// `metadata`, when given, is that document's bytes as the writer already holds them:
+    /// no request is made (on object storage each GET is a round trip the workers wait for).
+    #[pyo3(signature = (path, metadata = None))]
+    fn open_array(
+        &self,
+        py: Python<'_>,
+        path: &str,
+        metadata: Option<&[u8]>,
+    ) -> PyResult<NativeArray> {
         let path = path.trim_matches('/').to_string();
         let key = if path.is_empty() {
             "zarr.json".to_string()
@@ -106,8 +115,10 @@ impl NativeStore {
         let codec = py
             .detach(|| {
                 self.up.check()?;
-                let json = self.up.get(&key)?;
-                ShardCodec::from_json(&path, &json)
+                match metadata {
+                    Some(json) => ShardCodec::from_json(&path, json),
+                    None => ShardCodec::from_json(&path, &self.up.get(&key)?),
+                }
             })
             .map_err(to_py)?;
         Ok(NativeArray {

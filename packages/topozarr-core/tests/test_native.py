@@ -209,3 +209,20 @@ def test_shard_encoder_bytes_decode_through_zarr_python(tmp_path):
     assert encoder.encode([0, 0], np.full(64, np.nan, "float32").view(np.uint8)) is None
     with pytest.raises(ValueError, match="e"):
         ShardEncoder("e", b"{}")
+
+
+def test_open_array_from_metadata_bytes_makes_no_request(tmp_path):
+    # The array exists only in another directory: with its zarr.json bytes the native store
+    # needs nothing from its own root to encode and store shards.
+    _create(tmp_path / "ref", "a", (16, 16), "int16", chunks=(8, 8), shards=(16, 16), fill=0)
+    doc = (tmp_path / "ref" / "a" / "zarr.json").read_bytes()
+    target = tmp_path / "target"
+    target.mkdir()
+    store = NativeStore.local(str(target))
+    with pytest.raises(FileNotFoundError):
+        store.open_array("a")
+    data = np.arange(256, dtype="int16").reshape(16, 16)
+    store.open_array("a", doc).write_shard([0, 0], data.reshape(-1).view(np.uint8))
+    store.flush()
+    (target / "a" / "zarr.json").write_bytes(doc)
+    np.testing.assert_array_equal(zarr.open_array(str(target / "a"), mode="r")[...], data)

@@ -88,6 +88,29 @@ def test_misaligned_region_and_wrong_root_are_refused(tmp_path):
         elsewhere.write_region(dst, Region.from_bounds((0, 0), (8, 8)), np.ones((8, 8)))
 
 
+def test_first_array_is_read_back_the_others_come_from_zarr_python(tmp_path):
+    store = zarr.storage.LocalStore(tmp_path / "z")
+    a = make_array(store, "a", (16, 16), np.float32, chunks=(4, 4), shards=(8, 8))
+    b = make_array(store, "b", (16, 16), np.float32, chunks=(4, 4), shards=(8, 8))
+    # A target holding a different array "a": the read-back check refuses it.
+    other = zarr.storage.LocalStore(tmp_path / "other")
+    make_array(other, "a", (8, 8), np.float32, chunks=(4, 4), shards=(8, 8))
+    with pytest.raises(ValueError, match="not the zarr store's root"):
+        NativeWriter.local(str(tmp_path / "other")).write_region(
+            a, Region.from_bounds((0, 0), (16, 16)), np.ones((16, 16), np.float32)
+        )
+    # Once the root is proven, later arrays are opened from zarr-python's metadata: b's
+    # zarr.json is not read (it is gone from disk), and its shards still decode.
+    (tmp_path / "z" / "b" / "zarr.json").unlink()
+    writer = NativeWriter.local(str(tmp_path / "z"))
+    data = np.arange(256, dtype=np.float32).reshape(16, 16)
+    for dst in (a, b):
+        writer.write_region(dst, Region.from_bounds((0, 0), (16, 16)), data)
+    writer.flush()
+    np.testing.assert_array_equal(a[...], data)
+    np.testing.assert_array_equal(b[...], data)
+
+
 def test_storage_error_is_a_region_error_or_raised_by_flush(tmp_path):
     a = dem((32, 32))
     dsts = _levels(tmp_path, a, [1, 2])

@@ -128,6 +128,19 @@ def test_unsharded(store):
     check(a, dsts, strides, "min", 0)
 
 
+@pytest.mark.parametrize(("dtype", "fill"), [(np.float32, None), (np.int16, -9999)])
+def test_recycled_shard_buffers_never_leak_values(store, dtype, fill):
+    # 16x16 tiles, level-1 shards of 2x2 tiles: shard (0, 0) is all data, so its buffer goes
+    # back to the pool and holds shard (0, 1), where one tile has no valid cell at all (its
+    # piece is never delivered). Stale values from shard (0, 0) must not show through.
+    a = dem((64, 64), dtype, nan_frac=0, fill=fill)
+    a[0:16, 32:48] = np.nan if fill is None else fill
+    dsts, strides, _ = build(store, a, [1, 2], fill=fill, max_region_bytes=1, max_workers=1)
+    check(a, dsts, strides, "mean", fill)
+    missing = np.isnan(dsts[1][0:8, 16:24]) if fill is None else dsts[1][0:8, 16:24] == fill
+    assert missing.all()
+
+
 def test_layout_inner_and_deep():
     layout = plan_tiles(
         (1000, 1000), 4, (64, 64), [(1, 1), (2, 2), (4, 4), (128, 128)], max_region_bytes=1

@@ -257,6 +257,37 @@ def test_killed_write_is_not_published_and_rerun_completes(monkeypatch):
     assert_levels(pyramid, store)
 
 
+def test_level_templates_written_concurrently_and_first_failure_raised(monkeypatch):
+    import threading
+
+    import topozarr_plan.writer as writer
+
+    ds = make_dataset(64, 64)
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    real = writer._write_template
+    threads: dict[int, str] = {}
+
+    def recording(pyramid, zstore, level, spatial):
+        threads[level] = threading.current_thread().name
+        return real(pyramid, zstore, level, spatial)
+
+    monkeypatch.setattr(writer, "_write_template", recording)
+    store = MemoryStore()
+    pyramid.write(store)
+    assert sorted(threads) == [0, 1, 2, 3]
+    assert all(name.startswith("topozarr-meta") for name in threads.values())
+    assert_levels(pyramid, store)
+
+    def failing(pyramid, zstore, level, spatial):
+        if level in (1, 3):
+            raise OSError(f"template of level {level} failed")
+        return real(pyramid, zstore, level, spatial)
+
+    monkeypatch.setattr(writer, "_write_template", failing)
+    with pytest.raises(OSError, match="level 1 failed"):
+        pyramid.write(MemoryStore())
+
+
 def test_icechunk_session_store():
     icechunk = pytest.importorskip("icechunk")
     repo = icechunk.Repository.create(icechunk.in_memory_storage())

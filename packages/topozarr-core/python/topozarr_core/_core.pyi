@@ -239,9 +239,10 @@ class NativeStore:
         (``allow_http``, ``timeout``, ...) override them. Raises ``ValueError`` for an
         unknown key."""
 
-    def open_array(self, path: str) -> NativeArray:
+    def open_array(self, path: str, metadata: bytes | None = None) -> NativeArray:
         """Open the array at ``path`` from its ``zarr.json`` (already written, e.g. by
-        zarr-python). Raises ``FileNotFoundError`` when it is missing, ``ValueError`` when its
+        zarr-python). ``metadata``, when given, is that document's bytes and no request is
+        made. Raises ``FileNotFoundError`` when it is missing, ``ValueError`` when its
         metadata or codecs are not supported."""
 
     def flush(self) -> None:

@@ -31,27 +31,34 @@ def _is_nan(value: Any) -> bool:
         return False
 
 
+#: Elements looked at before a full scan (evenly spaced over the block).
+_SAMPLES = 64
+
+
 def is_all_fill(block: np.ndarray, fill_value: Any) -> bool:
     """True when every element of ``block`` equals ``fill_value`` (NaN equal to NaN).
 
     Such a block need not be written: reading an unwritten chunk returns the fill value.
-    The first and last elements are checked first, so non-empty blocks (the common case)
-    are rejected without scanning.
+    A few evenly spaced elements are checked first, so a block that is only partly fill
+    (a DEM tile with ocean in its corners) is rejected without scanning all of it.
     """
     if block.size == 0:
         return True
     if fill_value is None:
         return False
-    flat0, flat1 = block.flat[0], block.flat[-1]
-    if _is_nan(fill_value):
-        if block.dtype.kind not in "fc":
-            return False
-        if not (np.isnan(flat0) and np.isnan(flat1)):
-            return False
-        return bool(np.isnan(block).all())
-    if flat0 != fill_value or flat1 != fill_value:
+    nan = _is_nan(fill_value)
+    if nan and block.dtype.kind not in "fc":
         return False
-    return bool((block == fill_value).all())
+    sample = block.flat[np.linspace(0, block.size - 1, min(block.size, _SAMPLES), dtype=np.intp)]
+    if not _all_equal(sample, fill_value, nan):
+        return False
+    return _all_equal(block, fill_value, nan)
+
+
+def _all_equal(values: np.ndarray, fill_value: Any, nan: bool) -> bool:
+    if nan:
+        return bool(np.isnan(values).all())
+    return bool((values == fill_value).all())
 
 
 def empty_value(method: str, dtype: np.dtype[Any], fill_value: Any) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
-from topozarr_engine.shards import shard_pieces, whole_shards
+from topozarr_engine.shards import shard_pieces, whole_shards, zarr_json
 
 __all__ = ["DEFAULT_MAX_INFLIGHT_BYTES", "NativeWriter"]
 
@@ -40,6 +40,9 @@ class NativeWriter:
         self.store = store
         self._arrays: dict[str, kernel.NativeArray] = {}
         self._lock = threading.Lock()
+        # The first array is read back from the target, to prove it is the zarr store's root;
+        # the others are opened from the metadata zarr-python holds.
+        self._verified = False
 
     @classmethod
     def local(cls, root: str, **kwargs: Any) -> NativeWriter:
@@ -61,16 +64,30 @@ class NativeWriter:
         path = str(dst.path)
         with self._lock:
             native = self._arrays.get(path)
-            if native is None:
-                native = self.store.open_array(path)
-                if tuple(native.shape) != tuple(int(n) for n in dst.shape):
-                    raise ValueError(
-                        f"array {path!r} has shape {tuple(native.shape)} in {self.url} but "
-                        f"{tuple(dst.shape)} in the zarr store: the native target is not the "
-                        "zarr store's root"
-                    )
-                self._arrays[path] = native
-        return native
+            verified = self._verified
+        if native is not None:
+            return native
+        doc = None
+        if verified:
+            # The document zarr-python wrote, from memory: no GET per array (a round trip the
+            # workers would wait for on object storage).
+            try:
+                doc = zarr_json(dst)
+            except (AttributeError, KeyError, TypeError):
+                doc = None  # not a zarr-python array: read what the store holds
+        # Opened outside the lock; two workers racing for one array build the same thing.
+        native = self.store.open_array(path, doc)
+        if doc is None and tuple(native.shape) != tuple(int(n) for n in dst.shape):
+            # Read back from the native target: a different array there means the target is
+            # not the zarr store's root, and shards would land in the wrong place.
+            raise ValueError(
+                f"array {path!r} has shape {tuple(native.shape)} in {self.url} but "
+                f"{tuple(dst.shape)} in the zarr store: the native target is not the "
+                "zarr store's root"
+            )
+        with self._lock:
+            self._verified = True
+            return self._arrays.setdefault(path, native)
 
     def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
         """``dst[region] = block`` for a region made of whole shards (edge shards clipped)."""

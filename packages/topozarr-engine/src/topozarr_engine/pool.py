@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
 
@@ -42,6 +43,29 @@ def wait_all(futures: list[Future[None]]) -> None:
         raise exc
 
 
+def _stop_after_first_error(tasks: Iterable[Callable[[], None]]) -> list[Callable[[], None]]:
+    """Tasks that do nothing once one of them has failed.
+
+    Cancelling pending futures after a failure is not enough on its own: a worker that just
+    finished the failed task picks up the next one before the waiting thread can cancel it.
+    """
+    failed = threading.Event()
+
+    def guarded(task: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if failed.is_set():
+                return
+            try:
+                task()
+            except BaseException:
+                failed.set()
+                raise
+
+        return run
+
+    return [guarded(task) for task in tasks]
+
+
 def run_tasks(
     tasks: Iterable[Callable[[], None]],
     *,
@@ -62,6 +86,7 @@ def run_tasks(
     region_bytes
         Size of one region, used for the default worker count.
     """
+    tasks = _stop_after_first_error(tasks)
     if executor is not None:
         return [executor.submit(task) for task in tasks]
     workers = max_workers if max_workers is not None else default_max_workers(region_bytes)

@@ -36,6 +36,7 @@ import numpy as np
 from topozarr_engine import kernel, shards
 from topozarr_engine.accumulate import LevelAccumulator
 from topozarr_engine.blocks import array_block_shape, empty_value, is_all_fill, materialize
+from topozarr_engine.buffers import BufferPool
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, grid_shape, morton_order, region_block
@@ -191,6 +192,16 @@ class _Level:
         )
 
 
+def _same_fill(a: Any, b: Any) -> bool:
+    """True when fill values ``a`` and ``b`` mark the same cells (NaN equal to NaN)."""
+    if a is None or b is None:
+        return False
+    try:
+        return bool(a == b) or bool(np.isnan(a) and np.isnan(b))
+    except (TypeError, ValueError):
+        return False
+
+
 def write_pyramid_arrays(
     values: Any,
     dsts: Sequence[Any],
@@ -338,14 +349,29 @@ def write_pyramid_arrays(
     missing_marker = fill_value if fill_value is not None else np.nan
     fill0 = dst0.fill_value if dst0 is not None else None
     stop = threading.Event()
+    pools: dict[np.dtype[Any], BufferPool] = {}
     store_region = write_region if write_region is not None else shards.write_region
+
+    def pool(dtype: np.dtype[Any]) -> BufferPool:
+        # One pool per dtype: levels 1-3 usually share a shard shape, so buffers move down.
+        # Tiles go in Morton order, so only a few shards are open at once; four idle ones
+        # cover that without holding much memory.
+        found = pools.get(dtype)
+        return found if found is not None else pools.setdefault(dtype, BufferPool(dtype, 4))
 
     def timer(level: int) -> RegionTimer | None:
         return timers[level] if timers is not None and level < len(timers) else None
 
-    def write(level: int, dst: Any, region: Region, block: np.ndarray, fill: Any) -> None:
+    def write(
+        level: int,
+        dst: Any,
+        region: Region,
+        block: np.ndarray,
+        fill: Any,
+        empty: bool | None = None,
+    ) -> None:
         t = timer(level)
-        if skip_empty and is_all_fill(block, fill):
+        if skip_empty and (is_all_fill(block, fill) if empty is None else empty):
             if t is not None:
                 t.count(regions=1, skipped=1, shape=region.shape)
             return
@@ -388,7 +414,7 @@ def write_pyramid_arrays(
                     continue
                 buf = lv.buffers.get(shard)
                 if buf is None:
-                    buf = np.full(sregion.shape, lv.empty, dtype=lv.dtype)
+                    buf = pool(lv.dtype).take(sregion.shape, lv.empty)
                     lv.buffers[shard] = buf
                 if block is not None:
                     buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]
@@ -400,6 +426,7 @@ def write_pyramid_arrays(
             write(lv.level, lv.dst, region, data, lv.fill)
         for shard, buf in ready:
             flush(lv, shard, buf)
+            pool(lv.dtype).give(buf)  # written: the writers keep no reference to it
 
     def fold(lv: _Level, region: Region, block: np.ndarray | None) -> None:
         cells = _cells(region, lv.stride, lv.shape)
@@ -435,9 +462,11 @@ def write_pyramid_arrays(
             if after_read is not None:
                 after_read(region, block)
             stage = "write"
-            if dst0 is not None:
-                write(0, dst0, region, block, fill0)
             all_missing = skip_empty and is_all_fill(block, missing_marker)
+            if dst0 is not None:
+                # Level 0's fill is usually the missing marker: scan the block once, not twice.
+                same = _same_fill(fill0, missing_marker)
+                write(0, dst0, region, block, fill0, all_missing if same else None)
             outs: list[np.ndarray | None] = [None] * len(layout.inner)
             if layout.inner and not all_missing:
                 level, stage = layout.inner[0], "reduce"

@@ -35,7 +35,14 @@ import numpy as np
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
 
-__all__ = ["FastPathWarning", "fast_path_available", "shard_pieces", "whole_shards", "write_region"]
+__all__ = [
+    "FastPathWarning",
+    "fast_path_available",
+    "shard_pieces",
+    "whole_shards",
+    "write_region",
+    "zarr_json",
+]
 
 _FAST_PATH_OK = True  # flipped off (with a warning) the first time the zarr internals differ
 
@@ -102,15 +109,20 @@ _ENCODERS: dict[tuple[str, bytes], Any] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
+def zarr_json(arr: Any) -> bytes:
+    """The ``zarr.json`` document zarr-python wrote for ``arr`` (``Array`` or ``AsyncArray``)."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    return bytes(arr.metadata.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes())
+
+
 def _kernel_encoder(arr: Any) -> Any:
     """The kernel's encoder for ``arr``'s codec chain, or ``None`` when it does not know it.
 
     Built from the array's own ``zarr.json`` document, so it encodes exactly what zarr-python
     would (the tests decode both with zarr-python and compare).
     """
-    from zarr.core.buffer import default_buffer_prototype
-
-    doc = arr.metadata.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+    doc = zarr_json(arr)
     path = str(arr.store_path.path)
     with _ENCODERS_LOCK:
         if (path, doc) in _ENCODERS:

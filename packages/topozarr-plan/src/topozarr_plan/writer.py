@@ -195,8 +195,7 @@ def write_pyramid(
         else:
             # "a" on a store without a v3 root group creates one and deletes nothing.
             root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
-        for level in requested:
-            _write_template(pyramid, zstore, level, spatial)
+        _write_templates(pyramid, zstore, requested, spatial)
 
         # --- compute ---
         timers = {level: RegionTimer() for level in requested}
@@ -343,6 +342,26 @@ def _variable_encoding(
         enc["_FillValue"] = fill
     enc.update(user)  # anything else the user put there (filters, serializer, ...)
     return enc
+
+
+#: Level templates written at once. Each is a dozen small sequential requests (group,
+#: coordinates, array metadata): on object storage that is latency, not work, so the levels
+#: go in parallel (six levels to SeaweedFS on loopback took 0.35 s one by one).
+_TEMPLATE_THREADS = 8
+
+
+def _write_templates(pyramid: Pyramid, zstore: Any, levels: list[int], spatial: list[str]) -> None:
+    """Every level's template; each level is its own group, so they do not interact."""
+    if len(levels) <= 1:
+        for level in levels:
+            _write_template(pyramid, zstore, level, spatial)
+        return
+    with ThreadPoolExecutor(
+        max_workers=min(_TEMPLATE_THREADS, len(levels)), thread_name_prefix="topozarr-meta"
+    ) as meta:
+        futures = [meta.submit(_write_template, pyramid, zstore, lv, spatial) for lv in levels]
+        for future in futures:  # the first failure (in level order) is raised
+            future.result()
 
 
 def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]) -> None:
