@@ -288,13 +288,28 @@ def test_level_templates_written_concurrently_and_first_failure_raised(monkeypat
         pyramid.write(MemoryStore())
 
 
-def test_icechunk_session_store():
+def test_icechunk_session_store(monkeypatch):
+    import threading
+
+    import topozarr_plan.writer as writer
+
     icechunk = pytest.importorskip("icechunk")
     repo = icechunk.Repository.create(icechunk.in_memory_storage())
     session = repo.writable_session("main")
     ds = with_holes(make_dataset(48, 48))
     pyramid = create_pyramid(ds, levels=3, **SMALL)
+    real = writer._write_template
+    threads = set()
+
+    def recording(*args):
+        threads.add(threading.current_thread().name)
+        return real(*args)
+
+    # Icechunk's store deadlocks under concurrent array creation (zarr 3.4): templates are
+    # written one by one on the calling thread.
+    monkeypatch.setattr(writer, "_write_template", recording)
     pyramid.write(session.store)
+    assert threads == {threading.current_thread().name}
     session.commit("pyramid")
     read = repo.readonly_session("main").store
     assert_levels(pyramid, read)

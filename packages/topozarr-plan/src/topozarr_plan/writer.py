@@ -350,9 +350,20 @@ def _variable_encoding(
 _TEMPLATE_THREADS = 8
 
 
+def _concurrent_safe(zstore: Any) -> bool:
+    """Only zarr's own stores are written from several threads at once.
+
+    Others may not take it: icechunk's session store deadlocks with zarr 3.4 when two
+    threads create arrays in it at the same time.
+    """
+    from zarr.storage import LocalStore, MemoryStore, ObjectStore
+
+    return isinstance(zstore, (LocalStore, MemoryStore, ObjectStore))
+
+
 def _write_templates(pyramid: Pyramid, zstore: Any, levels: list[int], spatial: list[str]) -> None:
     """Every level's template; each level is its own group, so they do not interact."""
-    if len(levels) <= 1:
+    if len(levels) <= 1 or not _concurrent_safe(zstore):
         for level in levels:
             _write_template(pyramid, zstore, level, spatial)
         return
