@@ -264,7 +264,8 @@ def write_pyramid_arrays(
     write_region
         ``write_region(dst, region, block)`` stores one region of whole shards; default
         ``shards.write_region`` (zarr-python), or ``NativeWriter.write_region`` for
-        ``io="rust"``.
+        ``io="rust"``. ``block`` is only valid during the call (shard buffers are reused
+        once it returns): copy it to keep it.
 
     Returns
     -------
