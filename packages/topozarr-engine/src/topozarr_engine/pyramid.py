@@ -349,16 +349,13 @@ def write_pyramid_arrays(
     inner_strides = [strides_t[lv] for lv in layout.inner]
     missing_marker = fill_value if fill_value is not None else np.nan
     fill0 = dst0.fill_value if dst0 is not None else None
-    stop = threading.Event()
-    pools: dict[np.dtype[Any], BufferPool] = {}
+    # Level 0's fill is usually the missing marker: then one scan of a tile answers both.
+    fill0_is_marker = _same_fill(fill0, missing_marker)
+    # Shard buffers are recycled per dtype: levels 1-3 usually share a shard shape, so buffers
+    # move down. Tiles go in Morton order, so only a few shards are open at once; four idle
+    # ones cover that without holding much memory.
+    pools = {dt: BufferPool(dt, max_free=4) for dt in {lv.dtype for lv in levels.values()}}
     store_region = write_region if write_region is not None else shards.write_region
-
-    def pool(dtype: np.dtype[Any]) -> BufferPool:
-        # One pool per dtype: levels 1-3 usually share a shard shape, so buffers move down.
-        # Tiles go in Morton order, so only a few shards are open at once; four idle ones
-        # cover that without holding much memory.
-        found = pools.get(dtype)
-        return found if found is not None else pools.setdefault(dtype, BufferPool(dtype, 4))
 
     def timer(level: int) -> RegionTimer | None:
         return timers[level] if timers is not None and level < len(timers) else None
@@ -415,7 +412,7 @@ def write_pyramid_arrays(
                     continue
                 buf = lv.buffers.get(shard)
                 if buf is None:
-                    buf = pool(lv.dtype).take(sregion.shape, lv.empty)
+                    buf = pools[lv.dtype].take(sregion.shape, lv.empty)
                     lv.buffers[shard] = buf
                 if block is not None:
                     buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]
@@ -427,7 +424,7 @@ def write_pyramid_arrays(
             write(lv.level, lv.dst, region, data, lv.fill)
         for shard, buf in ready:
             flush(lv, shard, buf)
-            pool(lv.dtype).give(buf)  # written: the writers keep no reference to it
+            pools[lv.dtype].give(buf)  # written: the writers keep no reference to it
 
     def fold(lv: _Level, region: Region, block: np.ndarray | None) -> None:
         cells = _cells(region, lv.stride, lv.shape)
@@ -449,8 +446,6 @@ def write_pyramid_arrays(
             flush(lv, shard, None)
 
     def task(index: tuple[int, ...]) -> None:
-        if stop.is_set():
-            return
         region = layout.tile_region(index, shape0)
         level, stage = 0, "read"
         try:
@@ -465,9 +460,7 @@ def write_pyramid_arrays(
             stage = "write"
             all_missing = skip_empty and is_all_fill(block, missing_marker)
             if dst0 is not None:
-                # Level 0's fill is usually the missing marker: scan the block once, not twice.
-                same = _same_fill(fill0, missing_marker)
-                write(0, dst0, region, block, fill0, all_missing if same else None)
+                write(0, dst0, region, block, fill0, all_missing if fill0_is_marker else None)
             outs: list[np.ndarray | None] = [None] * len(layout.inner)
             if layout.inner and not all_missing:
                 level, stage = layout.inner[0], "reduce"
@@ -494,10 +487,8 @@ def write_pyramid_arrays(
                 level, stage = lvnum, "reduce"
                 fold(levels[lvnum], region, None if all_missing else block)
         except RegionError as exc:
-            stop.set()
             raise exc.with_context(variable=name) from exc.cause
         except Exception as exc:
-            stop.set()
             raise RegionError(region, exc, variable=name, level=level, stage=stage) from exc
         if on_tile is not None:
             on_tile(int(np.prod(region.shape)) * itemsize)

@@ -105,7 +105,10 @@ async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarra
     await asyncio.gather(*writes)
 
 
-_ENCODERS: dict[tuple[str, bytes], Any] = {}
+#: Encoders by (id of the array's metadata object, path). zarr-python's metadata is immutable,
+#: so its identity stands for its content; the entry holds the object, so the id is not reused
+#: while cached. Serialising zarr.json per region would repeat work on the write path.
+_ENCODERS: dict[tuple[int, str], tuple[Any, Any]] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
@@ -122,19 +125,21 @@ def _kernel_encoder(arr: Any) -> Any:
     Built from the array's own ``zarr.json`` document, so it encodes exactly what zarr-python
     would (the tests decode both with zarr-python and compare).
     """
-    doc = zarr_json(arr)
+    meta = arr.metadata
     path = str(arr.store_path.path)
+    key = (id(meta), path)
     with _ENCODERS_LOCK:
-        if (path, doc) in _ENCODERS:
-            return _ENCODERS[(path, doc)]
+        cached = _ENCODERS.get(key)
+    if cached is not None:
+        return cached[1]
     try:
-        encoder = kernel.ShardEncoder(path, doc)
+        encoder = kernel.ShardEncoder(path, zarr_json(arr))
     except (ValueError, TypeError):
         encoder = None  # e.g. a codec only zarr-python has: its own pipeline encodes
     with _ENCODERS_LOCK:
         if len(_ENCODERS) > 1024:
             _ENCODERS.clear()
-        _ENCODERS[(path, doc)] = encoder
+        _ENCODERS[key] = (meta, encoder)
     return encoder
 
 

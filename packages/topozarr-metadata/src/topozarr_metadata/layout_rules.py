@@ -307,7 +307,14 @@ def layout_findings(attrs: Mapping[str, Any], layout: list[Any]) -> list[Finding
     return out
 
 
-def flat_findings(attrs: Mapping[str, Any], node: str) -> list[Finding]:
+def flat_findings(
+    attrs: Mapping[str, Any], node: str, *, registration: Any = None
+) -> list[Finding]:
+    """The node's own ``spatial:transform`` and ``spatial:bbox`` checks.
+
+    ``registration`` overrides the node's ``spatial:registration`` (a level group inherits
+    the root's).
+    """
     out: list[Finding] = []
     t = as_vector(attrs.get("spatial:transform"), 6)
     if t is not None:
@@ -319,7 +326,7 @@ def flat_findings(attrs: Mapping[str, Any], node: str) -> list[Finding]:
                 attrs["spatial:bbox"],
                 as_shape(attrs.get("spatial:shape")),
                 t,
-                attrs.get("spatial:registration"),
+                registration if registration is not None else attrs.get("spatial:registration"),
             )
         )
     return out

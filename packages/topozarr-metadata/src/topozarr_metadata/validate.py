@@ -24,7 +24,7 @@ from typing import Any
 from .conventions import classify_cmo
 from .findings import Finding, as_shape, as_vector
 from .hints import HINTS_KEY, parse_layer_hints
-from .layout_rules import bbox_finding, flat_findings, layout_findings, transform_findings
+from .layout_rules import flat_findings, layout_findings
 from .read import unwrap
 
 __all__ = ["Finding", "validate"]
@@ -222,18 +222,8 @@ def _level_group_findings(
                         f"{k} {list(mine)} differs from its layout entry's {list(theirs)}",
                     )
                 )
-    if t is not None:
-        out.extend(transform_findings(f"{node}#/spatial:transform", t))
-    if "spatial:bbox" in group:
-        out.extend(
-            bbox_finding(
-                f"{node}#/spatial:bbox",
-                group["spatial:bbox"],
-                shape,
-                t,
-                group.get("spatial:registration", root.get("spatial:registration")),
-            )
-        )
+    registration = group.get("spatial:registration", root.get("spatial:registration"))
+    out.extend(flat_findings(group, node, registration=registration))
     return out
 
 

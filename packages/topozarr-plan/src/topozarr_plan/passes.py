@@ -185,7 +185,7 @@ def wait_groups(groups: list[tuple[str, int | None, list[Future[None]]]]) -> Non
 
 def run_pass(
     pyramid: Pyramid,
-    root: zarr.Group,
+    arrays: Mapping[str, zarr.Array],
     spatial: list[str],
     levels: list[int],
     pool: ThreadPoolExecutor,
@@ -196,6 +196,8 @@ def run_pass(
 ) -> None:
     """One pass over the source writing ``levels`` (level 0 only when listed).
 
+    ``arrays`` holds the level arrays by path (``"<level>/<name>"``), as the templates made them.
+
     Each coarse level is reduced from the source's native cells by its cumulative factor.
     With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
     ends only when its uploads have finished (a storage error is raised here).
@@ -204,8 +206,8 @@ def run_pass(
     coarse = [level for level in levels if level > 0]
     for name in spatial:
         var = pyramid.source[name].variable
-        dsts = [level_array(root, f"0/{name}") if 0 in levels else None]
-        dsts += [level_array(root, f"{level}/{name}") for level in coarse]
+        dsts = [arrays[f"0/{name}"] if 0 in levels else None]
+        dsts += [arrays[f"{level}/{name}"] for level in coarse]
         futures = write_pyramid_arrays(
             var,
             dsts,
@@ -247,10 +249,3 @@ def level0_block(pyramid: Pyramid, name: str) -> tuple[int, ...]:
     """
     enc = pyramid.encoding["/0"][name]
     return tuple(int(n) for n in (enc.get("shards") or enc["chunks"]))
-
-
-def level_array(root: zarr.Group, path: str) -> zarr.Array:
-    node = root[path]
-    if not isinstance(node, zarr.Array):
-        raise TypeError(f"expected a Zarr array at {path!r}, found a group")
-    return node

@@ -195,7 +195,7 @@ def write_pyramid(
         else:
             # "a" on a store without a v3 root group creates one and deletes nothing.
             root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
-        _write_templates(pyramid, zstore, requested, spatial)
+        arrays = _write_templates(pyramid, zstore, requested, spatial)
 
         # --- compute ---
         timers = {level: RegionTimer() for level in requested}
@@ -210,7 +210,7 @@ def write_pyramid(
                 for done, levels_of_pass in enumerate(passes, start=1):
                     run_pass(
                         pyramid,
-                        root,
+                        arrays,
                         spatial,
                         levels_of_pass,
                         pool,
@@ -361,21 +361,30 @@ def _concurrent_safe(zstore: Any) -> bool:
     return isinstance(zstore, (LocalStore, MemoryStore, ObjectStore))
 
 
-def _write_templates(pyramid: Pyramid, zstore: Any, levels: list[int], spatial: list[str]) -> None:
-    """Every level's template; each level is its own group, so they do not interact."""
+def _write_templates(
+    pyramid: Pyramid, zstore: Any, levels: list[int], spatial: list[str]
+) -> dict[str, zarr.Array]:
+    """Every level's template; each level is its own group, so they do not interact.
+
+    Returns the spatial arrays by path (``"<level>/<name>"``), as created.
+    """
+    arrays: dict[str, zarr.Array] = {}
     if len(levels) <= 1 or not _concurrent_safe(zstore):
         for level in levels:
-            _write_template(pyramid, zstore, level, spatial)
-        return
+            arrays.update(_write_template(pyramid, zstore, level, spatial))
+        return arrays
     with ThreadPoolExecutor(
         max_workers=min(_TEMPLATE_THREADS, len(levels)), thread_name_prefix="topozarr-meta"
     ) as meta:
         futures = [meta.submit(_write_template, pyramid, zstore, lv, spatial) for lv in levels]
         for future in futures:  # the first failure (in level order) is raised
-            future.result()
+            arrays.update(future.result())
+    return arrays
 
 
-def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]) -> None:
+def _write_template(
+    pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]
+) -> dict[str, zarr.Array]:
     """Level group, its attrs, coordinates, non-spatial variables and spatial array metadata.
 
     Everything but the spatial variables is written by xarray (``to_zarr``, computing any lazy
@@ -391,6 +400,7 @@ def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str
     group = zarr.open_group(zstore, path=str(level), mode="r+", use_consolidated=False)
     non_index = sorted(str(c) for c in template.coords if c not in template.dims)
     covered: set[str] = set()
+    arrays: dict[str, zarr.Array] = {}
     for name in spatial:
         var = template[name].variable
         enc = _variable_encoding(pyramid, level, name, np.dtype(var.dtype))
@@ -402,7 +412,8 @@ def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str
             attrs["coordinates"] = " ".join(coords)
         if enc.get("_FillValue") is not None:
             attrs["_FillValue"] = _encode_fill_attr(enc["_FillValue"], np.dtype(var.dtype))
-        zarr.create_array(
+        # Kept for the passes: reopening each array would cost a request per array.
+        arrays[f"{level}/{name}"] = zarr.create_array(
             group.store,
             name=f"{group.path}/{name}" if group.path else name,
             shape=var.shape,
@@ -425,6 +436,7 @@ def _write_template(pyramid: Pyramid, zstore: Any, level: int, spatial: list[str
         else:
             del attrs["coordinates"]
         group.attrs.put(attrs)
+    return arrays
 
 
 def _encode_fill_attr(value: float | int, dtype: np.dtype[Any]) -> Any:
