@@ -323,5 +323,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_native::NativeStore>()?;
     m.add_class::<py_native::NativeArray>()?;
     m.add_class::<py_native::ShardEncoder>()?;
+    m.add_class::<py_native::UploadGroup>()?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::error::KernelError;
 use crate::shard::ShardCodec;
 use crate::target::{Retry, Target};
 use crate::to_py;
-use crate::upload::Uploader;
+use crate::upload::{Group, Uploader};
 
 const IO_THREADS: usize = 2;
 
@@ -191,19 +191,23 @@ impl NativeArray {
     ///
     /// `data` is the shard's in-bounds extent as C-ordered raw bytes (`block.view(np.uint8)`
     /// of a C-contiguous block); edge shards are padded with the fill value. An all-fill shard
-    /// deletes the key instead. Storage errors surface here or from `NativeStore.flush`.
+    /// deletes the key instead. Storage errors surface here, from `NativeStore.flush`, and
+    /// from `group.wait()` when the upload is counted in `group`.
+    #[pyo3(signature = (indices, data, group = None))]
     fn write_shard(
         &self,
         py: Python<'_>,
         indices: Vec<u64>,
         data: PyReadonlyArrayDyn<'_, u8>,
+        group: Option<&UploadGroup>,
     ) -> PyResult<()> {
         let bytes = shard_bytes(&data)?;
+        let group = group.map(|g| g.inner.clone());
         py.detach(|| {
             self.up.check()?;
             let key = self.codec.key(&indices);
             let encoded = self.codec.encode(&indices, bytes)?;
-            self.up.put(key, encoded.map(Bytes::from))
+            self.up.put(key, encoded.map(Bytes::from), group)
         })
         .map_err(to_py)
     }
@@ -215,6 +219,35 @@ impl NativeArray {
             self.codec.shape(),
             self.codec.shard_shape()
         )
+    }
+}
+
+/// A set of background uploads that can be waited for on its own (one tile's shards), so a
+/// write journal records a tile only once its shards are stored.
+#[pyclass(module = "topozarr_core._core", frozen)]
+pub struct UploadGroup {
+    inner: Arc<Group>,
+}
+
+#[pymethods]
+impl UploadGroup {
+    #[new]
+    fn new() -> UploadGroup {
+        UploadGroup {
+            inner: Arc::new(Group::default()),
+        }
+    }
+
+    /// Uploads of the group not finished yet.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.inner.pending()
+    }
+
+    /// Block (GIL released) until every upload of the group has finished; raises the group's
+    /// first storage error, naming the key.
+    fn wait(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.wait()).map_err(to_py)
     }
 }
 

@@ -6,7 +6,7 @@
 //! network throttles the encoders instead of growing memory. The first failure is kept and
 //! returned by every later call and by [`Uploader::flush`], so no error is lost.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -17,6 +17,51 @@ use crate::error::{KernelError, Result, StorageKind};
 use crate::target::Target;
 
 const UNIT: usize = 1024;
+
+/// The uploads of one unit of work (a tile of the pyramid writer): [`Group::wait`] returns once
+/// every one of them has finished, so a write journal can record the tile as stored without
+/// waiting for everybody else's uploads (as [`Uploader::flush`] does).
+#[derive(Default)]
+pub struct Group {
+    /// (uploads not finished yet, the group's first failure)
+    state: Mutex<(usize, Option<KernelError>)>,
+    done: Condvar,
+}
+
+impl Group {
+    fn start(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.0 += 1;
+        }
+    }
+
+    fn finish(&self, failure: Option<KernelError>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.0 -= 1;
+            if let Some(e) = failure {
+                st.1.get_or_insert(e);
+            }
+        }
+        self.done.notify_all();
+    }
+
+    /// Uploads of the group not finished yet.
+    pub fn pending(&self) -> usize {
+        self.state.lock().map_or(0, |st| st.0)
+    }
+
+    /// Block until every upload of the group has finished; the group's first failure, if any.
+    pub fn wait(&self) -> Result<()> {
+        let mut st = self.state.lock().map_err(runtime_error)?;
+        while st.0 > 0 {
+            st = self.done.wait(st).map_err(runtime_error)?;
+        }
+        match &st.1 {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
 
 pub struct Uploader {
     rt: Runtime,
@@ -79,8 +124,8 @@ impl Uploader {
     }
 
     /// Store `value` at `key` (`None` deletes it) in the background; blocks only while the
-    /// in-flight budget is used up.
-    pub fn put(&self, key: String, value: Option<Bytes>) -> Result<()> {
+    /// in-flight budget is used up. `group`, when given, counts the upload until it finishes.
+    pub fn put(&self, key: String, value: Option<Bytes>, group: Option<Arc<Group>>) -> Result<()> {
         self.check()?;
         let units = value
             .as_ref()
@@ -94,6 +139,9 @@ impl Uploader {
         let failed = self.failed.clone();
         let bytes = self.bytes.clone();
         let objects = self.objects.clone();
+        if let Some(g) = &group {
+            g.start();
+        }
         self.rt.spawn(async move {
             let path = target.path(&key);
             let (op, outcome) = match value {
@@ -111,12 +159,16 @@ impl Uploader {
                     r => ("DELETE", r),
                 },
             };
-            if let Err(e) = outcome {
+            let failure = outcome.err().map(|e| target.error(op, &key, &e));
+            if let Some(e) = &failure {
                 if let Ok(mut slot) = failed.lock() {
-                    slot.get_or_insert_with(|| target.error(op, &key, &e));
+                    slot.get_or_insert_with(|| e.clone());
                 }
             }
             drop(permit);
+            if let Some(g) = group {
+                g.finish(failure);
+            }
         });
         Ok(())
     }
@@ -155,10 +207,14 @@ mod tests {
         let root = tmp("put");
         let up = Uploader::new(Target::local(&root).unwrap(), 4 * UNIT, 1).unwrap();
         for i in 0..20 {
-            up.put(format!("a/c/{i}"), Some(Bytes::from(vec![i as u8; 3000])))
-                .unwrap();
+            up.put(
+                format!("a/c/{i}"),
+                Some(Bytes::from(vec![i as u8; 3000])),
+                None,
+            )
+            .unwrap();
         }
-        up.put("a/missing".into(), None).unwrap();
+        up.put("a/missing".into(), None, None).unwrap();
         up.flush().unwrap();
         assert_eq!(up.written(), (60_000, 20));
         let back = std::fs::read(format!("{root}/a/c/7")).unwrap();
@@ -173,11 +229,41 @@ mod tests {
         // A file where a directory must go: the put of "blocker/x" fails.
         std::fs::write(format!("{root}/blocker"), b"file").unwrap();
         let up = Uploader::new(Target::local(&root).unwrap(), 1 << 20, 1).unwrap();
-        up.put("blocker/x".into(), Some(Bytes::from_static(b"abc")))
+        up.put("blocker/x".into(), Some(Bytes::from_static(b"abc")), None)
             .unwrap();
         let err = up.flush().unwrap_err();
         assert!(err.to_string().contains("blocker/x"), "{err}");
-        assert!(up.put("ok".into(), Some(Bytes::from_static(b"1"))).is_err());
+        assert!(up
+            .put("ok".into(), Some(Bytes::from_static(b"1")), None)
+            .is_err());
+    }
+
+    #[test]
+    fn a_group_waits_for_its_own_uploads_and_keeps_its_failure() {
+        let root = tmp("group");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(format!("{root}/blocker"), b"file").unwrap();
+        let up = Uploader::new(Target::local(&root).unwrap(), 1 << 20, 1).unwrap();
+        let ok = Arc::new(Group::default());
+        for i in 0..5 {
+            let key = format!("g/{i}");
+            up.put(key, Some(Bytes::from(vec![1u8; 100])), Some(ok.clone()))
+                .unwrap();
+        }
+        ok.wait().unwrap();
+        assert_eq!(ok.pending(), 0);
+        for i in 0..5 {
+            assert_eq!(std::fs::read(format!("{root}/g/{i}")).unwrap().len(), 100);
+        }
+        let bad = Arc::new(Group::default());
+        up.put(
+            "blocker/y".into(),
+            Some(Bytes::from_static(b"x")),
+            Some(bad.clone()),
+        )
+        .unwrap();
+        let err = bad.wait().unwrap_err();
+        assert!(err.to_string().contains("blocker/y"), "{err}");
     }
 
     #[test]

@@ -274,11 +274,27 @@ class NativeArray:
 
     @property
     def itemsize(self) -> int: ...
-    def write_shard(self, indices: Sequence[int], data: npt.NDArray[Any]) -> None:
+    def write_shard(
+        self, indices: Sequence[int], data: npt.NDArray[Any], group: UploadGroup | None = None
+    ) -> None:
         """Encode shard ``indices`` from ``data`` (the C-ordered raw bytes of its in-bounds
         extent, ``block.view(np.uint8)``) and store it in the background. Edge shards are
-        padded with the fill value; an all-fill shard deletes the key. Raises ``ValueError``
-        for a wrong index or byte count, or non-contiguous data."""
+        padded with the fill value; an all-fill shard deletes the key. ``group`` counts the
+        upload until it has finished. Raises ``ValueError`` for a wrong index or byte count,
+        or non-contiguous data."""
+
+@final
+class UploadGroup:
+    """Background uploads that can be waited for on their own (one tile's shards)."""
+
+    def __new__(cls) -> UploadGroup: ...
+    @property
+    def pending(self) -> int:
+        """Uploads of the group not finished yet."""
+
+    def wait(self) -> None:
+        """Block until every upload of the group has finished; raise its first storage
+        error (naming the key)."""
 
 @final
 class ShardEncoder:
@@ -306,6 +322,7 @@ __all__ = [
     "NativeArray",
     "NativeStore",
     "ShardEncoder",
+    "UploadGroup",
     "__version__",
     "block_reduce",
     "pyramid_tile",
