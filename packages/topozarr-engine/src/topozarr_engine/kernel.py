@@ -20,6 +20,7 @@ from topozarr_core import (
     NativeArray,
     NativeStore,
     ShardEncoder,
+    UploadGroup,
     block_reduce,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "NativeArray",
     "NativeStore",
     "ShardEncoder",
+    "UploadGroup",
     "block_reduce",
     "pyramid_tile",
     "required_kernel_version",

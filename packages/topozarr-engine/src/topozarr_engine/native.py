@@ -40,6 +40,9 @@ class NativeWriter:
         self.store = store
         self._arrays: dict[str, kernel.NativeArray] = {}
         self._lock = threading.Lock()
+        # Each worker thread's uploads since its last ``take_group``: a write journal waits for
+        # one tile's shards only, not for everybody's (as ``flush`` does).
+        self._local = threading.local()
         # The first array is read back from the target, to prove it is the zarr store's root;
         # the others are opened from the metadata zarr-python holds.
         self._verified = False
@@ -104,7 +107,20 @@ class NativeWriter:
         block = np.asarray(block, dtype=np.dtype(dst.dtype))
         for coords, piece in shard_pieces(region, block, shard, shape):
             raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
-            native.write_shard(list(coords), raw)
+            native.write_shard(list(coords), raw, self._group())
+
+    def _group(self) -> kernel.UploadGroup:
+        group = getattr(self._local, "group", None)
+        if group is None:
+            group = self._local.group = kernel.UploadGroup()
+        return group
+
+    def take_group(self) -> kernel.UploadGroup | None:
+        """The uploads this thread issued since its last call (``None`` if none); its
+        ``wait()`` returns once they are stored."""
+        group = getattr(self._local, "group", None)
+        self._local.group = None
+        return group
 
     def flush(self) -> None:
         """Wait for every upload; raises the first storage error (naming the key)."""

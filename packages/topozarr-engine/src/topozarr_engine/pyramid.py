@@ -41,9 +41,12 @@ from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, grid_shape, morton_order, region_block
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
+from topozarr_engine.tilelog import TileHistory, TileLog
 from topozarr_engine.timer import RegionTimer
 
 __all__ = ["PyramidLayout", "plan_tiles", "write_pyramid_arrays"]
+
+Index = tuple[int, ...]
 
 
 @dataclass
@@ -175,6 +178,8 @@ class _Level:
         self.fill = dst.fill_value
         self.empty = empty_value(method, self.dtype, fill_value)
         self.countdown: dict[tuple[int, ...], int] = {}
+        # Shards an earlier run of the same plan stored (resume): never touched again.
+        self.closed: frozenset[tuple[int, ...]] = frozenset()
         self.buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.lock = threading.Lock()
         self.acc = (
@@ -221,6 +226,8 @@ def write_pyramid_arrays(
     name: str | None = None,
     after_read: Callable[[Region, np.ndarray], None] | None = None,
     write_region: Callable[[Any, Region, np.ndarray], None] | None = None,
+    journal: TileLog | None = None,
+    replay_from: Any | None = None,
 ) -> list[Future[None]]:
     """Write all pyramid levels of one variable in a single pass over its level-0 values.
 
@@ -266,6 +273,13 @@ def write_pyramid_arrays(
         ``shards.write_region`` (zarr-python), or ``NativeWriter.write_region`` for
         ``io="rust"``. ``block`` is only valid during the call (shard buffers are reused
         once it returns): copy it to keep it.
+    journal
+        A :class:`~topozarr_engine.tilelog.TileLog`: the history of earlier runs of the same
+        plan (finished tiles are skipped, or replayed when they feed a coarse shard not stored
+        yet) and a ``record`` call after each tile task. ``None``: a fresh, unrecorded write.
+    replay_from
+        Where a replayed tile's level-0 values are read: the level-0 array an earlier run
+        stored (same values and dtype as ``values``). ``None`` reads ``values`` again.
 
     Returns
     -------
@@ -340,12 +354,24 @@ def write_pyramid_arrays(
         )
         for lv in range(1, len(dsts))
     }
-    # Countdowns: how many tiles touch each coarse shard.
+    history = journal.history() if journal is not None else TileHistory()
+    for lv in levels.values():
+        lv.closed = frozenset(history.flushed.get(lv.level, ()))
+    # Countdowns: how many tiles touch each coarse shard still to be stored. A finished tile
+    # runs again (replayed from stored level 0) only when it feeds such a shard.
+    runs: list[tuple[tuple[int, ...], bool]] = []
     for index in layout.order:
         region = layout.tile_region(index, shape0)
+        feeds_open = False
         for lv in levels.values():
             for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
-                lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
+                if shard not in lv.closed:
+                    lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
+                    feeds_open = True
+        if index not in history.done:
+            runs.append((index, False))
+        elif feeds_open:
+            runs.append((index, True))
     inner_strides = [strides_t[lv] for lv in layout.inner]
     missing_marker = fill_value if fill_value is not None else np.nan
     fill0 = dst0.fill_value if dst0 is not None else None
@@ -389,17 +415,22 @@ def write_pyramid_arrays(
             buf = lv.acc.result(region).astype(lv.dtype, copy=False)
         write(lv.level, lv.dst, region, buf, lv.fill)
 
-    def deliver(lv: _Level, cells: Region, block: np.ndarray | None) -> None:
+    def deliver(
+        lv: _Level, cells: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
+    ) -> None:
         """Put a tile's final values of an inner level into shard buffers; flush full ones."""
         ready: list[tuple[tuple[int, ...], np.ndarray]] = []
         direct: list[tuple[Region, np.ndarray]] = []
         for shard in _shards_of(cells, lv.shard):
+            if shard in lv.closed:
+                continue
             sregion = _shard_region(shard, lv.shard, lv.shape)
             piece = cells.intersect(sregion)
             with lv.lock:
                 if lv.countdown[shard] == 1 and shard not in lv.buffers and piece == sregion:
                     # The only tile under this shard: no buffer needed.
                     del lv.countdown[shard]
+                    stored.append((lv.level, shard))
                     src = piece.relative_to(cells)
                     direct.append(
                         (
@@ -419,6 +450,7 @@ def write_pyramid_arrays(
                 lv.countdown[shard] -= 1
                 if lv.countdown[shard] == 0:
                     del lv.countdown[shard]
+                    stored.append((lv.level, shard))
                     ready.append((shard, lv.buffers.pop(shard)))
         for region, data in direct:
             write(lv.level, lv.dst, region, data, lv.fill)
@@ -426,7 +458,9 @@ def write_pyramid_arrays(
             flush(lv, shard, buf)
             pools[lv.dtype].give(buf)  # written: the writers keep no reference to it
 
-    def fold(lv: _Level, region: Region, block: np.ndarray | None) -> None:
+    def fold(
+        lv: _Level, region: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
+    ) -> None:
         cells = _cells(region, lv.stride, lv.shape)
         if block is not None and not cells.is_empty():
             assert lv.acc is not None
@@ -437,20 +471,25 @@ def write_pyramid_arrays(
                 t.add("reduce", time.perf_counter() - t0)
         ready = []
         for shard in _shards_of(cells, lv.shard):
+            if shard in lv.closed:
+                continue
             with lv.lock:
                 lv.countdown[shard] -= 1
                 if lv.countdown[shard] == 0:
                     del lv.countdown[shard]
+                    stored.append((lv.level, shard))
                     ready.append(shard)
         for shard in ready:
             flush(lv, shard, None)
 
-    def task(index: tuple[int, ...]) -> None:
+    def task(index: tuple[int, ...], replayed: bool) -> None:
         region = layout.tile_region(index, shape0)
         level, stage = 0, "read"
+        stored: list[tuple[int, Index]] = []
+        source = replay_from if replayed and replay_from is not None else values
         try:
             t0 = time.perf_counter()
-            block = materialize(values[region.slices])
+            block = materialize(source[region.slices])
             t1 = time.perf_counter()
             if timer(0) is not None:
                 timer(0).add("read", t1 - t0)  # type: ignore[union-attr]
@@ -459,7 +498,7 @@ def write_pyramid_arrays(
                 after_read(region, block)
             stage = "write"
             all_missing = skip_empty and is_all_fill(block, missing_marker)
-            if dst0 is not None:
+            if dst0 is not None and not replayed:
                 write(0, dst0, region, block, fill0, all_missing if fill0_is_marker else None)
             outs: list[np.ndarray | None] = [None] * len(layout.inner)
             if layout.inner and not all_missing:
@@ -482,10 +521,13 @@ def write_pyramid_arrays(
                         f"pyramid_tile gave shape {data.shape} for level {lvnum}, "
                         f"expected {cells.shape}"
                     )
-                deliver(lv, cells, data)
+                deliver(lv, cells, data, stored)
             for lvnum in layout.deep:
                 level, stage = lvnum, "reduce"
-                fold(levels[lvnum], region, None if all_missing else block)
+                fold(levels[lvnum], region, None if all_missing else block, stored)
+            if journal is not None:
+                level, stage = 0, "journal"
+                journal.record(index, stored, replayed=replayed)
         except RegionError as exc:
             raise exc.with_context(variable=name) from exc.cause
         except Exception as exc:
@@ -495,7 +537,7 @@ def write_pyramid_arrays(
 
     tile_bytes = math.prod(layout.tile) * itemsize
     return run_tasks(
-        [functools.partial(task, i) for i in layout.order],
+        [functools.partial(task, i, replayed) for i, replayed in runs],
         executor=executor,
         max_workers=max_workers,
         region_bytes=tile_bytes,
