@@ -102,6 +102,11 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io", choices=["python", "rust"], default="python")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--stats", action="store_true", help="print per-level stats as JSON on stdout")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted write of the same plan (finished tiles are not redone)",
+    )
 
 
 def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
@@ -112,6 +117,7 @@ def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> d
         progress=not args.no_progress,
         stats=True,
         io=args.io,
+        resume=args.resume,
         **kwargs,
     )
     return {"seconds": time.perf_counter() - start, "levels": stats}

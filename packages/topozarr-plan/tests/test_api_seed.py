@@ -113,6 +113,7 @@ def test_write_signature() -> None:
         "stats",
         "keep_levels_in_memory",
         "io",
+        "resume",  # ours, after the documented ones
     ]
     for name in list(params)[2:]:
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
@@ -125,6 +126,7 @@ def test_write_signature() -> None:
         "stats": False,
         "keep_levels_in_memory": None,
         "io": "python",
+        "resume": False,
     }
     assert DEFAULT_MAX_REGION_BYTES == 256 * 1024 * 1024
 

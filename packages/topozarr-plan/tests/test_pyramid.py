@@ -32,6 +32,7 @@ def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
         stats=True,
         keep_levels_in_memory=False,
         io="rust",
+        resume=True,
     )
     assert out == {"ok": True}
     assert calls == [
@@ -47,6 +48,7 @@ def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
                 "stats": True,
                 "keep_levels_in_memory": False,
                 "io": "rust",
+                "resume": True,
             },
         )
     ]

@@ -25,6 +25,7 @@ from topozarr_engine.resources import available_memory
 if TYPE_CHECKING:
     from topozarr_engine.native import NativeWriter
 
+    from topozarr_plan.journal import PassLog, WriteJournal
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = [
@@ -193,19 +194,29 @@ def run_pass(
     progress: ProgressTracker,
     max_region_bytes: int,
     native: NativeWriter | None = None,
-) -> None:
+    journal: WriteJournal | None = None,
+    pass_index: int = 0,
+) -> dict[str, int]:
     """One pass over the source writing ``levels`` (level 0 only when listed).
 
     ``arrays`` holds the level arrays by path (``"<level>/<name>"``), as the templates made them.
+    With ``journal``, each finished tile is recorded and an earlier run's finished tiles are
+    skipped or replayed from the stored level 0 (see ``topozarr_engine.tilelog``). Returns
+    tile counts: ``tiles_run`` (read from the source) and ``tiles_replayed``.
 
     Each coarse level is reduced from the source's native cells by its cumulative factor.
     With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
     ends only when its uploads have finished (a storage error is raised here).
     """
     groups: list[tuple[str, int | None, list[Future[None]]]] = []
+    logs: list[PassLog] = []
     coarse = [level for level in levels if level > 0]
-    for name in spatial:
+    for index, name in enumerate(spatial):
         var = pyramid.source[name].variable
+        log = journal.pass_log(pass_index, index, native) if journal is not None else None
+
+        if log is not None:
+            logs.append(log)
         dsts = [arrays[f"0/{name}"] if 0 in levels else None]
         dsts += [arrays[f"{level}/{name}"] for level in coarse]
         futures = write_pyramid_arrays(
@@ -225,20 +236,44 @@ def run_pass(
             timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
             name=name,
             write_region=native.write_region if native is not None else None,
+            journal=log,
+            replay_from=replay_source(arrays, name, var, log),
         )
         groups.append((name, None, futures))
-    if native is None:
-        wait_groups(groups)
-        return
     try:
         wait_groups(groups)
     except BaseException:
-        # Let the uploads already queued settle before the error propagates, so a rerun with
-        # mode="a" never races them; their own errors would only hide the first one.
+        # Let the uploads and records already queued settle before the error propagates, so a
+        # rerun never races them; their own errors would only hide the first one.
         with contextlib.suppress(Exception):
-            native.flush()
+            if native is not None:
+                native.flush()
+        for log in logs:
+            with contextlib.suppress(Exception):
+                log.close()
         raise
-    native.flush()
+    if native is not None:
+        native.flush()
+    for log in logs:
+        log.close()
+    return {
+        "tiles_run": sum(log.ran for log in logs),
+        "tiles_replayed": sum(log.read_again for log in logs),
+    }
+
+
+def replay_source(
+    arrays: Mapping[str, zarr.Array], name: str, var: xr.Variable, log: PassLog | None
+) -> zarr.Array | None:
+    """The stored level 0 a resumed pass reads finished tiles back from (not the source).
+
+    Only when this plan wrote level 0 (the pass writes it, or an earlier pass did) with the
+    source's own dtype, so the values read back are the source's values.
+    """
+    level0 = arrays.get(f"0/{name}")
+    if log is None or level0 is None or level0.dtype != var.dtype:
+        return None
+    return level0
 
 
 def level0_block(pyramid: Pyramid, name: str) -> tuple[int, ...]:

@@ -110,6 +110,7 @@ class Pyramid:
         stats: bool = False,
         keep_levels_in_memory: bool | None = None,
         io: Literal["python", "rust"] = "python",
+        resume: bool = False,
     ) -> dict[str, Any] | None:
         """Compute and write pyramid levels to a Zarr store.
 
@@ -164,6 +165,17 @@ class Pyramid:
             ``s3://`` URLs, ``LocalStore``, and obstore-backed ``ObjectStore`` targets. This
             is unrelated to the optional ``zarrs`` codec pipeline (a separate zarr-python
             codec backend).
+        resume : bool, default False
+            Continue an interrupted write of the same plan (same source, options and
+            levels) from its journal in the store: finished tiles are not read from the
+            source again (at most the tiles that were in flight are), and the root metadata
+            is published once every level is complete. A different plan is refused, naming
+            what differs. Without a journal in the store, a fresh write (an empty store) or
+            a ``PlanError``.
+
+        The write holds a lease in the store (``.topozarr-write/``): a second writer fails at
+        once, naming the holder. A write that fails or is killed leaves the store unpublished
+        (no root ``multiscales``) and resumable; see docs/usage.md, "Failures and resume".
 
         Returns
         -------
@@ -193,4 +205,5 @@ class Pyramid:
             stats=stats,
             keep_levels_in_memory=keep_levels_in_memory,
             io=io,
+            resume=resume,
         )

@@ -34,6 +34,8 @@ when requested).
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import struct
 import time
 import warnings
@@ -50,6 +52,8 @@ from topozarr_engine import (
 from topozarr_engine.codecs import default_compressors
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.fingerprint import describe_plan, differences, digest_of
+from topozarr_plan.journal import JOURNAL_PREFIX, WriteJournal, journal_for
 from topozarr_plan.native_target import native_writer
 from topozarr_plan.passes import (
     ProgressTracker,
@@ -81,6 +85,7 @@ def write_pyramid(
     stats: bool = False,
     keep_levels_in_memory: bool | None = None,
     io: str = "python",
+    resume: bool = False,
 ) -> dict[str, Any] | None:
     """Compute and write pyramid levels to a Zarr store (the body of ``Pyramid.write``).
 
@@ -148,14 +153,15 @@ def write_pyramid(
         raise PlanError(f"io must be 'python' or 'rust', got {io!r}")
     if mode not in _MODES:
         raise PlanError(f"mode must be one of {_MODES}, got {mode!r}")
+    if resume and mode not in ("w", "a"):
+        raise PlanError(f"resume=True continues a write and cannot be combined with mode={mode!r}")
     if max_workers is not None and max_workers < 1:
         raise PlanError(f"max_workers must be >= 1, got {max_workers}")
     if max_region_bytes < 1:
         raise PlanError(f"max_region_bytes must be positive, got {max_region_bytes}")
     nlevels = len(pyramid.factors)
-    all_levels = list(range(nlevels))
     requested = _check_levels(levels, nlevels)
-    subset = requested != all_levels
+    subset = requested != list(range(nlevels))
     make_bar = _progress_factory() if progress else None
     spatial = list(pyramid.encoding["/0"])
     zstore = resolve_store(store)
@@ -166,7 +172,13 @@ def write_pyramid(
     with store_errors(zstore):
         # --- open the root group and check the store, still without writing anything ---
         existing = _open_existing(zstore)
-        if mode == "w" and subset and existing is not None and _has_members(existing):
+        if (
+            mode == "w"
+            and subset
+            and not resume
+            and existing is not None
+            and _has_members(existing)
+        ):
             raise PlanError(
                 f"mode='w' with levels={requested} would delete the other levels of the existing "
                 "store; use mode='a' to write a subset of levels"
@@ -175,7 +187,6 @@ def write_pyramid(
             raise PlanError("mode='w-' but the store already holds a Zarr group")
         if mode == "r+" and existing is None:
             raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
-        keep_existing = mode in ("a", "r+") and existing is not None
 
         workers = (
             max_workers
@@ -186,29 +197,147 @@ def write_pyramid(
             pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
         )
         passes = [requested] if single_pass else per_level_passes(requested)
-
-        # --- withdraw what this pyramid publishes, then lay out the levels ---
-        if keep_existing:
-            root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-            published = set(pyramid.attrs)
-            root.attrs.put({k: v for k, v in root.attrs.asdict().items() if k not in published})
-        else:
-            # "a" on a store without a v3 root group creates one and deletes nothing.
-            root = zarr.open_group(zstore, mode="a" if mode == "a" else "w", zarr_format=3)
-        arrays = _write_templates(pyramid, zstore, requested, spatial)
-
-        # --- compute ---
-        timers = {level: RegionTimer() for level in requested}
-        bar = None
-        if make_bar is not None:
-            total = progress_total(pyramid, spatial, len(passes))
-            bar = make_bar(total)
+        output = describe_plan(pyramid, spatial)
+        plan = {
+            **output,
+            "levels": requested,
+            "passes": passes,
+            "max_region_bytes": max_region_bytes,
+        }
+        journal = journal_for(zstore, plan, digest_of(output), _where(store))
+        state = _resume_state(journal, resume, existing, pyramid)
+        # resume=True may take over the lease of a killed write even before it stored its plan.
+        journal.acquire(resume=resume)
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
-                tracker = ProgressTracker(bar)
-                per_pass = progress_total(pyramid, spatial, 1)
-                for done, levels_of_pass in enumerate(passes, start=1):
-                    run_pass(
+            if state == "published":
+                journal.finish()  # only the journal of a finished write was left
+                timers, complete = _nothing_written(requested), True
+            else:
+                timers, complete = _write_under_lease(
+                    pyramid,
+                    zstore,
+                    journal,
+                    state == "resume",
+                    mode,
+                    existing,
+                    requested,
+                    spatial,
+                    passes,
+                    workers,
+                    max_region_bytes,
+                    native,
+                    make_bar,
+                )
+        except BaseException:
+            # The write is over (its records stay for resume=True); a kill keeps the lease.
+            with contextlib.suppress(Exception):
+                journal.release()
+            raise
+    wall = time.perf_counter() - t_start
+    if not stats:
+        return None
+    counts = timers.pop("tiles")
+    return {
+        str(level): {
+            **timers[level].as_dict(),
+            # The documented name for "time to produce the level's blocks": read + reduce.
+            "block_s": timers[level].read_s + timers[level].reduce_s,
+            "wall_s": wall,
+            "workers": workers,
+            "path": "single-pass" if single_pass else "level-by-level",
+            "complete": complete,
+            **counts,
+        }
+        for level in requested
+    }
+
+
+def _resume_state(
+    journal: WriteJournal, resume: bool, existing: zarr.Group | None, pyramid: Pyramid
+) -> str:
+    """``"fresh"``, ``"resume"`` (continue an interrupted write) or ``"published"``.
+
+    Checked before the lease is taken.
+    """
+    if not resume:
+        return "fresh"
+    stored = journal.stored_plan()
+    if stored is None:
+        # No plan stored: killed before the first byte (a fresh write), or after publishing
+        # while the journal was being removed (complete: only the journal is left to remove).
+        if _published(existing, pyramid):
+            return "published"
+        if existing is not None and _has_members(existing):
+            raise PlanError(
+                f"resume=True but {journal.where} holds no interrupted topozarr write (no write "
+                "journal); write it again with mode='w', or mode='a' to keep its other levels"
+            )
+        return "fresh"  # nothing was written yet
+    changed = differences(stored, journal.plan)
+    if changed:
+        raise PlanError(
+            f"resume=True but the interrupted write in {journal.where} was of another plan "
+            f"(different {', '.join(changed)}); resume with the same source and options, or "
+            "start over with mode='w'"
+        )
+    return "resume"
+
+
+def _nothing_written(requested: list[int]) -> dict[Any, Any]:
+    timers: dict[Any, Any] = {level: RegionTimer() for level in requested}
+    timers["tiles"] = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
+    return timers
+
+
+def _write_under_lease(
+    pyramid: Pyramid,
+    zstore: Any,
+    journal: WriteJournal,
+    resuming: bool,
+    mode: str,
+    existing: zarr.Group | None,
+    requested: list[int],
+    spatial: list[str],
+    passes: list[list[int]],
+    workers: int,
+    max_region_bytes: int,
+    native: Any,
+    make_bar: Callable[[int], Any] | None,
+) -> tuple[dict[Any, Any], bool]:
+    """Lay out, compute and (when complete) publish; the caller holds the lease."""
+    published_before = _published(existing, pyramid)
+    done_before = journal.complete_levels() if mode != "w" or resuming else set()
+    if resuming and journal.marked("templates"):
+        arrays = _open_arrays(zstore, requested, spatial)
+        _withdraw(zstore, pyramid)
+    else:
+        if not resuming:
+            # Before any data is deleted: records of an earlier run must not outlive it.
+            journal.forget(keep_levels=mode != "w")
+        if (mode in ("a", "r+") and existing is not None) or resuming:
+            _withdraw(zstore, pyramid)
+        else:
+            if mode == "w":
+                _clear(zstore)
+            # "a" on a store without a v3 root group creates one and deletes nothing.
+            zarr.open_group(zstore, mode="a", zarr_format=3)
+        if not resuming:
+            journal.start()
+        arrays = _write_templates(pyramid, zstore, requested, spatial)
+        journal.mark("templates")
+
+    timers: dict[Any, Any] = {level: RegionTimer() for level in requested}
+    counts = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
+    bar = make_bar(progress_total(pyramid, spatial, len(passes))) if make_bar else None
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
+            tracker = ProgressTracker(bar)
+            per_pass = progress_total(pyramid, spatial, 1)
+            for done, levels_of_pass in enumerate(passes, start=1):
+                if journal.marked(f"passes/{done - 1}"):
+                    counts["passes_skipped"] += 1
+                else:
+                    ran = run_pass(
                         pyramid,
                         arrays,
                         spatial,
@@ -218,41 +347,94 @@ def write_pyramid(
                         tracker,
                         max_region_bytes,
                         native,
+                        journal=journal,
+                        pass_index=done - 1,
                     )
-                    tracker.reach(done * per_pass)
-        finally:
-            if bar is not None:
-                bar.close()
+                    for key, n in ran.items():
+                        counts[key] += n
+                    journal.mark(f"passes/{done - 1}")
+                tracker.reach(done * per_pass)
+    finally:
+        if bar is not None:
+            bar.close()
+    for level in requested:
+        journal.mark_level(level)
+    timers["tiles"] = counts
 
-        # --- publish last, and only a complete pyramid ---
-        complete = all(
-            level in requested or _level_complete(root, level, pyramid, spatial)
-            for level in all_levels
-        )
-        if complete:
-            current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-            current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
-            if getattr(current.store, "supports_consolidated_metadata", False):
-                with warnings.catch_warnings():
-                    # zarr warns that consolidated metadata is not in the v3 spec: we know, and
-                    # publish it anyway because xarray and zarr-python readers use it.
-                    warnings.simplefilter("ignore", category=UserWarning)
-                    zarr.consolidate_metadata(zstore, zarr_format=3)
-    wall = time.perf_counter() - t_start
-    if not stats:
-        return None
-    return {
-        str(level): {
-            **timers[level].as_dict(),
-            # The seed's name for "time to produce the level's blocks": read + reduce.
-            "block_s": timers[level].read_s + timers[level].reduce_s,
-            "wall_s": wall,
-            "workers": workers,
-            "path": "single-pass" if single_pass else "level-by-level",
-            "complete": complete,
-        }
-        for level in requested
-    }
+    # --- publish last, and only a complete pyramid ---
+    complete = published_before or all(
+        level in requested or level in done_before for level in range(len(pyramid.factors))
+    )
+    if complete:
+        _publish(zstore, pyramid)
+        journal.finish()
+    else:
+        journal.release()
+    return timers, complete
+
+
+def _published(group: zarr.Group | None, pyramid: Pyramid) -> bool:
+    """True when the store holds this plan's pyramid, published (so every level is complete)."""
+    if group is None:
+        return False
+    return bool(group.attrs.get("multiscales") == pyramid.attrs.get("multiscales"))
+
+
+def _withdraw(zstore: Any, pyramid: Pyramid) -> None:
+    """Remove what this pyramid publishes (root attrs, consolidated metadata) before writing."""
+    root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+    published = set(pyramid.attrs)
+    attrs = root.attrs.asdict()
+    if published & set(attrs) or root.metadata.consolidated_metadata is not None:
+        root.attrs.put({k: v for k, v in attrs.items() if k not in published})
+
+
+def _clear(zstore: Any) -> None:
+    """Delete the store's contents except the write journal (whose lease we hold)."""
+
+    async def clear() -> None:
+        names = [name.strip("/") async for name in zstore.list_dir("")]
+        for name in names:
+            if name != JOURNAL_PREFIX:
+                # A name is a key (zarr.json), a "directory" of keys (a level group), or both;
+                # LocalStore.delete removes either, object stores need delete_dir for the keys.
+                await zstore.delete(name)
+                await zstore.delete_dir(name)
+
+    from zarr.core.sync import sync
+
+    sync(clear())
+
+
+def _publish(zstore: Any, pyramid: Pyramid) -> None:
+    current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+    current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
+    if getattr(current.store, "supports_consolidated_metadata", False):
+        with warnings.catch_warnings():
+            # zarr warns that consolidated metadata is not in the v3 spec: we know, and
+            # publish it anyway because xarray and zarr-python readers use it.
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(zstore, zarr_format=3)
+
+
+def _open_arrays(zstore: Any, levels: list[int], spatial: list[str]) -> dict[str, zarr.Array]:
+    """The level arrays an interrupted run created (a resume must not create them again)."""
+    out: dict[str, zarr.Array] = {}
+    for level in levels:
+        for name in spatial:
+            arr = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
+            out[f"{level}/{name}"] = arr
+    return out
+
+
+def _where(store: Any) -> str:
+    """The store as a path or URL for messages (never a secret)."""
+    if isinstance(store, str | os.PathLike):
+        return str(store)
+    root = getattr(store, "root", None)
+    if root is not None:
+        return str(root)
+    return type(store).__name__
 
 
 # ----------------------------------------------------------------------------- validation
@@ -301,24 +483,6 @@ def _open_existing(zstore: Any) -> zarr.Group | None:
 
 def _has_members(group: zarr.Group) -> bool:
     return any(True for _ in group.members())
-
-
-def _level_complete(
-    group: zarr.Group | None, level: int, pyramid: Pyramid, spatial: list[str]
-) -> bool:
-    """True when the store has the level's group and every spatial array, with the plan's shape."""
-    if group is None:
-        return False
-    template = pyramid.level_templates[level]
-    try:
-        g = zarr.open_group(group.store, path=str(level), mode="r", use_consolidated=False)
-        for name in spatial:
-            arr = g[name]
-            if not isinstance(arr, zarr.Array) or tuple(arr.shape) != template[name].shape:
-                return False
-    except (KeyError, FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------- layout

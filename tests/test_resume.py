@@ -1,0 +1,248 @@
+"""kill -9 at random moments of a write, then resume: never published early, exact at the end.
+
+A child process (``resume_child.py``) writes a pyramid of a Zarr source through an array that
+logs every source read. The test kills it (SIGKILL) at random moments, checks after every kill
+that the root advertises no ``multiscales`` (or, if the kill came after publishing, that the
+store is complete), resumes (``resume=True``) and kills again, until a resume completes. Then
+every level must equal a clean write, and no resume may have read from the source more than
+``max_workers + 1`` tiles that an earlier run had read already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+import xproj  # noqa: F401
+import zarr
+
+HERE = Path(__file__).parent
+CHILD = HERE / "resume_child.py"
+WORKERS = 2
+KILLS = 20
+CREATE = {"levels": 4, "target_chunk_bytes": 1024, "chunks_per_shard": 2}  # 32x32 shards
+WRITE = {"max_workers": WORKERS, "max_region_bytes": 4096}  # one shard per tile: 128 tiles
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 256x512 float32 DEM with NaN holes and a whole missing corner, as a Zarr store."""
+    rng = np.random.default_rng(7)
+    ny, nx = 256, 512
+    values = rng.normal(100, 30, (ny, nx)).astype("float32")
+    values[rng.random((ny, nx)) < 0.2] = np.nan
+    values[:64, :96] = np.nan
+    ds = xr.Dataset(
+        {"elevation": (("y", "x"), values, {"units": "m"})},
+        coords={
+            "y": 90 - (np.arange(ny) + 0.5) * 180 / ny,
+            "x": -180 + (np.arange(nx) + 0.5) * 360 / nx,
+        },
+    )
+    path = tmp_path_factory.mktemp("src") / "src.zarr"
+    ds.to_zarr(
+        path, zarr_format=3, consolidated=False, encoding={"elevation": {"chunks": (64, 64)}}
+    )
+    return path
+
+
+def reference_write(source: Path, store: Any) -> None:
+    from topozarr import create_pyramid
+
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    create_pyramid(ds, **CREATE).write(store, **WRITE)
+
+
+def read_log(path: Path) -> list[tuple[int, ...]]:
+    if not path.exists():
+        return []
+    return [tuple(int(v) for v in line.split(",")) for line in path.read_text().split("\n") if line]
+
+
+def root_attrs(zstore: Any) -> dict[str, Any]:
+    try:
+        return zarr.open_group(zstore, mode="r", use_consolidated=False).attrs.asdict()
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        return {}
+
+
+def assert_same_levels(got: Any, want: Any) -> None:
+    a = zarr.open_group(want, mode="r", use_consolidated=False)
+    b = zarr.open_group(got, mode="r", use_consolidated=False)
+    assert b.attrs.asdict() == a.attrs.asdict()
+    for level in range(CREATE["levels"]):
+        x = a[f"{level}/elevation"][...]
+        y = b[f"{level}/elevation"][...]
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(x), err_msg=f"level {level}")
+        np.testing.assert_array_equal(y, x, err_msg=f"level {level}")
+
+
+class Zygote:
+    """``resume_child.py`` running: ``run`` forks one write from it."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CHILD)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+    def run(self, config: dict[str, Any], tmp: Path, kill_after: float | None):
+        """One write; SIGKILL it ``kill_after`` seconds after it starts (None: let it end)."""
+        cfg = tmp / "config.json"
+        result = tmp / "result.txt"
+        result.unlink(missing_ok=True)
+        cfg.write_text(json.dumps({**config, "result": str(result)}))
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{cfg}\n")
+        self.proc.stdin.flush()
+        pid = int(self.proc.stdout.readline())
+        deadline = time.monotonic() + (kill_after if kill_after is not None else 120)
+        while not result.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if not result.exists():
+            assert kill_after is not None, "the write did not finish in 120 s"
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
+            if not result.exists():
+                return "killed", None
+        text = result.read_text()
+        assert text.startswith("done "), text
+        _wait_gone(pid)
+        return "done", json.loads(text[5:])
+
+
+def _wait_gone(pid: int) -> None:
+    """The child has exited (SIGCHLD is ignored in the zygote, so it is reaped at once)."""
+    for _ in range(5000):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} is still there")
+
+
+def kill_and_resume(tmp: Path, source: Path, store: str, zstore: Any, zygote: Zygote, io: str):
+    rng = random.Random(hash((io, store)) & 0xFFFF)
+    log = tmp / "reads.log"
+    config = {
+        "source": str(source),
+        "variable": "elevation",
+        "read_log": str(log),
+        "read_delay": 0.01,
+        "store": store,
+        "create": CREATE,
+        "write": {**WRITE, "io": io},
+    }
+    kills = 0
+    while kills < KILLS:
+        log.unlink(missing_ok=True)
+        config["write"]["resume"] = False
+        outcome, _ = zygote.run(config, tmp, kill_after=rng.uniform(0.0, 0.9))
+        kills += outcome == "killed"
+        while outcome == "killed":
+            published = "multiscales" in root_attrs(zstore)
+            before = set(read_log(log))
+            log.unlink(missing_ok=True)
+            config["write"]["resume"] = True
+            # Killed after publishing (the store is complete, the journal not yet removed):
+            # the resume only finishes.
+            delay = rng.uniform(0.0, 0.9) if kills < KILLS and not published else None
+            outcome, stats = zygote.run(config, tmp, kill_after=delay)
+            again = before & set(read_log(log))
+            assert len(again) <= WORKERS + 1, (len(again), sorted(again))
+            log.write_text(
+                "".join(",".join(map(str, t)) + "\n" for t in before | set(read_log(log)))
+            )
+            if outcome == "killed":
+                kills += 1
+            else:
+                assert stats["tiles_run"] + len(before) >= 1
+    return kills
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_kill_and_resume_local(tmp_path: Path, source: Path, io: str) -> None:
+    store = tmp_path / "out.zarr"
+    zygote = Zygote(dict(os.environ))
+    try:
+        kills = kill_and_resume(tmp_path, source, str(store), str(store), zygote, io)
+    finally:
+        zygote.close()
+    assert kills >= KILLS
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(str(store), str(clean))
+    assert not (store / ".topozarr-write").exists()
+
+
+def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
+    from topozarr_plan.errors import PlanError
+
+    from topozarr import create_pyramid
+
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    store = tmp_path / "out.zarr"
+    # An interrupted write: the journal is there, nothing published.
+    pyramid = create_pyramid(ds, **CREATE)
+    _interrupt(pyramid, store)
+    other = create_pyramid(ds, **{**CREATE, "method": "max"})
+    with pytest.raises(PlanError, match=r"another plan.*different .*attributes"):
+        other.write(str(store), resume=True, **WRITE)
+    with pytest.raises(PlanError, match=r"being written by .*resume=True"):
+        pyramid.write(str(store), **WRITE)  # the killed write's lease is still there
+    stats = pyramid.write(str(store), resume=True, stats=True, **WRITE)
+    assert stats is not None and stats["0"]["complete"]
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(str(store), str(clean))
+
+
+def _interrupt(pyramid: Any, store: Path) -> None:
+    """A write that dies after some tiles, leaving its lease as a kill would."""
+    import topozarr_plan.journal as journal
+
+    calls = {"n": 0}
+    real = journal.WriteJournal.release
+
+    def die_after(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the process "dies": no release of the lease
+
+    def count(block: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise KeyboardInterrupt
+        return np.asarray(block)
+
+    import topozarr_engine.pyramid as engine
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine, "materialize", count)
+    mp.setattr(journal.WriteJournal, "release", die_after)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pyramid.write(str(store), **WRITE)
+    finally:
+        mp.undo()
+    assert journal.WriteJournal.release is real
+    assert "multiscales" not in root_attrs(str(store))
+    assert (store / ".topozarr-write" / "lease.0").exists()
