@@ -50,6 +50,7 @@ from topozarr_engine import (
 from topozarr_engine.codecs import default_compressors
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.foreign import check_replaceable
 from topozarr_plan.native_target import native_writer
 from topozarr_plan.passes import (
     ProgressTracker,
@@ -166,6 +167,8 @@ def write_pyramid(
     with store_errors(zstore):
         # --- open the root group and check the store, still without writing anything ---
         existing = _open_existing(zstore)
+        if mode in ("w", "w-"):  # both clear the target: never anything but a Zarr store
+            check_replaceable(zstore, mode=mode)
         if mode == "w" and subset and existing is not None and _has_members(existing):
             raise PlanError(
                 f"mode='w' with levels={requested} would delete the other levels of the existing "
