@@ -74,11 +74,11 @@ def one_error_line(stderr: str) -> str:
 # ----------------------------------------------------------------------------- mode="w"
 
 
-@pytest.mark.parametrize("mode", ["w", "w-"])
-def test_write_refuses_a_directory_of_user_files(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "io"), [("w", "python"), ("w-", "python"), ("w", "rust")])
+def test_write_refuses_a_directory_of_user_files(tmp_path: Path, mode: str, io: str) -> None:
     target = user_dir(tmp_path / "mine")
     with pytest.raises(ValueError, match=r"notes\.txt") as info:
-        pyramid().write(target, mode=mode)
+        pyramid().write(target, mode=mode, io=io)
     message = str(info.value)
     assert str(target) in message and "remove it yourself" in message and "\n" not in message
     assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]  # nothing written
@@ -339,7 +339,7 @@ def test_cli_disk_full_mid_write_is_one_line_exit_2(
     assert failed  # the failure did happen in the middle of the write
     assert (tmp_path / "out.zarr" / "0" / "zarr.json").exists()
     line = one_error_line(capsys.readouterr().err)
-    assert "No space left on device" in line and "Traceback" not in line
+    assert "No space left on device" in line and "out.zarr" in line
 
 
 def test_cli_debug_adds_the_traceback(
@@ -375,3 +375,19 @@ def test_cli_interrupt_is_one_line_exit_130(
     monkeypatch.setattr(cli, "_write", interrupted)
     assert main(DEMO) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["topozarr: interrupted"]
+
+
+def test_engine_and_store_errors_are_reported_as_written() -> None:
+    from topozarr_engine import RegionError
+    from topozarr_plan.errors import StoreError
+
+    from topozarr.cli import error_line
+
+    cause = OSError(errno.EIO, "Input/output error")
+    region = RegionError((slice(0, 4), slice(0, 8)), cause, variable="elevation", level=1)
+    line = error_line(region)
+    assert line == str(region) and "'elevation'" in line and "level 1" in line
+    assert "--debug" not in line  # a message written for the user
+    store = StoreError("S3 request failed: PUT s3://b/k (SlowDown)\nobstore: details")
+    assert error_line(store) == "S3 request failed: PUT s3://b/k (SlowDown) obstore: details"
+    assert error_line(MemoryError()) == "MemoryError"

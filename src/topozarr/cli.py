@@ -107,14 +107,23 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
 
 def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    stats = pyramid.write(
-        dst,
-        max_workers=args.workers,
-        progress=not args.no_progress,
-        stats=True,
-        io=args.io,
-        **kwargs,
-    )
+    try:
+        stats = pyramid.write(
+            dst,
+            max_workers=args.workers,
+            progress=not args.no_progress,
+            stats=True,
+            io=args.io,
+            **kwargs,
+        )
+    except OSError as err:
+        if _ours(err):  # StoreError names the bucket and key already
+            raise
+        # A bare "[Errno 28] No space left on device" does not say what stopped.
+        raise OSError(
+            f"writing {dst} stopped: {err} (the store is incomplete; run the command again "
+            "once the cause is fixed)"
+        ) from err
     return {"seconds": time.perf_counter() - start, "levels": stats}
 
 
