@@ -131,10 +131,15 @@ def test_write_replaces_a_previous_pyramid(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_write_replaces_a_zarr_v2_store(tmp_path: Path) -> None:
-    target = tmp_path / "v2.zarr"
-    old = zarr.open_group(target, mode="w", zarr_format=2)
-    old.create_array("a", shape=(4,), dtype="f4")[...] = 1.0
+@pytest.mark.parametrize("kind", ["v2 group", "v2 array"])
+def test_write_replaces_other_zarr_stores(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "old.zarr"
+    if kind == "v2 group":
+        old = zarr.open_group(target, mode="w", zarr_format=2)
+        old.create_array("a", shape=(4,), dtype="f4")[...] = 1.0
+    else:  # an array at the root: its chunk keys ("c/..." or "0.1") are part of it
+        arr = zarr.create_array(target, shape=(4, 4), chunks=(2, 2), dtype="f4", zarr_format=2)
+        arr[...] = 1.0
     pyramid().write(target)
     assert zarr.open_group(target, mode="r", zarr_format=3)["0/elevation"].shape == (32, 48)
 
@@ -391,3 +396,15 @@ def test_engine_and_store_errors_are_reported_as_written() -> None:
     store = StoreError("S3 request failed: PUT s3://b/k (SlowDown)\nobstore: details")
     assert error_line(store) == "S3 request failed: PUT s3://b/k (SlowDown) obstore: details"
     assert error_line(MemoryError()) == "MemoryError"
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_a_root_array_with_its_chunks_is_a_zarr_store(tmp_path: Path, fmt: int) -> None:
+    from topozarr_plan.foreign import foreign_entry
+
+    target = tmp_path / "a.zarr"
+    arr = zarr.create_array(target, shape=(4, 4), chunks=(2, 2), dtype="f4", zarr_format=fmt)
+    arr[...] = 1.0
+    assert foreign_entry(LocalStore(target)) is None
+    (target / "notes.txt").write_text(NOTE)
+    assert "notes.txt" in str(foreign_entry(LocalStore(target)))
