@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,15 +112,24 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
 
 def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    stats = pyramid.write(
-        dst,
-        max_workers=args.workers,
-        progress=not args.no_progress,
-        stats=True,
-        io=args.io,
-        resume=args.resume,
-        **kwargs,
-    )
+    try:
+        stats = pyramid.write(
+            dst,
+            max_workers=args.workers,
+            progress=not args.no_progress,
+            stats=True,
+            io=args.io,
+            resume=args.resume,
+            **kwargs,
+        )
+    except OSError as err:
+        if _ours(err):  # StoreError names the bucket and key already
+            raise
+        # A bare "[Errno 28] No space left on device" does not say what stopped.
+        raise OSError(
+            f"writing {dst} stopped: {err} (the store is incomplete; once the cause is fixed, "
+            "continue with the same command and --resume)"
+        ) from err
     return {"seconds": time.perf_counter() - start, "levels": stats}
 
 
@@ -253,19 +263,47 @@ _COMMANDS = {"demo": _cmd_demo, "build": _cmd_build, "info": _cmd_info, "validat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 validation findings, 2 usage error)."""
+    """Run the CLI; returns the exit code.
+
+    0 ok, 1 validation findings (``validate`` only), 2 any error (one ``topozarr: error:``
+    line on stderr; ``--debug`` prints the traceback first), 130 interrupted.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    # OSError: missing files, and StoreError (unreachable S3 endpoint, rejected credentials,
-    # missing bucket), whose messages name the location and the fix.
-    except (UsageError, ValueError, OSError, ImportError, KeyError) as err:
+    except KeyboardInterrupt:
         if args.debug:
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"topozarr: error: {message}", file=sys.stderr)
+            traceback.print_exc()
+        print("topozarr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # every failure is one line: a write can fail in many layers
+        if args.debug:
+            traceback.print_exc()
+        print(f"topozarr: error: {error_line(err)}", file=sys.stderr)
         return 2
+
+
+# Errors whose message is written for the user (names the value or location and the fix).
+# OSError covers StoreError (unreachable S3 endpoint, rejected credentials, missing bucket),
+# missing files and a full disk. Our own exception classes (RegionError names the variable,
+# level and region a worker failed on, with the cause) count too; they are recognised by
+# module, since importing the engine here could fail again when it is what failed.
+_EXPECTED = (UsageError, ValueError, OSError, ImportError, KeyError, MemoryError)
+
+
+def _ours(err: BaseException) -> bool:
+    return any(cls.__module__.startswith("topozarr") for cls in type(err).__mro__)
+
+
+def error_line(err: BaseException) -> str:
+    """The one-line message for ``err``; unexpected kinds are named and point to --debug."""
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    text = " ".join(str(message).split())  # multi-line messages (obstore, zarr) on one line
+    if isinstance(err, _EXPECTED) or _ours(err):
+        return text or type(err).__name__
+    hint = "rerun with --debug for the traceback"
+    return f"{type(err).__name__}: {text}; {hint}" if text else f"{type(err).__name__}; {hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover

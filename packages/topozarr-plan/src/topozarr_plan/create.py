@@ -26,6 +26,7 @@ from topozarr_plan.types import (
     MethodSpec,
 )
 from topozarr_plan.validate import (
+    check_attrs,
     check_chunks_per_shard,
     check_crs,
     check_factors,
@@ -118,7 +119,10 @@ def create_pyramid(
         for both/neither of ``levels``/``factors``, invalid levels or factors, missing
         dimensions or coordinates, irregular or 2-D coordinates, no spatial variable, a
         dtype or method the kernel does not support, a level that would be empty, a
-        variable name unsafe as a store path, and malformed ``layer_hints``. Raised as
+        variable or dimension name unsafe as a store path (a path separator, a leading
+        ``.`` or ``__``, more than 255 bytes in UTF-8, ...), an attribute with no JSON form
+        (datetime, set, bytes, objects; numpy values are converted to plain numbers and
+        lists) and malformed ``layer_hints``. Raised as
         :class:`~topozarr_plan.errors.PlanError` (a ``ValueError`` subclass).
 
     Notes
@@ -143,6 +147,7 @@ def create_pyramid(
     crs = check_crs(ds)
     check_spatial_dims(ds, x_dim=x_dim, y_dim=y_dim)
     check_store_names(ds)
+    check_attrs(ds)
     roles = classify_variables(ds, x_dim=x_dim, y_dim=y_dim)
     methods = check_methods(method, roles.spatial, caps)
     method_ = shared_method(methods)

@@ -15,6 +15,7 @@ import numpy as np
 import pyproj
 import xarray as xr
 
+from topozarr_plan.attrs import json_attrs
 from topozarr_plan.errors import PlanError
 from topozarr_plan.grid import RESOLUTION_ATTR, AxisGrid, level_coordinate
 from topozarr_plan.validate import VariableRoles
@@ -53,13 +54,21 @@ def _gdal_geotransform(transform: Any) -> str:
     return " ".join(repr(v) for v in (c, a, b, f, d, e))
 
 
-def clean_attrs(attrs: Mapping[Any, Any]) -> dict[Any, Any]:
-    """Drop geo attributes that would be stale in a pyramid (spatial:*, proj:*, multiscales)."""
-    return {
-        k: v
-        for k, v in attrs.items()
-        if not (isinstance(k, str) and (k.startswith(_STALE_PREFIXES) or k in _STALE_KEYS))
-    }
+def clean_attrs(attrs: Mapping[Any, Any], *, owner: str | None = None) -> dict[str, Any]:
+    """Attributes as plain JSON values, without the geo attributes that would be stale in a
+    pyramid (spatial:*, proj:*, multiscales).
+
+    ``owner`` (a variable name, ``None`` for the dataset) is named when a value has no JSON
+    form (see :func:`topozarr_plan.attrs.json_attrs`).
+    """
+    return json_attrs(
+        {
+            k: v
+            for k, v in attrs.items()
+            if not (isinstance(k, str) and (k.startswith(_STALE_PREFIXES) or k in _STALE_KEYS))
+        },
+        owner=owner,
+    )
 
 
 def _value_encoding(encoding: Mapping[Any, Any]) -> dict[Any, Any]:
@@ -170,7 +179,7 @@ def build_level_templates(
         coords: dict[Hashable, xr.Variable] = {}
         for axis in (y, x):
             src = ds[axis.name].variable
-            attrs = clean_attrs(src.attrs)
+            attrs = clean_attrs(src.attrs, owner=axis.name)
             if level == 0:
                 coords[axis.name] = xr.Variable(
                     src.dims, src.values, attrs, _value_encoding(src.encoding)
@@ -189,7 +198,7 @@ def build_level_templates(
             enc = encoding[path][name]
             attrs = {
                 k: v
-                for k, v in clean_attrs(src.attrs).items()
+                for k, v in clean_attrs(src.attrs, owner=name).items()
                 if k not in _FILL_KEYS and k != RESAMPLING_METHOD_ATTR
             }
             if level > 0 and shared_method is not None and var_method != shared_method:
@@ -211,7 +220,7 @@ def build_level_templates(
             src = ds.variables[name]
             # A shallow copy keeps lazy backend arrays lazy (nothing is read here).
             var = src.copy(deep=False)
-            var.attrs = clean_attrs(src.attrs)
+            var.attrs = clean_attrs(src.attrs, owner=str(name))
             var.encoding = _value_encoding(src.encoding)
             if name in ds.coords:
                 coords[name] = var

@@ -19,12 +19,14 @@ import pyproj
 import xarray as xr
 
 from topozarr_plan._kernel import KernelCaps
+from topozarr_plan.attrs import json_attrs
 from topozarr_plan.errors import PlanError
 from topozarr_plan.grid import AxisGrid
 from topozarr_plan.types import ALLOWED_CHUNKS_PER_SHARD, DEFAULT_METHOD
 
 __all__ = [
     "VariableRoles",
+    "check_attrs",
     "check_chunks_per_shard",
     "check_crs",
     "check_factors",
@@ -303,6 +305,9 @@ def check_spatial_variables(ds: xr.Dataset, names: tuple[str, ...], caps: Kernel
 
 
 _RESERVED = re.compile(r"^__")
+# NAME_MAX of common file systems (ext4, APFS, NTFS in UTF-16 units) and of S3 tools that
+# mirror keys to files: a longer component fails in the middle of a write.
+_MAX_COMPONENT_BYTES = 255
 
 
 def _name_problem(name: Hashable) -> str | None:
@@ -322,18 +327,48 @@ def _name_problem(name: Hashable) -> str | None:
         return "starts with '__', which Zarr v3 reserves"
     if any(ord(ch) < 32 for ch in name):
         return "contains a control character"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (it holds a lone surrogate)"
+    if size > _MAX_COMPONENT_BYTES:
+        return (
+            f"is {size} bytes long in UTF-8, more than the {_MAX_COMPONENT_BYTES} a file "
+            f"name or store path component may hold"
+        )
     return None
 
 
+def _name_message(name: Hashable, problem: str) -> str:
+    text = repr(name)
+    if len(text) > 60:  # a 300-character name would drown the message
+        return (
+            f"{text[:40]}... {problem} and cannot be used as a Zarr array path; rename it with "
+            f"ds.rename()"
+        )
+    return (
+        f"{text} {problem} and cannot be used as a Zarr array path; rename it, e.g. "
+        f"ds = ds.rename({{{text}: 'safe_name'}})"
+    )
+
+
 def check_store_names(ds: xr.Dataset) -> None:
-    """Every variable name (data and coordinates) is a safe Zarr node name."""
-    for name in ds.variables:
-        problem = _name_problem(name)
-        if problem:
-            raise PlanError(
-                f"variable name {name!r} {problem} and cannot be used as a Zarr array path; "
-                f"rename it, e.g. ds = ds.rename({{{name!r}: 'safe_name'}})"
-            )
+    """Every variable name (data and coordinates) is a safe Zarr node name, and every
+    dimension name (recorded in ``dimension_names``, and a path when it has a coordinate)
+    obeys the same rules."""
+    for kind, names in (("variable", list(ds.variables)), ("dimension", list(ds.dims))):
+        for name in names:
+            problem = _name_problem(name)
+            if problem:
+                raise PlanError(f"{kind} name {_name_message(name, problem)}")
+
+
+def check_attrs(ds: xr.Dataset) -> None:
+    """Every attribute of the dataset and of its variables has a JSON form (numpy values
+    are converted when the templates are built; datetimes, sets, bytes and objects are not)."""
+    json_attrs(ds.attrs, owner=None)
+    for name, var in ds.variables.items():
+        json_attrs(var.attrs, owner=str(name))
 
 
 def check_levels_fit(y: AxisGrid, x: AxisGrid, factors: list[int]) -> None:

@@ -53,6 +53,7 @@ from topozarr_engine.codecs import default_compressors
 
 from topozarr_plan.errors import PlanError
 from topozarr_plan.fingerprint import describe_plan, differences, digest_of
+from topozarr_plan.foreign import check_replaceable
 from topozarr_plan.journal import JOURNAL_PREFIX, WriteJournal, journal_for
 from topozarr_plan.native_target import native_writer
 from topozarr_plan.passes import (
@@ -172,6 +173,8 @@ def write_pyramid(
     with store_errors(zstore):
         # --- open the root group and check the store, still without writing anything ---
         existing = _open_existing(zstore)
+        if mode in ("w", "w-") and not resume:  # both clear the target: only a Zarr store
+            check_replaceable(zstore, mode=mode)
         if (
             mode == "w"
             and subset
@@ -477,7 +480,7 @@ def _progress_factory() -> Callable[[int], Any]:
 def _open_existing(zstore: Any) -> zarr.Group | None:
     try:
         return zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError):
         return None
 
 
