@@ -480,7 +480,12 @@ def _progress_factory() -> Callable[[int], Any]:
 def _open_existing(zstore: Any) -> zarr.Group | None:
     try:
         return zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError):
+    except (
+        FileNotFoundError,
+        KeyError,
+        zarr.errors.GroupNotFoundError,
+        zarr.errors.ContainsArrayError,
+    ):
         return None
 
 
