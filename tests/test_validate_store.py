@@ -312,3 +312,38 @@ def test_one_changed_cell_is_found_with_full(
         assert named[0].path == f"{name}/{key}"
     code, out = _cli(capsys, str(store), "--full")
     assert code == 1 and f"{name}/{key}" in out
+
+
+@pytest.mark.parametrize("method", ["mean", "max", "min", "sum"])
+def test_reference_reductions_match_xarray_coarsen(method: str) -> None:
+    from topozarr import reference_reduce as ref
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(0, 10, (3, 12, 18))
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[0, :4, :4] = np.nan  # an all-missing window
+    missing = ref.missing_mask(values, np.nan)
+    windows, mask = ref.windows(values, missing, (3, 4), 4)
+    got = ref.reduce_windows(windows, mask, method, np.nan)
+    coarse = xr.DataArray(values, dims=("t", "y", "x")).coarsen(y=4, x=4, boundary="trim")
+    want = getattr(coarse, method)().values  # NaN-skipping by default for floats
+    if method == "sum":  # xarray sums an all-NaN window to 0 too
+        want = np.nan_to_num(want)
+    np.testing.assert_allclose(got, want)
+
+
+def test_reference_mode_is_the_most_frequent_valid_value_smallest_on_ties() -> None:
+    from collections import Counter
+
+    from topozarr import reference_reduce as ref
+
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 4, (8, 12)).astype(np.uint8)
+    missing = ref.missing_mask(values, 3)  # class 3 is the fill value: never the mode
+    windows, mask = ref.windows(values, missing, (4, 6), 2)
+    got = ref.reduce_windows(windows, mask, "mode", 3)
+    for (i, j), value in np.ndenumerate(got):
+        cells = [int(v) for v in values[2 * i : 2 * i + 2, 2 * j : 2 * j + 2].ravel() if v != 3]
+        counts = Counter(cells)
+        want = min(counts, key=lambda c: (-counts[c], c)) if cells else 3
+        assert value == want, (i, j, cells)

@@ -16,11 +16,15 @@ import numpy as np
 def windows(native: np.ndarray, missing: np.ndarray, shape: tuple[int, int], factor: int) -> Any:
     """Cut the last two axes of ``native`` into ``factor`` x ``factor`` windows.
 
-    ``native`` covers the windows of ``shape`` coarse cells, except where level 0 is shorter
-    than one window (an axis shorter than the factor): the rest is padded as missing.
+    ``native`` starts at the first window's corner; cells past the last window are dropped, and
+    where level 0 is shorter than one window (an axis shorter than the factor) the rest is
+    padded as missing.
     Returns values and missing mask shaped ``(..., rows, cols, factor * factor)``.
     """
     rows, cols = shape
+    # Trim what lies past the last whole window, as xarray.coarsen(boundary="trim") does.
+    native = native[..., : rows * factor, : cols * factor]
+    missing = missing[..., : rows * factor, : cols * factor]
     pad = [(0, 0)] * (native.ndim - 2) + [
         (0, rows * factor - native.shape[-2]),
         (0, cols * factor - native.shape[-1]),
