@@ -92,9 +92,15 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("store")
     info.add_argument("--json", action="store_true", help="machine-readable output")
 
-    validate = sub.add_parser("validate", help="check a pyramid's metadata and values")
+    validate = sub.add_parser(
+        "validate", help="check a pyramid's metadata, shard objects and values as readers see them"
+    )
     validate.add_argument("store")
-    validate.add_argument("--samples", type=int, default=16, help="cells checked per array")
+    validate.add_argument(
+        "--full", action="store_true", help="read every object back and recompute every cell"
+    )
+    validate.add_argument("--samples", type=int, default=16, help="cells recomputed per array")
+    validate.add_argument("--shards", type=int, default=8, help="objects read back per array")
     return parser
 
 
@@ -230,29 +236,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from topozarr.inspect_store import (
-        consistency_errors,
-        dimension_names,
-        level_group_attrs,
-        open_root,
-        sample_level_errors,
-    )
-    from topozarr.metadata import validate
+    from topozarr.validate_store import validate_store
 
-    root = open_root(args.store)
-    findings = [
-        (f.path, f.message)
-        for f in validate(
-            dict(root.attrs),
-            level_attrs=level_group_attrs(root),
-            dimension_names=dimension_names(root),
-        )
-    ]
-    findings += consistency_errors(root)
-    if not findings:
-        findings += sample_level_errors(root, samples=args.samples)
-    for path, message in findings:
-        print(f"{path}: {message}")
+    findings = validate_store(args.store, full=args.full, samples=args.samples, shards=args.shards)
+    for finding in findings:
+        print(finding)
     if findings:
         return 1
     print(f"{args.store}: valid")
