@@ -72,8 +72,8 @@ def grid_mapping_findings(root: zarr.Group) -> list[str]:
     ``grid_mapping`` attribute naming an array of its level group whose ``crs_wkt`` (or
     ``spatial_ref``) describes the root's ``proj:wkt2`` CRS.
     """
-    attrs = dict(root.attrs)
-    dims = attrs.get("spatial:dimensions") or []
+    attrs: dict[str, Any] = dict(root.attrs)
+    dims = [str(d) for d in attrs.get("spatial:dimensions") or []]
     wkt2 = attrs.get("proj:wkt2")
     root_crs = _crs_of({"crs_wkt": wkt2}) if isinstance(wkt2, str) else None
     findings: list[str] = []
