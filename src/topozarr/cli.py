@@ -81,7 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--crs", help="CRS when the source has none, e.g. EPSG:4326")
     build.add_argument("--variables", type=lambda t: [v for v in t.split(",") if v])
     build.add_argument("--target-chunk-bytes", type=int, default=None)
-    build.add_argument("--chunks-per-shard", type=_shard_arg, default="4", help="1..32 or none")
+    shards = build.add_mutually_exclusive_group()
+    shards.add_argument("--chunks-per-shard", type=_shard_arg, default="4", help="1..32 or none")
+    shards.add_argument(
+        "--no-shards",
+        dest="chunks_per_shard",
+        action="store_const",
+        const=None,
+        help="no sharding: what GDAL (up to 3.12) and QGIS need to read the store",
+    )
     build.add_argument("--mode", choices=["w", "a"], default="w")
     build.add_argument(
         "--levels-only", type=_int_list, help="write only these levels (with --mode a)"
@@ -200,6 +208,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from topozarr.gis_checks import sharded_note
     from topozarr.inspect_store import open_root, summarize
 
     info = summarize(open_root(args.store))
@@ -212,6 +221,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"bbox    {info['bbox']}")
     print(f"method  {info['method']}")
     print(f"stored  {info['stored_bytes'] / 2**20:.2f} MiB")
+    if note := sharded_note(a.shards for level in info["levels"] for a in level.arrays):
+        print(f"note    {note}")
     header = f"{'level':<6}{'array':<16}{'shape':<22}{'dtype':<9}{'chunks':<18}{'shards':<18}MiB"
     print(header)
     for level in info["levels"]:
@@ -236,9 +247,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from topozarr.gis_checks import grid_mapping_findings, print_warnings
+    from topozarr.inspect_store import open_root
     from topozarr.validate_store import validate_store
 
     findings = validate_store(args.store, full=args.full, samples=args.samples, shards=args.shards)
+    # Warnings only: stores written before grid_mapping was added stay valid.
+    print_warnings(grid_mapping_findings(open_root(args.store)))
     for finding in findings:
         print(finding)
     if findings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyproj
 import pytest
 import xarray as xr
 import zarr
@@ -75,7 +76,11 @@ def test_stale_geo_attrs_dropped_and_group_attrs_added() -> None:
             assert tpl.attrs[key] == value
         assert tpl.attrs["proj:code"] == "EPSG:4326"
         assert "multiscales" not in tpl.attrs
-        assert tpl["data"].attrs == {"units": "K", "long_name": "test"}
+        assert tpl["data"].attrs == {
+            "units": "K",
+            "long_name": "test",
+            "grid_mapping": "spatial_ref",
+        }
     assert "title" not in p.attrs
 
 
@@ -167,6 +172,22 @@ def test_crs_coordinate_in_every_level() -> None:
         assert tpl.proj.crs == ds.proj.crs
         assert "crs_wkt" in tpl["spatial_ref"].attrs
         assert tpl["spatial_ref"].ndim == 0
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:32633"])
+def test_grid_mapping_names_the_crs_coordinate(crs: str) -> None:
+    # A CRS coordinate not called spatial_ref, and a stale grid_mapping left by the source.
+    ds = make_dataset(32, 32, crs=crs).rename({"spatial_ref": "crs"})
+    ds["data"].attrs["grid_mapping"] = "gone"
+    ds["band2"] = ds["data"] * 2
+    p = create_pyramid(ds, levels=3)
+    want = pyproj.CRS.from_user_input(crs)
+    for tpl in p.level_templates.values():
+        assert {tpl[v].attrs["grid_mapping"] for v in ("data", "band2")} == {"crs"}
+        assert "spatial_ref" not in tpl.variables
+        for key in ("crs_wkt", "spatial_ref"):  # CF's key, and GDAL's older one
+            assert pyproj.CRS.from_wkt(tpl["crs"].attrs[key]) == want
+        assert pyproj.CRS.from_cf(tpl["crs"].attrs) == want
 
 
 def test_source_storage_encoding_not_carried(tmp_path) -> None:  # type: ignore[no-untyped-def]

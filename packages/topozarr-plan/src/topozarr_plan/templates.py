@@ -21,6 +21,7 @@ from topozarr_plan.grid import RESOLUTION_ATTR, AxisGrid, level_coordinate
 from topozarr_plan.validate import VariableRoles
 
 __all__ = [
+    "GRID_MAPPING_ATTR",
     "build_level_templates",
     "clean_attrs",
     "fill_value_for",
@@ -46,6 +47,9 @@ _VALUE_ENCODING_KEYS = frozenset(
 
 
 _GDAL_GEOTRANSFORM = "GeoTransform"
+#: CF attribute naming the variable that holds a data variable's CRS: GDAL, rioxarray and
+#: other CF readers follow it (none of them reads the GeoZarr ``proj:`` attributes).
+GRID_MAPPING_ATTR = "grid_mapping"
 
 
 def _gdal_geotransform(transform: Any) -> str:
@@ -144,6 +148,18 @@ def _crs_coord_names(ds: xr.Dataset) -> list[Hashable]:
     return list(ds.proj.crs_indexes)
 
 
+def _with_crs_info(tpl: xr.Dataset, crs_name: Hashable, crs: pyproj.CRS) -> xr.Dataset:
+    """``tpl`` with its CRS coordinate restored and described the CF / GDAL way.
+
+    ``format_full_cf_gdal`` writes ``crs_wkt`` (CF), ``spatial_ref`` (GDAL's older key) and
+    the CF grid-mapping parameters, so readers that know any of them find the CRS.
+    """
+    from xproj import format_full_cf_gdal
+
+    tpl = tpl.proj.assign_crs({crs_name: crs}, allow_override=True)
+    return tpl.proj.write_crs_info(crs_name, func=format_full_cf_gdal)
+
+
 def build_level_templates(
     ds: xr.Dataset,
     *,
@@ -164,13 +180,16 @@ def build_level_templates(
     centres. Spatial data variables become placeholders; ``roles.level0_only`` variables keep
     their (possibly lazy) source data in level 0 only; ``roles.everywhere`` variables keep
     their source data in every level. The xproj CRS coordinate is carried into every level
-    with a CF ``crs_wkt`` attribute and its ``CRSIndex`` restored.
+    with its ``CRSIndex`` restored and CF / GDAL attributes (``crs_wkt``, ``spatial_ref``);
+    every spatial variable names it in its CF ``grid_mapping`` attribute.
 
     ``method`` is one method or each spatial variable's; in coarse levels a variable whose
     method differs from ``shared_method`` (the pyramid's ``multiscales.resampling_method``)
     gets a ``resampling_method`` attribute naming its own.
     """
-    crs_coords = set(_crs_coord_names(ds))
+    crs_coords = _crs_coord_names(ds)
+    # check_crs allows exactly one CRS coordinate; it is non-spatial, so every level has it.
+    grid_mapping = str(crs_coords[0]) if crs_coords else None
     base_attrs = clean_attrs(ds.attrs)
     templates: dict[int, xr.Dataset] = {}
     for level, factor in enumerate(factors):
@@ -203,6 +222,8 @@ def build_level_templates(
             }
             if level > 0 and shared_method is not None and var_method != shared_method:
                 attrs[RESAMPLING_METHOD_ATTR] = var_method
+            if grid_mapping is not None:
+                attrs[GRID_MAPPING_ATTR] = grid_mapping
             var_enc: dict[str, Any] = {}
             if fill_values.get(name) is not None:
                 # Both keys: "fill_value" sets the Zarr v3 array's own fill (what zarr-layer
@@ -229,8 +250,7 @@ def build_level_templates(
         tpl = xr.Dataset(data_vars, coords, attrs={**base_attrs, **group_attrs[level]})
         for crs_name in crs_coords:
             if crs_name in tpl.coords:
-                tpl = tpl.proj.assign_crs({crs_name: crs}, allow_override=True)
-                tpl = tpl.proj.write_crs_info(crs_name)
+                tpl = _with_crs_info(tpl, crs_name, crs)
                 if _GDAL_GEOTRANSFORM in tpl[crs_name].attrs:
                     # rioxarray/GDAL read this before anything else: restate it per level.
                     tpl[crs_name].attrs[_GDAL_GEOTRANSFORM] = _gdal_geotransform(
