@@ -5,6 +5,7 @@
     uv run --no-sync python benchmarks/pyramid.py --io rust       # the table with io="rust"
     uv run --no-sync python benchmarks/pyramid.py --target s3     # io paths to SeaweedFS
     uv run --no-sync python benchmarks/pyramid.py --target s3 --latency-ms 20   # ... 20 ms away
+    uv run --no-sync python benchmarks/pyramid.py --journal-cost  # with vs without the journal
 
 Every run ends with the two write paths side by side, io="python" and io="rust" at topozarr's
 default codecs, to ``--target`` (a local directory, or an S3 bucket on a SeaweedFS server the
@@ -109,8 +110,15 @@ def _with_compressors(encoding: dict[str, Any], compressors: Any) -> dict[str, A
     }
 
 
-def run_topozarr(src: Path, out: str, codecs: str, io: str) -> dict[str, Any]:
+def run_topozarr(src: Path, out: str, codecs: str, io: str, journal: bool = True) -> dict[str, Any]:
     from topozarr import create_pyramid
+
+    if not journal:
+        # The write without its journal (no lease, no records): what the journal costs.
+        import topozarr_plan.writer as writer
+        from topozarr_plan.journal import NoJournal
+
+        writer.journal_for = lambda *a: NoJournal(*a)  # type: ignore[assignment]
 
     ds = _open(src, dask=False)
     pyramid = create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat")
@@ -189,7 +197,7 @@ def _child(args: argparse.Namespace) -> None:
     if local:
         shutil.rmtree(out, ignore_errors=True)
     if args.child == "topozarr":
-        result = run_topozarr(src, out, args.codecs, args.io)
+        result = run_topozarr(src, out, args.codecs, args.io, journal=not args.no_journal)
     elif args.child == "baseline":
         result = run_baseline(src, Path(out), args.codecs)
     else:
@@ -202,14 +210,21 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _run(
-    child: str, src: Path, codecs: str, io: str, *, out: str | None = None, env: Any = None
+    child: str,
+    src: Path,
+    codecs: str,
+    io: str,
+    *,
+    out: str | None = None,
+    env: Any = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     out = out or str(DATA / f"out-{child}-{codecs}.zarr")
     # Flush the previous contender's dirty pages first, so its write-back does not land in
     # this contender's time (each run writes and deletes hundreds of MiB).
     os.sync()
     cmd = [sys.executable, __file__, "--child", child, "--src", str(src), "--out", out]
-    cmd += ["--codecs", codecs, "--io", io]
+    cmd += ["--codecs", codecs, "--io", io, *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode:
         raise SystemExit(f"{child} failed:\n{proc.stderr[-3000:]}")
@@ -281,6 +296,26 @@ def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
     print(f"  io=rust speed-up over io=python ({where}): {speedup:.2f}x (target {target_ratio})")
 
 
+def journal_cost(src: Path, rounds: int = 3) -> None:
+    """The write with and without its journal, interleaved; each ratio within one round."""
+    print(f"\njournal cost ({rounds} rounds, topozarr defaults, local disk)")
+    print(f"{'io':<8}{'round':>6}{'with s':>9}{'without s':>11}{'ratio':>8}")
+    for io in ("python", "rust"):
+        ratios = []
+        for i in range(rounds):
+            pair = [("with", ()), ("without", ("--no-journal",))]
+            if i % 2:
+                pair.reverse()  # alternate which one runs first
+            t = {name: _run("topozarr", src, "default", io, extra=x)["seconds"] for name, x in pair}
+            ratios.append(t["with"] / t["without"])
+            print(f"{io:<8}{i:>6}{t['with']:>9.2f}{t['without']:>11.2f}{ratios[-1]:>8.3f}")
+        ratios.sort()
+        print(
+            f"  io={io}: with / without journal, median {ratios[len(ratios) // 2]:.3f} "
+            f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}; target <= 1.05)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="1G")
@@ -296,12 +331,19 @@ def main() -> None:
         default=0.0,
         help="with --target s3: delay every S3 reply by this much (a proxy on loopback)",
     )
+    parser.add_argument("--no-journal", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--journal-cost", action="store_true", help="only compare writes with/without the journal"
+    )
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
     DATA.mkdir(exist_ok=True)
     src = make_source(args.size)
+    if args.journal_cost:
+        journal_cost(src)
+        return
     if args.target == "s3":
         compare_io(src, "s3", args.latency_ms)
         return

@@ -195,6 +195,37 @@ def test_kill_and_resume_local(tmp_path: Path, source: Path, io: str) -> None:
     assert not (store / ".topozarr-write").exists()
 
 
+def s3_keys(zstore: Any, prefix: str) -> list[str]:
+    from zarr.core.sync import sync
+
+    async def collect() -> list[str]:
+        return [k async for k in zstore.list_prefix(prefix)]
+
+    return sync(collect())
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_kill_and_resume_s3(
+    tmp_path: Path, source: Path, io: str, s3_server: Any, s3_prefix: str
+) -> None:
+    from zarr.storage import ObjectStore
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    zygote = Zygote({**env, **s3_server.env()})
+    zstore = ObjectStore(s3_server.s3_store(s3_prefix))
+    try:
+        kills = kill_and_resume(tmp_path, source, s3_server.url(s3_prefix), zstore, zygote, io)
+    finally:
+        zygote.close()
+    assert kills >= KILLS
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(zstore, str(clean))
+    assert s3_keys(zstore, ".topozarr-write/") == []
+
+
 def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
     from topozarr_plan.errors import PlanError
 

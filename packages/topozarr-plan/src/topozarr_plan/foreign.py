@@ -22,11 +22,10 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.journal import JOURNAL_PREFIX  # ours, never the user's
 
-__all__ = ["JOURNAL_PREFIX", "check_replaceable", "foreign_entry"]
+__all__ = ["check_replaceable", "foreign_entry"]
 
-#: Reserved top-level prefix of the write journal: ours, never the user's.
-JOURNAL_PREFIX = ".topozarr-write"
 _METADATA = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zmetadata", ".zarray"})
 _NODE = frozenset({"zarr.json", ".zgroup", ".zarray"})
 # Chunk keys of an array at the root: v3 default ("c/..."), v2 or v3 "v2" encoding ("0.1").
@@ -69,7 +68,8 @@ def foreign_entry(zstore: Any) -> str | None:
         return None  # zarr cannot clear what it cannot list either
     names = _list(store, base)
     if not names & _NODE:
-        held = _first_with_data(store, base, sorted(names))
+        # Only our journal: a write that was interrupted before its root group existed.
+        held = _first_with_data(store, base, sorted(names - {JOURNAL_PREFIX}))
         return None if held is None else f"holds {held!r} and is not a Zarr store"
     root_is_array = ".zarray" in names or (
         "zarr.json" in names and _node_type(store, _join(base, "zarr.json")) == "array"

@@ -201,6 +201,11 @@ def write_pyramid(
         )
         passes = [requested] if single_pass else per_level_passes(requested)
         output = describe_plan(pyramid, spatial)
+        if resume and keep_levels_in_memory is None:
+            # The automatic choice follows the memory available now; a resume keeps the
+            # passes of the write it continues.
+            passes = _stored_passes(zstore, passes)
+            single_pass = len(passes) == 1
         plan = {
             **output,
             "levels": requested,
@@ -286,6 +291,12 @@ def _resume_state(
     return "resume"
 
 
+def _stored_passes(zstore: Any, passes: list[list[int]]) -> list[list[int]]:
+    stored = journal_for(zstore, {}, "", "").stored_plan() or {}
+    found = stored.get("passes")
+    return found if isinstance(found, list) and found else passes
+
+
 def _nothing_written(requested: list[int]) -> dict[Any, Any]:
     timers: dict[Any, Any] = {level: RegionTimer() for level in requested}
     timers["tiles"] = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
@@ -308,8 +319,8 @@ def _write_under_lease(
     make_bar: Callable[[int], Any] | None,
 ) -> tuple[dict[Any, Any], bool]:
     """Lay out, compute and (when complete) publish; the caller holds the lease."""
-    published_before = _published(existing, pyramid)
-    done_before = journal.complete_levels() if mode != "w" or resuming else set()
+    nlevels = len(pyramid.factors)
+    published_before = mode != "w" and _published(existing, pyramid)
     if resuming and journal.marked("templates"):
         arrays = _open_arrays(zstore, requested, spatial)
         _withdraw(zstore, pyramid)
@@ -317,6 +328,11 @@ def _write_under_lease(
         if not resuming:
             # Before any data is deleted: records of an earlier run must not outlive it.
             journal.forget(keep_levels=mode != "w")
+            if published_before:
+                # The store is this pyramid, complete. Remember that of the levels kept before
+                # withdrawing the metadata that says so: a resume of this write needs it.
+                for level in set(range(nlevels)) - set(requested):
+                    journal.mark_level(level)
         if (mode in ("a", "r+") and existing is not None) or resuming:
             _withdraw(zstore, pyramid)
         else:
@@ -365,8 +381,9 @@ def _write_under_lease(
     timers["tiles"] = counts
 
     # --- publish last, and only a complete pyramid ---
+    done_before = journal.complete_levels()
     complete = published_before or all(
-        level in requested or level in done_before for level in range(len(pyramid.factors))
+        level in requested or level in done_before for level in range(nlevels)
     )
     if complete:
         _publish(zstore, pyramid)
