@@ -197,6 +197,13 @@ class _Level:
         )
 
 
+def _shards_outside(lv: _Level, cells: Region) -> frozenset[tuple[int, ...]]:
+    """The level's shards that do not meet ``cells``."""
+    every = _shards_of(Region.from_bounds([0] * len(lv.shape), list(lv.shape)), lv.shard)
+    meets = set(_shards_of(cells, lv.shard))
+    return frozenset(s for s in every if s not in meets)
+
+
 def _same_fill(a: Any, b: Any) -> bool:
     """True when fill values ``a`` and ``b`` mark the same cells (NaN equal to NaN)."""
     if a is None or b is None:
@@ -228,6 +235,7 @@ def write_pyramid_arrays(
     write_region: Callable[[Any, Region, np.ndarray], None] | None = None,
     journal: TileLog | None = None,
     replay_from: Any | None = None,
+    within: Region | None = None,
 ) -> list[Future[None]]:
     """Write all pyramid levels of one variable in a single pass over its level-0 values.
 
@@ -280,6 +288,12 @@ def write_pyramid_arrays(
     replay_from
         Where a replayed tile's level-0 values are read: the level-0 array an earlier run
         stored (same values and dtype as ``values``). ``None`` reads ``values`` again.
+    within
+        Write only the tiles and coarse shards that meet this level-0 region, e.g. the new
+        time steps of an append; coarse shards outside it are left as they are. A tile that
+        meets it is written whole, and so is a coarse shard that meets it, so ``values``
+        must hold the right values around it too (align ``within`` to every level's shards
+        to keep that margin empty).
 
     Returns
     -------
@@ -357,6 +371,8 @@ def write_pyramid_arrays(
     history = journal.history() if journal is not None else TileHistory()
     for lv in levels.values():
         lv.closed = frozenset(history.flushed.get(lv.level, ()))
+        if within is not None:
+            lv.closed |= _shards_outside(lv, _cells(within, lv.stride, lv.shape))
     # Countdowns: how many tiles touch each coarse shard still to be stored. A finished tile
     # runs again (replayed from stored level 0) only when it feeds such a shard.
     runs: list[tuple[tuple[int, ...], bool]] = []
@@ -368,9 +384,12 @@ def write_pyramid_arrays(
                 if shard not in lv.closed:
                     lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
                     feeds_open = True
-        if index not in history.done:
+        # A tile that only partly meets ``within`` writes all of its level-0 region: the
+        # values outside come from ``values`` too (an append re-serves its old time steps).
+        fresh = within is None or not region.intersect(within).is_empty()
+        if index not in history.done and (fresh or feeds_open):
             runs.append((index, False))
-        elif feeds_open:
+        elif index in history.done and feeds_open:
             runs.append((index, True))
     inner_strides = [strides_t[lv] for lv in layout.inner]
     missing_marker = fill_value if fill_value is not None else np.nan
