@@ -62,16 +62,16 @@ def test_non_spatial_dims_chunk_one_and_shard_widening() -> None:
     # Large level: the shard budget is spent spatially, time stays 1.
     e = enc((10, 4096, 4096), dims=("time", "y", "x"))
     assert e == {"chunks": (1, 256, 512), "shards": (1, 1024, 2048)}
-    # Small level: 1 spatial chunk per shard; leftover budget (16) widens time.
-    e = enc((10, 100, 100), dims=("time", "y", "x"))
-    assert e == {"chunks": (1, 100, 100), "shards": (10, 100, 100)}
-    e = enc((100, 100, 100), dims=("time", "y", "x"))
-    assert e["shards"] == (16, 100, 100)
-    # Innermost non-spatial dim first, then outer ones with what is left.
+    # Small level: 1 spatial chunk per shard; leftover budget (16) widens time, by the same
+    # length whatever the number of steps (a shard may overhang the end: appends keep it).
+    for steps in (3, 10, 100):
+        e = enc((steps, 100, 100), dims=("time", "y", "x"))
+        assert e == {"chunks": (1, 100, 100), "shards": (16, 100, 100)}
+    # The innermost non-spatial dim takes the whole leftover budget (16, or 64 with 8x8).
     e = enc((3, 5, 64, 64), dims=("time", "band", "y", "x"))
-    assert e["shards"] == (3, 5, 64, 64)
-    e = enc((7, 5, 64, 64), dims=("time", "band", "y", "x"))
-    assert e["shards"] == (2, 5, 64, 64)
+    assert e["shards"] == (1, 16, 64, 64)
+    e = enc((7, 2, 64, 64), dims=("time", "band", "y", "x"), cps=8)
+    assert e["shards"] == (1, 64, 64, 64)
 
 
 def test_widening_capped_at_128_inner_chunks() -> None:
@@ -154,7 +154,11 @@ def test_invariants(ny, nx, nt, itemsize, target, cps, sy, sx) -> None:  # type:
     # A shard never extends a whole chunk past the level edge.
     assert sy_ < ny + cy and sx_ < nx + cx
     inner = (sy_ // cy) * (sx_ // cx)
-    assert 1 <= st_ <= nt
+    # Along time: a power of two that does not depend on nt (appends keep the layout).
+    assert st_ >= 1 and math.log2(st_).is_integer()
+    assert e == enc(
+        (nt + 7, ny, nx), dims=("t", "y", "x"), dtype=dtype, target=target, cps=cps, src=src
+    )
     assert inner * st_ <= max(cps * cps, inner)
     assert inner * st_ <= max(128, cps * cps) or st_ == 1
     if ny <= cy:

@@ -15,7 +15,8 @@ Rules (documented in the package README):
   chunks the level has along that axis (so a shard is always a whole number of chunks; a level
   smaller than one chunk gets chunk = shard = level size). When clipping leaves the shard
   with fewer than ``chunks_per_shard**2`` inner chunks, the leftover budget widens the shard
-  along the non-spatial dims (innermost first; the chunk stays 1), never past 128 inner chunks.
+  along the non-spatial dims (innermost first; the chunk stays 1), never past 128 inner chunks,
+  by a power of two that does not depend on the dim's length (appends keep the layout).
   ``chunks_per_shard=None`` disables sharding (no "shards" key).
 * **Level 0 follows the source's chunk grid** (dask chunks, else the zarr encoding's shards /
   chunks): per spatial axis, when the source chunk ``s`` and our shard ``S`` do not nest, the
@@ -177,8 +178,9 @@ def variable_encoding(
     for d in reversed(list(dims)):
         if d in (y_dim, x_dim) or spare <= 1:
             continue
-        n = sizes[d]
-        width = n if n <= spare else _pow2_floor(spare)
+        # Never clipped to the dim's length (a shard may overhang the array's end): a store
+        # whose time axis grows by appends is then laid out like one written at once.
+        width = _pow2_floor(spare)
         shards[d] = width
         spare //= width
     enc["shards"] = tuple(shards[d] for d in dims)
