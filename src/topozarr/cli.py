@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -24,6 +25,16 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of integers"
         ) from err
+
+
+def _seconds_arg(text: str) -> str:
+    try:
+        ok = 0 < float(text) < math.inf
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return text
 
 
 def _shard_arg(text: str) -> int | None:
@@ -122,9 +133,18 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue an interrupted write of the same plan (finished tiles are not redone)",
     )
+    p.add_argument(
+        "--retry-budget",
+        type=_seconds_arg,
+        metavar="SECONDS",
+        help="retry each failing storage request for up to this long (default 300; sets "
+        "TOPOZARR_RETRY_BUDGET)",
+    )
 
 
 def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
+    if args.retry_budget is not None:  # one mechanism: stores read the budget from here
+        os.environ["TOPOZARR_RETRY_BUDGET"] = args.retry_budget
     start = time.perf_counter()
     try:
         stats = pyramid.write(
