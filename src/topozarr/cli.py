@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--mode", choices=["w", "a"], default="w")
     build.add_argument(
+        "--append-dim",
+        metavar="DIM",
+        help="append SRC's steps along DIM (e.g. time) to the pyramid at DST, every level",
+    )
+    build.add_argument(
         "--levels-only", type=_int_list, help="write only these levels (with --mode a)"
     )
     _add_write_options(build)
@@ -222,14 +227,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
     else:
         options["levels"] = args.levels or auto_levels(ds.sizes[y_dim], ds.sizes[x_dim])
     pyramid = create_pyramid(ds, **options)
-    result = _write(pyramid, args.dst, args, mode=args.mode, levels=args.levels_only)
+    result = _write(
+        pyramid, args.dst, args, mode=args.mode, levels=args.levels_only, append_dim=args.append_dim
+    )
     _emit(pyramid, args, result, args.dst)
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from topozarr.gis_checks import sharded_note
-    from topozarr.inspect_store import open_root, summarize
+    from topozarr.inspect_store import describe_extent, open_root, summarize
 
     info = summarize(open_root(args.store))
     if args.json:
@@ -241,6 +248,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"bbox    {info['bbox']}")
     print(f"method  {info['method']}")
     print(f"stored  {info['stored_bytes'] / 2**20:.2f} MiB")
+    for dim, extent in info["extents"].items():
+        print(describe_extent(dim, extent))
     if note := sharded_note(a.shards for level in info["levels"] for a in level.arrays):
         print(f"note    {note}")
     header = f"{'level':<6}{'array':<16}{'shape':<22}{'dtype':<9}{'chunks':<18}{'shards':<18}MiB"
@@ -268,17 +277,20 @@ def _jsonable(value: Any) -> Any:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from topozarr.gis_checks import grid_mapping_findings, print_warnings
-    from topozarr.inspect_store import open_root
+    from topozarr.inspect_store import describe_extent, extents, open_root
     from topozarr.validate_store import validate_store
 
     findings = validate_store(args.store, full=args.full, samples=args.samples, shards=args.shards)
+    root = open_root(args.store)
     # Warnings only: stores written before grid_mapping was added stay valid.
-    print_warnings(grid_mapping_findings(open_root(args.store)))
+    print_warnings(grid_mapping_findings(root))
     for finding in findings:
         print(finding)
     if findings:
         return 1
     print(f"{args.store}: valid")
+    for dim, extent in extents(root).items():
+        print(f"  {describe_extent(dim, extent)}")
     return 0
 
 

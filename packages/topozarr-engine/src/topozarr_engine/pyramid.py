@@ -180,6 +180,8 @@ class _Level:
         self.countdown: dict[tuple[int, ...], int] = {}
         # Shards an earlier run of the same plan stored (resume): never touched again.
         self.closed: frozenset[tuple[int, ...]] = frozenset()
+        # The level cells to write (``within``); the rest of an open shard is read back.
+        self.within: Region | None = None
         self.buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.lock = threading.Lock()
         self.acc = (
@@ -195,6 +197,11 @@ class _Level:
             if deep
             else None
         )
+
+
+def _read_back(lv: _Level, region: Region) -> np.ndarray:
+    """The stored values of a level region (a shard that reaches past ``within``)."""
+    return np.array(lv.dst[region.slices], dtype=lv.dtype)
 
 
 def _shards_outside(lv: _Level, cells: Region) -> frozenset[tuple[int, ...]]:
@@ -372,24 +379,26 @@ def write_pyramid_arrays(
     for lv in levels.values():
         lv.closed = frozenset(history.flushed.get(lv.level, ()))
         if within is not None:
-            lv.closed |= _shards_outside(lv, _cells(within, lv.stride, lv.shape))
+            lv.within = _cells(within, lv.stride, lv.shape)
+            lv.closed |= _shards_outside(lv, lv.within)
     # Countdowns: how many tiles touch each coarse shard still to be stored. A finished tile
     # runs again (replayed from stored level 0) only when it feeds such a shard.
     runs: list[tuple[tuple[int, ...], bool]] = []
     for index in layout.order:
         region = layout.tile_region(index, shape0)
+        # Outside ``within`` a tile is never read: coarse shards that reach past its edge
+        # keep their stored values there (read back when their buffer opens).
+        if within is not None and region.intersect(within).is_empty():
+            continue
         feeds_open = False
         for lv in levels.values():
             for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
                 if shard not in lv.closed:
                     lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
                     feeds_open = True
-        # A tile that only partly meets ``within`` writes all of its level-0 region: the
-        # values outside come from ``values`` too (an append re-serves its old time steps).
-        fresh = within is None or not region.intersect(within).is_empty()
-        if index not in history.done and (fresh or feeds_open):
+        if index not in history.done:
             runs.append((index, False))
-        elif index in history.done and feeds_open:
+        elif feeds_open:
             runs.append((index, True))
     inner_strides = [strides_t[lv] for lv in layout.inner]
     missing_marker = fill_value if fill_value is not None else np.nan
@@ -431,7 +440,13 @@ def write_pyramid_arrays(
         region = _shard_region(shard, lv.shard, lv.shape)
         if buf is None:
             assert lv.acc is not None
-            buf = lv.acc.result(region).astype(lv.dtype, copy=False)
+            if lv.within is not None and lv.within.intersect(region) != region:
+                buf = _read_back(lv, region)
+                part = lv.within.intersect(region)
+                result = lv.acc.result(part).astype(lv.dtype, copy=False)
+                buf[part.relative_to(region).slices] = result
+            else:
+                buf = lv.acc.result(region).astype(lv.dtype, copy=False)
         write(lv.level, lv.dst, region, buf, lv.fill)
 
     def deliver(
@@ -462,7 +477,10 @@ def write_pyramid_arrays(
                     continue
                 buf = lv.buffers.get(shard)
                 if buf is None:
-                    buf = pools[lv.dtype].take(sregion.shape, lv.empty)
+                    if lv.within is not None and lv.within.intersect(sregion) != sregion:
+                        buf = _read_back(lv, sregion)
+                    else:
+                        buf = pools[lv.dtype].take(sregion.shape, lv.empty)
                     lv.buffers[shard] = buf
                 if block is not None:
                     buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]

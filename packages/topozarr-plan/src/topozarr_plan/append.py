@@ -8,10 +8,10 @@ arrays, restricted to the new slices:
    encoding at every level, and an append coordinate that keeps increasing.
 2. **Write the new shards**, every level at once, into in-memory views of the arrays with the
    extended shape (their ``zarr.json`` is not written yet, so readers still see the old
-   length and ignore the new objects). Writing starts at the first time step of the last
-   shard along the dim that the store has only partly filled (``start``): that shard is
-   rewritten whole, its old steps read back from the stored level 0, which holds the native
-   values. Every coarse level is still reduced from native cells.
+   length and ignore the new objects). Only the new steps are reduced; a shard the store has
+   only partly filled along the dim is rewritten whole, its old steps read back (from the
+   stored level 0 for a level-0 tile that spans them, else from that level's stored shard,
+   whose values are final: a coarse cell of one step depends on that step alone).
 3. **Extend**: only when every new shard is stored, each level's spatial arrays grow to the
    new length and its coordinate (and non-spatial variables along the dim) are appended by
    xarray, then the consolidated metadata is rewritten. Each step is idempotent, so a resume
@@ -25,7 +25,6 @@ that is not complete.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,18 +54,20 @@ class AppendPlan:
         Its length in the store before the append.
     new
         Slices appended.
-    start
-        First index written: ``old`` rounded down to every level's shard length along ``dim``.
     """
 
     dim: str
     old: int
     new: int
-    start: int
 
     @property
     def total(self) -> int:
         return self.old + self.new
+
+
+def _dims(arr: zarr.Array) -> tuple[str, ...]:
+    """The array's dimension names (Zarr v3 metadata; none for v2)."""
+    return tuple(str(d) for d in getattr(arr.metadata, "dimension_names", None) or ())
 
 
 def _fail(store: str, what: str) -> PlanError:
@@ -107,14 +108,13 @@ def plan_append(
             what = "grid or levels" if key.startswith(("spatial:", "multiscales")) else "CRS"
             raise _fail(where, f"another {what}: its {key!r} differs from the new data's")
     lengths = set()
-    multiple = 1
     for level in range(len(pyramid.factors)):
         group = root[str(level)]
         assert isinstance(group, zarr.Group)
         stored = {
             name
             for name, arr in group.arrays()
-            if {pyramid.x_dim, pyramid.y_dim} <= set(arr.metadata.dimension_names or ())
+            if {pyramid.x_dim, pyramid.y_dim} <= set(_dims(arr))
         }
         if stored != set(spatial):
             missing = sorted(stored - set(spatial)) or sorted(set(spatial) - stored)
@@ -128,15 +128,13 @@ def plan_append(
             assert isinstance(arr, zarr.Array)
             axis = _check_array(pyramid, arr, level, name, dim, where)
             lengths.add(int(arr.shape[axis]))
-            block = arr.shards or arr.chunks
-            multiple = math.lcm(multiple, int(block[axis]))
     if old is None:
         if len(lengths) != 1:
             raise _fail(where, f"its levels disagree on the length of {dim!r}: {sorted(lengths)}")
         old = lengths.pop()
     _check_coordinate(pyramid, zstore, dim, old, where)
     new = int(pyramid.source.sizes[dim])
-    return AppendPlan(dim=dim, old=old, new=new, start=old - old % multiple)
+    return AppendPlan(dim=dim, old=old, new=new)
 
 
 def _check_array(
@@ -145,10 +143,10 @@ def _check_array(
     """The append axis of ``arr``, after checking it against the plan's template."""
     template = pyramid.level_templates[level][name]
     dims = tuple(str(d) for d in template.dims)
-    if tuple(arr.metadata.dimension_names or ()) != dims:
+    if _dims(arr) != dims:
         raise _fail(
             where,
-            f"{level}/{name} has dims {arr.metadata.dimension_names}, the new data {dims}",
+            f"{level}/{name} has dims {_dims(arr)}, the new data {dims}",
         )
     if np.dtype(arr.dtype) != np.dtype(template.dtype):
         raise _fail(where, f"{level}/{name} is {arr.dtype}, the new data {template.dtype}")
@@ -250,13 +248,13 @@ def append_arrays(
     for level in range(len(pyramid.factors)):
         for name in spatial:
             stored = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
-            axis = list(stored.metadata.dimension_names or ()).index(plan.dim)
+            axis = _dims(stored).index(plan.dim)
             arrays[f"{level}/{name}"] = extended(stored, axis, plan.total)
             if level == 0:
                 sources[name] = AppendSource(stored, pyramid.source[name].variable, axis, plan)
                 start = [0] * stored.ndim
                 stop = list(sources[name].shape)
-                start[axis] = plan.start
+                start[axis] = plan.old
                 within[name] = Region.from_bounds(start, stop)
     return arrays, sources, within
 
@@ -266,7 +264,7 @@ def extend_store(pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[
     for level in range(len(pyramid.factors)):
         for name in spatial:
             arr = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
-            axis = list(arr.metadata.dimension_names or ()).index(plan.dim)
+            axis = _dims(arr).index(plan.dim)
             if arr.shape[axis] == plan.old:
                 shape = list(arr.shape)
                 shape[axis] = plan.total

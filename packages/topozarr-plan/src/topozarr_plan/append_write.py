@@ -96,7 +96,7 @@ def _write_new_shards(
     if native is not None:
         native.check_root(sources[spatial[0]].stored)
     timers: dict[Any, Any] = {level: RegionTimer() for level in levels}
-    counts = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
+    counts: dict[str, float] = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
     bar = make_bar(progress_total(pyramid, spatial, 1)) if make_bar else None
     start = time.perf_counter()
     try:

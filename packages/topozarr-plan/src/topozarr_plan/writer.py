@@ -304,12 +304,7 @@ def _append(
             "workers": workers,
             "path": "append",
             "complete": True,
-            "append": {
-                "dim": dim,
-                "from": plan.old,
-                "to": plan.total,
-                "rewritten_from": plan.start,
-            },
+            "append": {"dim": dim, "from": plan.old, "to": plan.total},
             **counts,
         }
         for level, timer in timers.items()
