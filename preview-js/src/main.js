@@ -142,6 +142,8 @@ async function main() {
     attributionControl: false,
     fadeDuration: 0,
     minZoom: 0,
+    // Keeps the last frame readable (canvas.toBlob, drawImage): screenshots of the map.
+    canvasContextAttributes: { preserveDrawingBuffer: true },
   })
   state.map = map
   map.on('move', updateStatus)
