@@ -1,4 +1,4 @@
-"""The `topozarr` command: demo, build, info, validate."""
+"""The `topozarr` command: demo, build, info, validate, preview."""
 
 from __future__ import annotations
 
@@ -110,7 +110,18 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--levels-only", type=_int_list, help="write only these levels (with --mode a)"
     )
+    build.add_argument(
+        "--preview", action="store_true", help="open the result in `topozarr preview` afterwards"
+    )
     _add_write_options(build)
+
+    preview = sub.add_parser(
+        "preview", help="view a pyramid in the browser (MapLibre + zarr-layer, works offline)"
+    )
+    preview.add_argument("store", help="the pyramid: a path or s3:// URL")
+    preview.add_argument("--var", dest="variable", help="variable shown first")
+    preview.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
+    preview.add_argument("--no-open", action="store_true", help="print the URL, open no browser")
 
     info = sub.add_parser("info", help="describe a written pyramid")
     info.add_argument("store")
@@ -231,6 +242,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
         pyramid, args.dst, args, mode=args.mode, levels=args.levels_only, append_dim=args.append_dim
     )
     _emit(pyramid, args, result, args.dst)
+    if args.preview:
+        from topozarr.preview import serve_preview
+
+        serve_preview(args.dst)
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from topozarr.preview import serve_preview
+
+    serve_preview(args.store, variable=args.variable, port=args.port, open_browser=not args.no_open)
     return 0
 
 
@@ -294,7 +316,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _cmd_demo, "build": _cmd_build, "info": _cmd_info, "validate": _cmd_validate}
+_COMMANDS = {
+    "demo": _cmd_demo,
+    "build": _cmd_build,
+    "info": _cmd_info,
+    "validate": _cmd_validate,
+    "preview": _cmd_preview,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
