@@ -269,15 +269,47 @@ def extend_store(pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[
                 shape = list(arr.shape)
                 shape[axis] = plan.total
                 arr.resize(tuple(shape))
-        _append_non_spatial(pyramid, zstore, plan, level, spatial)
+        along = _non_spatial_along(pyramid, plan, level, spatial)
+        if level == 0:
+            _append_non_spatial(pyramid, zstore, plan, spatial, along)
+        else:
+            _copy_non_spatial(zstore, plan, level, along)
+
+
+def _non_spatial_along(
+    pyramid: Pyramid, plan: AppendPlan, level: int, spatial: list[str]
+) -> list[Hashable]:
+    template = pyramid.level_templates[level].drop_vars(spatial)
+    return [v for v in template.variables if plan.dim in template[v].dims]
+
+
+def _copy_non_spatial(zstore: Any, plan: AppendPlan, level: int, along: list[Hashable]) -> None:
+    """Every level holds the same non-spatial values: copy level 0's new encoded values.
+
+    (Encoding them again with xarray for every level costs ~50 ms a level; the bytes would be
+    the same.) Written through an extended view first, so the array grows with its values.
+    """
+    for name in along:
+        source = zarr.open_array(zstore, path=f"0/{name}", mode="r")
+        target = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
+        axis = _dims(target).index(plan.dim)
+        if target.shape[axis] == plan.total:
+            continue  # done by an earlier run
+        new = tuple(
+            slice(plan.old, plan.total) if i == axis else slice(None) for i in range(target.ndim)
+        )
+        extended(target, axis, plan.total)[new] = source[new]
+        shape = list(target.shape)
+        shape[axis] = plan.total
+        target.resize(tuple(shape))
 
 
 def _append_non_spatial(
-    pyramid: Pyramid, zstore: Any, plan: AppendPlan, level: int, spatial: list[str]
+    pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[str], along: list[Hashable]
 ) -> None:
-    """The level's coordinate along the dim and its other variables along it, by xarray."""
+    """Level 0's coordinate along the dim and its other variables along it, by xarray."""
+    level = 0
     template = pyramid.level_templates[level].drop_vars(spatial)
-    along: list[Hashable] = [v for v in template.variables if plan.dim in template[v].dims]
     rest = template[[v for v in along if v not in template.coords]]
     rest = rest.assign_coords({c: template[c] for c in along if c in template.coords})
     rest = rest.drop_vars([c for c in rest.coords if c not in along])
