@@ -196,10 +196,19 @@ def create_pyramid(
 
     Notes
     -----
-    Variables with both spatial dims are reduced at every level. Variables (and non-index
-    coordinates) with exactly one spatial dim, or non-index coordinates with both, are
-    written unchanged in level 0 only: they cannot be coarsened exactly, and writing them
-    as fill would be wrong. Variables without spatial dims are copied into every level.
+    Variables with both spatial dims are reduced at every level, and so are data variables
+    over one of them (a profile along x, a ``(time, x)`` section): along that dim, with the
+    same method. Non-index coordinates with spatial dims, and cell-bounds variables over one
+    (named by a CF ``bounds`` attribute or ending in ``_bnds`` / ``_bounds``), are written
+    unchanged in level 0 only: they cannot be coarsened exactly, and writing them as fill
+    would be wrong. Variables without spatial dims are copied into every level.
+
+    CF-packed integers (decoded by xarray to floats, with ``scale_factor`` / ``add_offset``
+    in their encoding) are stored packed with the same dtype, ``scale_factor``,
+    ``add_offset`` and ``_FillValue`` at every level; ``Pyramid.source`` holds them packed.
+    ``method="sum"`` (and max/min with a negative ``scale_factor``) is refused for them.
+    A curvilinear grid (2-D latitude/longitude, no 1-D x/y) is refused: regrid it first.
+    Each level's chunks and shards are :func:`~topozarr_plan.flat.recommend_encoding`'s.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(
