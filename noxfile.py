@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import sys
 import tomllib
@@ -234,3 +235,20 @@ def bench(session: nox.Session) -> None:
     session.run(
         "uv", "run", "--no-sync", "python", "benchmarks/kernel.py", *session.posargs, external=True
     )
+
+
+@nox.session(python=False)
+def preview_bundle(session: nox.Session) -> None:
+    """Rebuild the `topozarr preview` page bundle from preview-js/ (npm ci + esbuild)."""
+    js_dir = ROOT / "preview-js"
+    static_dir = ROOT / "src" / "topozarr" / "preview" / "static"
+    session.chdir(js_dir)
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    session.run("node", "build.mjs", external=True)
+    # digest.py by path: importing the topozarr package would need the built kernel.
+    spec = importlib.util.spec_from_file_location("preview_digest", static_dir.parent / "digest.py")
+    assert spec is not None and spec.loader is not None
+    digest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digest)
+    record = digest.write_record(js_dir, static_dir)
+    session.log(f"bundle rebuilt from sources {record['sources'][:12]}")

@@ -58,6 +58,8 @@ def source(config: dict) -> xr.Dataset:
     )
     var = xr.Variable(ds[name].dims, lazy, attrs=ds[name].attrs, encoding=ds[name].encoding)
     ds = ds.assign({name: var})
+    if config.get("isel"):
+        ds = ds.isel({dim: slice(*bounds) for dim, bounds in config["isel"].items()})
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 

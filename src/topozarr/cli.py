@@ -1,10 +1,11 @@
-"""The `topozarr` command: demo, build, info, validate."""
+"""The `topozarr` command: demo, build, info, validate, preview."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import traceback
@@ -24,6 +25,16 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of integers"
         ) from err
+
+
+def _seconds_arg(text: str) -> str:
+    try:
+        ok = 0 < float(text) < math.inf
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return text
 
 
 def _shard_arg(text: str) -> int | None:
@@ -92,9 +103,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--mode", choices=["w", "a"], default="w")
     build.add_argument(
+        "--append-dim",
+        metavar="DIM",
+        help="append SRC's steps along DIM (e.g. time) to the pyramid at DST, every level",
+    )
+    build.add_argument(
         "--levels-only", type=_int_list, help="write only these levels (with --mode a)"
     )
+    build.add_argument(
+        "--preview", action="store_true", help="open the result in `topozarr preview` afterwards"
+    )
     _add_write_options(build)
+
+    preview = sub.add_parser(
+        "preview", help="view a pyramid in the browser (MapLibre + zarr-layer, works offline)"
+    )
+    preview.add_argument("store", help="the pyramid: a path or s3:// URL")
+    preview.add_argument("--var", dest="variable", help="variable shown first")
+    preview.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
+    preview.add_argument("--no-open", action="store_true", help="print the URL, open no browser")
 
     info = sub.add_parser("info", help="describe a written pyramid")
     info.add_argument("store")
@@ -122,9 +149,18 @@ def _add_write_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue an interrupted write of the same plan (finished tiles are not redone)",
     )
+    p.add_argument(
+        "--retry-budget",
+        type=_seconds_arg,
+        metavar="SECONDS",
+        help="retry each failing storage request for up to this long (default 300; sets "
+        "TOPOZARR_RETRY_BUDGET)",
+    )
 
 
 def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> dict[str, Any]:
+    if args.retry_budget is not None:  # one mechanism: stores read the budget from here
+        os.environ["TOPOZARR_RETRY_BUDGET"] = args.retry_budget
     start = time.perf_counter()
     try:
         stats = pyramid.write(
@@ -202,14 +238,27 @@ def _cmd_build(args: argparse.Namespace) -> int:
     else:
         options["levels"] = args.levels or auto_levels(ds.sizes[y_dim], ds.sizes[x_dim])
     pyramid = create_pyramid(ds, **options)
-    result = _write(pyramid, args.dst, args, mode=args.mode, levels=args.levels_only)
+    result = _write(
+        pyramid, args.dst, args, mode=args.mode, levels=args.levels_only, append_dim=args.append_dim
+    )
     _emit(pyramid, args, result, args.dst)
+    if args.preview:
+        from topozarr.preview import serve_preview
+
+        serve_preview(args.dst)
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from topozarr.preview import serve_preview
+
+    serve_preview(args.store, variable=args.variable, port=args.port, open_browser=not args.no_open)
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from topozarr.gis_checks import sharded_note
-    from topozarr.inspect_store import open_root, summarize
+    from topozarr.inspect_store import describe_extent, open_root, summarize
 
     info = summarize(open_root(args.store))
     if args.json:
@@ -221,6 +270,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"bbox    {info['bbox']}")
     print(f"method  {info['method']}")
     print(f"stored  {info['stored_bytes'] / 2**20:.2f} MiB")
+    for dim, extent in info["extents"].items():
+        print(describe_extent(dim, extent))
     if note := sharded_note(a.shards for level in info["levels"] for a in level.arrays):
         print(f"note    {note}")
     header = f"{'level':<6}{'array':<16}{'shape':<22}{'dtype':<9}{'chunks':<18}{'shards':<18}MiB"
@@ -248,21 +299,30 @@ def _jsonable(value: Any) -> Any:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from topozarr.gis_checks import grid_mapping_findings, print_warnings
-    from topozarr.inspect_store import open_root
+    from topozarr.inspect_store import describe_extent, extents, open_root
     from topozarr.validate_store import validate_store
 
     findings = validate_store(args.store, full=args.full, samples=args.samples, shards=args.shards)
+    root = open_root(args.store)
     # Warnings only: stores written before grid_mapping was added stay valid.
-    print_warnings(grid_mapping_findings(open_root(args.store)))
+    print_warnings(grid_mapping_findings(root))
     for finding in findings:
         print(finding)
     if findings:
         return 1
     print(f"{args.store}: valid")
+    for dim, extent in extents(root).items():
+        print(f"  {describe_extent(dim, extent)}")
     return 0
 
 
-_COMMANDS = {"demo": _cmd_demo, "build": _cmd_build, "info": _cmd_info, "validate": _cmd_validate}
+_COMMANDS = {
+    "demo": _cmd_demo,
+    "build": _cmd_build,
+    "info": _cmd_info,
+    "validate": _cmd_validate,
+    "preview": _cmd_preview,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -119,4 +119,34 @@ def summarize(root: zarr.Group) -> dict[str, Any]:
         "method": default_method,
         "levels": levels,
         "stored_bytes": sum(a.stored_bytes for lv in levels for a in lv.arrays),
+        "extents": extents(root),
     }
+
+
+def extents(root: zarr.Group) -> dict[str, dict[str, Any]]:
+    """Size, first and last value of each non-spatial dim of level 0 (CF times decoded)."""
+    import xarray as xr
+
+    layout = _layout(root)
+    spatial = set(_attrs(root).get("spatial:dimensions") or ())
+    if not layout:
+        return {}
+    level0 = xr.open_zarr(root.store, group=str(layout[0]["asset"]), consolidated=False)
+    out = {}
+    for dim, size in level0.sizes.items():
+        if dim in spatial:
+            continue
+        entry: dict[str, Any] = {"size": int(size)}
+        if dim in level0.coords and level0[dim].ndim == 1 and size:
+            values = level0[dim].values
+            entry["first"], entry["last"] = str(values[0]), str(values[-1])
+        out[str(dim)] = entry
+    return out
+
+
+def describe_extent(dim: str, extent: dict[str, Any]) -> str:
+    """``time    12 steps, 2020-01-01T00:00:00 .. 2020-01-12T00:00:00``."""
+    text = f"{dim:<8}{extent['size']} steps"
+    if "first" in extent:
+        text += f", {extent['first']} .. {extent['last']}"
+    return text

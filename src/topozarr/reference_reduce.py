@@ -55,8 +55,9 @@ def reduce_windows(values: np.ndarray, missing: np.ndarray, method: str, fill: A
     count = (~missing).sum(axis=-1)
     empty = np.nan if fill is None else fill
     if method == "sum":
-        acc = np.float64 if values.dtype.kind == "f" else np.int64
-        acc = np.uint64 if values.dtype.kind == "u" else acc
+        acc: type[np.generic] = np.float64 if values.dtype.kind == "f" else np.int64
+        if values.dtype.kind == "u":
+            acc = np.uint64
         return np.where(missing, 0, values).astype(acc).sum(axis=-1)
     if method in ("max", "min"):
         out = _extreme(values, missing, method)

@@ -63,10 +63,15 @@ impl NativeStore {
     /// An S3 bucket under `prefix`. Credentials, endpoint and region come from the `AWS_*`
     /// environment variables; `config` and `client_options` (object_store / obstore key names)
     /// override them.
+    ///
+    /// Transient failures (5xx, 429, timeouts, dropped connections) are retried with
+    /// exponential backoff and jitter for up to `retry_timeout` seconds per request
+    /// (`max_retries` is a backstop); `init_backoff` / `max_backoff` (seconds) default to
+    /// 0.1 s and an eighth of the budget (0.2 s to 15 s). 4xx answers are never retried.
     #[staticmethod]
     #[pyo3(signature = (bucket, prefix = "", *, config = None, client_options = None,
-        max_inflight_bytes = 268_435_456, max_retries = 3, retry_timeout = 20.0,
-        connect_timeout = 5.0))]
+        max_inflight_bytes = 268_435_456, max_retries = 10_000, retry_timeout = 300.0,
+        connect_timeout = 5.0, init_backoff = None, max_backoff = None))]
     #[allow(clippy::too_many_arguments)]
     fn s3(
         py: Python<'_>,
@@ -78,14 +83,20 @@ impl NativeStore {
         max_retries: usize,
         retry_timeout: f64,
         connect_timeout: f64,
+        init_backoff: Option<f64>,
+        max_backoff: Option<f64>,
     ) -> PyResult<NativeStore> {
         let config = pairs(config)?;
         let client = pairs(client_options)?;
-        let retry = Retry {
-            max_retries,
-            retry_timeout: seconds(retry_timeout, "retry_timeout")?,
-            connect_timeout: seconds(connect_timeout, "connect_timeout")?,
-        };
+        let mut retry = Retry::with_budget(seconds(retry_timeout, "retry_timeout")?);
+        retry.max_retries = max_retries;
+        retry.connect_timeout = seconds(connect_timeout, "connect_timeout")?;
+        if let Some(v) = init_backoff {
+            retry.init_backoff = seconds(v, "init_backoff")?;
+        }
+        if let Some(v) = max_backoff {
+            retry.max_backoff = seconds(v, "max_backoff")?;
+        }
         let up = py
             .detach(|| {
                 let target = Target::s3(bucket, prefix, &config, &client, retry)?;

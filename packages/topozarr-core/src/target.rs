@@ -12,23 +12,54 @@ use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, R
 
 use crate::error::{KernelError, Result, StorageKind};
 
-/// How hard an S3 target retries before an error surfaces. The crate's defaults (10 retries
-/// over up to 3 minutes) make an unreachable endpoint look like a hang; a pyramid writer
-/// should fail fast and let the user rerun with `mode="a"`.
+/// How an S3 target rides out transient failures (5xx, 429 throttling, timeouts, dropped
+/// connections): object_store retries each request with exponential backoff and jitter until
+/// `retry_timeout` has passed since its first attempt (`max_retries` is a backstop, the time
+/// budget decides). Client errors (4xx: wrong secret, missing bucket) are never retried.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     pub max_retries: usize,
     pub retry_timeout: Duration,
     pub connect_timeout: Duration,
+    pub init_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+/// The default retry budget of one request: a few minutes, long enough for an S3 throttling
+/// episode or a gateway restart, short enough for request signatures to stay valid.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(300);
+
+impl Retry {
+    /// Retries within `budget`: backoff from 100 ms, growing twofold with jitter, each wait
+    /// capped at an eighth of the budget (between 0.2 s and 15 s) so a small budget still
+    /// gets several attempts and a large one does not sleep through a recovery.
+    pub fn with_budget(budget: Duration) -> Retry {
+        let cap = (budget / 8).clamp(Duration::from_millis(200), Duration::from_secs(15));
+        Retry {
+            max_retries: 10_000,
+            retry_timeout: budget,
+            connect_timeout: Duration::from_secs(5),
+            init_backoff: Duration::from_millis(100),
+            max_backoff: cap,
+        }
+    }
+
+    fn config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.init_backoff,
+                max_backoff: self.max_backoff.max(self.init_backoff),
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
 }
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry {
-            max_retries: 3,
-            retry_timeout: Duration::from_secs(20),
-            connect_timeout: Duration::from_secs(5),
-        }
+        Retry::with_budget(DEFAULT_RETRY_BUDGET)
     }
 }
 
@@ -125,11 +156,7 @@ impl Target {
             )?;
             options = options.with_config(key, v);
         }
-        let retry_config = RetryConfig {
-            backoff: BackoffConfig::default(),
-            max_retries: retry.max_retries,
-            retry_timeout: retry.retry_timeout,
-        };
+        let retry_config = retry.config();
         secrets.retain(|s| s.len() >= 4);
         let store = builder
             .with_client_options(options)
@@ -232,6 +259,22 @@ mod tests {
         );
         assert_eq!(t.url("0/x/c/0/0"), "s3://bucket/some/prefix/0/x/c/0/0");
         assert!(t.secrets.contains(&"topsecretvalue".to_string()));
+    }
+
+    #[test]
+    fn backoff_is_capped_by_the_budget() {
+        let small = Retry::with_budget(Duration::from_secs(2));
+        assert_eq!(small.retry_timeout, Duration::from_secs(2));
+        assert_eq!(small.max_backoff, Duration::from_millis(250));
+        let tiny = Retry::with_budget(Duration::from_millis(100));
+        assert_eq!(tiny.max_backoff, Duration::from_millis(200));
+        let default = Retry::default();
+        assert_eq!(default.retry_timeout, DEFAULT_RETRY_BUDGET);
+        assert_eq!(default.max_backoff, Duration::from_secs(15));
+        let config = default.config();
+        assert_eq!(config.retry_timeout, DEFAULT_RETRY_BUDGET);
+        assert_eq!(config.backoff.init_backoff, Duration::from_millis(100));
+        assert!(config.max_retries >= 1000);
     }
 
     #[test]

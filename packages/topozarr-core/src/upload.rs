@@ -195,6 +195,8 @@ impl Uploader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Retry;
+    use std::time::Duration;
 
     fn tmp(name: &str) -> String {
         let d = std::env::temp_dir().join(format!("topozarr-core-upload-{name}"));
@@ -264,6 +266,105 @@ mod tests {
         .unwrap();
         let err = bad.wait().unwrap_err();
         assert!(err.to_string().contains("blocker/y"), "{err}");
+    }
+
+    /// A one-connection-per-request HTTP server on loopback that answers the n-th request
+    /// (from 0) with `reply(n)`; returns its endpoint and the request count.
+    fn fake_s3(reply: fn(usize) -> &'static str) -> (String, Arc<AtomicU64>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicU64::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+                let _ = stream.write_all(reply(n).as_bytes());
+            }
+        });
+        (endpoint, count)
+    }
+
+    const OK: &str =
+        "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const SLOW_DOWN: &str =
+        "HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const DENIED: &str = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    fn s3_uploader(endpoint: &str, budget: Duration) -> Uploader {
+        let target = Target::s3(
+            "bucket",
+            "p",
+            &[
+                ("aws_endpoint".into(), endpoint.into()),
+                ("aws_region".into(), "us-east-1".into()),
+                ("aws_access_key_id".into(), "AKID".into()),
+                ("aws_secret_access_key".into(), "topsecretvalue".into()),
+            ],
+            &[("allow_http".into(), "true".into())],
+            Retry::with_budget(budget),
+        )
+        .unwrap();
+        Uploader::new(target, 1 << 20, 1).unwrap()
+    }
+
+    #[test]
+    fn throttled_puts_are_retried_until_they_succeed() {
+        let (endpoint, count) = fake_s3(|n| if n < 3 { SLOW_DOWN } else { OK });
+        let up = s3_uploader(&endpoint, Duration::from_secs(30));
+        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")))
+            .unwrap();
+        up.flush().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+        assert_eq!(up.written(), (3, 1));
+    }
+
+    #[test]
+    fn client_errors_are_not_retried() {
+        let (endpoint, count) = fake_s3(|_| DENIED);
+        let up = s3_uploader(&endpoint, Duration::from_secs(30));
+        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")))
+            .unwrap();
+        match up.flush() {
+            Err(KernelError::Storage { kind, message }) => {
+                assert_eq!(kind, StorageKind::Denied);
+                assert!(message.contains("s3://bucket/p/a/c/0"), "{message}");
+            }
+            other => panic!("expected a denied PUT, got {other:?}"),
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_persistent_failure_gives_up_after_the_budget() {
+        let (endpoint, count) = fake_s3(|_| SLOW_DOWN);
+        let budget = Duration::from_millis(1500);
+        let up = s3_uploader(&endpoint, budget);
+        let start = std::time::Instant::now();
+        up.put("a/c/1".into(), Some(Bytes::from_static(b"abc")))
+            .unwrap();
+        let err = up.flush().unwrap_err().to_string();
+        let took = start.elapsed();
+        assert!(err.contains("PUT s3://bucket/p/a/c/1"), "{err}");
+        assert!(!err.contains("topsecretvalue"), "{err}");
+        // Retried for the whole budget (several attempts), then gave up within one backoff.
+        assert!(count.load(Ordering::SeqCst) >= 4, "{count:?}");
+        assert!(took >= budget && took < budget * 3, "{took:?}");
     }
 
     #[test]

@@ -114,6 +114,7 @@ def test_write_signature() -> None:
         "keep_levels_in_memory",
         "io",
         "resume",  # ours, after the documented ones
+        "append_dim",
     ]
     for name in list(params)[2:]:
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
@@ -127,6 +128,7 @@ def test_write_signature() -> None:
         "keep_levels_in_memory": None,
         "io": "python",
         "resume": False,
+        "append_dim": None,
     }
     assert DEFAULT_MAX_REGION_BYTES == 256 * 1024 * 1024
 

@@ -181,6 +181,10 @@ def test_invariants(ny, nx, nt, itemsize, target, cps, sy, sx) -> None:  # type:
     assert inner * st_ <= 128 or st_ == 1
     # Widening only spends the bytes the spatial shard leaves unused.
     assert st_ * sy_ * sx_ * itemsize <= max(cps * cps * target, sy_ * sx_ * itemsize)
+    # Along time: does not depend on nt (appends keep the layout).
+    assert e == enc(
+        (nt + 7, ny, nx), dims=("t", "y", "x"), dtype=dtype, target=target, cps=cps, src=src
+    )
     if ny <= cy:
         assert sy_ == cy == ny
     if not src:

@@ -33,6 +33,7 @@ def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
         keep_levels_in_memory=False,
         io="rust",
         resume=True,
+        append_dim="time",
     )
     assert out == {"ok": True}
     assert calls == [
@@ -49,6 +50,7 @@ def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
                 "keep_levels_in_memory": False,
                 "io": "rust",
                 "resume": True,
+                "append_dim": "time",
             },
         )
     ]

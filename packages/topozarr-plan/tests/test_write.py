@@ -9,6 +9,7 @@ import zarr
 from _plan_testing import make_dataset
 from topozarr_engine import RegionError
 from topozarr_plan import create_pyramid
+from topozarr_plan.writer import non_spatial_encoding
 from zarr.storage import LocalStore, MemoryStore
 
 SMALL = {"target_chunk_bytes": 1024, "chunks_per_shard": 2}  # 16x16 float32 chunks, 32x32 shards
@@ -423,6 +424,8 @@ def test_layout_matches_xarray_to_zarr(kind):
             fill = pyramid.fill_values[name]
             e.update(fill_value=fill, _FillValue=fill)
             enc[name] = e
+        # Coordinates along time get a fixed chunk length (appends keep the layout).
+        enc.update(non_spatial_encoding(template.drop_vars(list(enc)), ("x", "y")))
         theirs = MemoryStore()
         template.to_zarr(
             theirs, group=str(level), compute=False, consolidated=False, zarr_format=3, encoding=enc

@@ -229,15 +229,22 @@ class NativeStore:
         config: dict[str, object] | None = None,
         client_options: dict[str, object] | None = None,
         max_inflight_bytes: int = 268435456,
-        max_retries: int = 3,
-        retry_timeout: float = 20.0,
+        max_retries: int = 10000,
+        retry_timeout: float = 300.0,
         connect_timeout: float = 5.0,
+        init_backoff: float | None = None,
+        max_backoff: float | None = None,
     ) -> NativeStore:
         """An S3 bucket under ``prefix``. Credentials, endpoint and region come from the
         ``AWS_*`` environment variables; ``config`` (object_store / obstore S3 keys such as
         ``aws_endpoint``, ``aws_region``, ``aws_access_key_id``) and ``client_options``
         (``allow_http``, ``timeout``, ...) override them. Raises ``ValueError`` for an
-        unknown key."""
+        unknown key.
+
+        Transient failures (5xx, 429, timeouts, dropped connections) are retried with
+        exponential backoff and jitter for up to ``retry_timeout`` seconds per request
+        (``max_retries`` is a backstop); ``init_backoff`` / ``max_backoff`` (seconds) default
+        to 0.1 s and an eighth of the budget (0.2 s to 15 s). 4xx answers are not retried."""
 
     def open_array(self, path: str, metadata: bytes | None = None) -> NativeArray:
         """Open the array at ``path`` from its ``zarr.json`` (already written, e.g. by

@@ -92,6 +92,23 @@ class NativeWriter:
             self._verified = True
             return self._arrays.setdefault(path, native)
 
+    def check_root(self, stored: Any) -> None:
+        """Prove the native target is the zarr store's root by reading ``stored`` back.
+
+        ``stored`` is an array as the store holds it. Needed before writing through views
+        whose ``zarr.json`` is not stored yet (an append's extended arrays), which are then
+        opened from their in-memory metadata.
+        """
+        native = self.store.open_array(str(stored.path))
+        if tuple(native.shape) != tuple(int(n) for n in stored.shape):
+            raise ValueError(
+                f"array {stored.path!r} has shape {tuple(native.shape)} in {self.url} but "
+                f"{tuple(stored.shape)} in the zarr store: the native target is not the "
+                "zarr store's root"
+            )
+        with self._lock:
+            self._verified = True
+
     def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
         """``dst[region] = block`` for a region made of whole shards (edge shards clipped)."""
         native = self._array(dst)

@@ -180,6 +180,8 @@ class _Level:
         self.countdown: dict[tuple[int, ...], int] = {}
         # Shards an earlier run of the same plan stored (resume): never touched again.
         self.closed: frozenset[tuple[int, ...]] = frozenset()
+        # The level cells to write (``within``); the rest of an open shard is read back.
+        self.within: Region | None = None
         self.buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.lock = threading.Lock()
         self.acc = (
@@ -195,6 +197,18 @@ class _Level:
             if deep
             else None
         )
+
+
+def _read_back(lv: _Level, region: Region) -> np.ndarray:
+    """The stored values of a level region (a shard that reaches past ``within``)."""
+    return np.array(lv.dst[region.slices], dtype=lv.dtype)
+
+
+def _shards_outside(lv: _Level, cells: Region) -> frozenset[tuple[int, ...]]:
+    """The level's shards that do not meet ``cells``."""
+    every = _shards_of(Region.from_bounds([0] * len(lv.shape), list(lv.shape)), lv.shard)
+    meets = set(_shards_of(cells, lv.shard))
+    return frozenset(s for s in every if s not in meets)
 
 
 def _same_fill(a: Any, b: Any) -> bool:
@@ -228,6 +242,7 @@ def write_pyramid_arrays(
     write_region: Callable[[Any, Region, np.ndarray], None] | None = None,
     journal: TileLog | None = None,
     replay_from: Any | None = None,
+    within: Region | None = None,
 ) -> list[Future[None]]:
     """Write all pyramid levels of one variable in a single pass over its level-0 values.
 
@@ -280,6 +295,12 @@ def write_pyramid_arrays(
     replay_from
         Where a replayed tile's level-0 values are read: the level-0 array an earlier run
         stored (same values and dtype as ``values``). ``None`` reads ``values`` again.
+    within
+        Write only the tiles and coarse shards that meet this level-0 region, e.g. the new
+        time steps of an append; coarse shards outside it are left as they are. A tile that
+        meets it is written whole, and so is a coarse shard that meets it, so ``values``
+        must hold the right values around it too (align ``within`` to every level's shards
+        to keep that margin empty).
 
     Returns
     -------
@@ -357,11 +378,18 @@ def write_pyramid_arrays(
     history = journal.history() if journal is not None else TileHistory()
     for lv in levels.values():
         lv.closed = frozenset(history.flushed.get(lv.level, ()))
+        if within is not None:
+            lv.within = _cells(within, lv.stride, lv.shape)
+            lv.closed |= _shards_outside(lv, lv.within)
     # Countdowns: how many tiles touch each coarse shard still to be stored. A finished tile
     # runs again (replayed from stored level 0) only when it feeds such a shard.
     runs: list[tuple[tuple[int, ...], bool]] = []
     for index in layout.order:
         region = layout.tile_region(index, shape0)
+        # Outside ``within`` a tile is never read: coarse shards that reach past its edge
+        # keep their stored values there (read back when their buffer opens).
+        if within is not None and region.intersect(within).is_empty():
+            continue
         feeds_open = False
         for lv in levels.values():
             for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
@@ -412,7 +440,13 @@ def write_pyramid_arrays(
         region = _shard_region(shard, lv.shard, lv.shape)
         if buf is None:
             assert lv.acc is not None
-            buf = lv.acc.result(region).astype(lv.dtype, copy=False)
+            if lv.within is not None and lv.within.intersect(region) != region:
+                buf = _read_back(lv, region)
+                part = lv.within.intersect(region)
+                result = lv.acc.result(part).astype(lv.dtype, copy=False)
+                buf[part.relative_to(region).slices] = result
+            else:
+                buf = lv.acc.result(region).astype(lv.dtype, copy=False)
         write(lv.level, lv.dst, region, buf, lv.fill)
 
     def deliver(
@@ -443,7 +477,10 @@ def write_pyramid_arrays(
                     continue
                 buf = lv.buffers.get(shard)
                 if buf is None:
-                    buf = pools[lv.dtype].take(sregion.shape, lv.empty)
+                    if lv.within is not None and lv.within.intersect(sregion) != sregion:
+                        buf = _read_back(lv, sregion)
+                    else:
+                        buf = pools[lv.dtype].take(sregion.shape, lv.empty)
                     lv.buffers[shard] = buf
                 if block is not None:
                     buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]

@@ -5,7 +5,8 @@ store); the native writer stores the spatial shards under the same root. So the 
 on where the root is: a local directory (a path, ``zarr.storage.LocalStore``, or an obstore
 ``LocalStore`` inside ``zarr.storage.ObjectStore``) or an S3 bucket/prefix (an ``s3://`` URL or
 an obstore ``S3Store`` inside ``zarr.storage.ObjectStore``), whose configuration (endpoint,
-region, credentials, prefix, client options, retries) the kernel reuses.
+region, credentials, prefix, client options, retry budget and backoff) the kernel reuses, so
+both io paths ride out the same transient failures for the same time.
 """
 
 from __future__ import annotations
@@ -33,13 +34,24 @@ def _duration(value: Any) -> Any:
     return value
 
 
+def _seconds(value: Any) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else None
+
+
 def _retry(config: dict[str, Any]) -> dict[str, Any]:
+    """The kernel's retry options mirroring an obstore ``retry_config``: the same budget and
+    backoff on both io paths (the kernel derives what is missing from the budget)."""
     out: dict[str, Any] = {}
     if "max_retries" in config:
         out["max_retries"] = int(config["max_retries"])
-    timeout = config.get("retry_timeout")
-    if isinstance(timeout, timedelta):
-        out["retry_timeout"] = timeout.total_seconds()
+    timeout = _seconds(config.get("retry_timeout"))
+    if timeout is not None:
+        out["retry_timeout"] = timeout
+    backoff = config.get("backoff") or {}
+    for key in ("init_backoff", "max_backoff"):
+        value = _seconds(backoff.get(key))
+        if value is not None:
+            out[key] = value
     return out
 
 

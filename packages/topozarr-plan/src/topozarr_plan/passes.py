@@ -12,11 +12,18 @@ import math
 import threading
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 import zarr
-from topozarr_engine import RegionError, RegionTimer, default_max_workers, write_pyramid_arrays
+from topozarr_engine import (
+    Region,
+    RegionError,
+    RegionTimer,
+    default_max_workers,
+    write_pyramid_arrays,
+)
 from topozarr_engine.accumulate import output_dtype
 from topozarr_engine.pool import cancel_all, wait_all
 from topozarr_engine.pyramid import plan_tiles
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = [
+    "Appending",
     "ProgressTracker",
     "default_workers",
     "kernel_fill",
@@ -37,6 +45,14 @@ __all__ = [
     "run_pass",
     "use_single_pass",
 ]
+
+
+@dataclass(frozen=True)
+class Appending:
+    """An append's level-0 sources and the level-0 regions to write, per variable."""
+
+    sources: Mapping[str, Any]
+    within: Mapping[str, Region]
 
 
 def kernel_fill(value: float | int | None) -> float | int | None:
@@ -196,13 +212,16 @@ def run_pass(
     native: NativeWriter | None = None,
     journal: WriteJournal | None = None,
     pass_index: int = 0,
+    append: Appending | None = None,
 ) -> dict[str, int]:
     """One pass over the source writing ``levels`` (level 0 only when listed).
 
     ``arrays`` holds the level arrays by path (``"<level>/<name>"``), as the templates made them.
     With ``journal``, each finished tile is recorded and an earlier run's finished tiles are
     skipped or replayed from the stored level 0 (see ``topozarr_engine.tilelog``). Returns
-    tile counts: ``tiles_run`` (read from the source) and ``tiles_replayed``.
+    tile counts: ``tiles_run`` (read from the source) and ``tiles_replayed``. With
+    ``append``, each variable's level 0 is read from its append source (stored steps, then the
+    new ones) and only the tiles and shards of the appended steps are written.
 
     Each coarse level is reduced from the source's native cells by its cumulative factor.
     With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
@@ -214,13 +233,14 @@ def run_pass(
     for index, name in enumerate(spatial):
         var = pyramid.source[name].variable
         log = journal.pass_log(pass_index, index, native) if journal is not None else None
+        values = append.sources[name] if append is not None else var
 
         if log is not None:
             logs.append(log)
         dsts = [arrays[f"0/{name}"] if 0 in levels else None]
         dsts += [arrays[f"{level}/{name}"] for level in coarse]
         futures = write_pyramid_arrays(
-            var,
+            values,
             dsts,
             strides=[
                 level_strides(var.dims, pyramid.factors[level], pyramid) for level in [0, *coarse]
@@ -238,6 +258,7 @@ def run_pass(
             write_region=native.write_region if native is not None else None,
             journal=log,
             replay_from=replay_source(arrays, name, var, log),
+            within=append.within[name] if append is not None else None,
         )
         groups.append((name, None, futures))
     try:

@@ -113,6 +113,7 @@ class Pyramid:
         keep_levels_in_memory: bool | None = None,
         io: Literal["python", "rust"] = "python",
         resume: bool = False,
+        append_dim: str | None = None,
     ) -> dict[str, Any] | None:
         """Compute and write pyramid levels to a Zarr store.
 
@@ -174,6 +175,12 @@ class Pyramid:
             is published once every level is complete. A different plan is refused, naming
             what differs. Without a journal in the store, a fresh write (an empty store) or
             a ``PlanError``.
+        append_dim : str or None, default None
+            Append this plan's slices along a non-spatial dim (e.g. ``"time"``) to the
+            published pyramid in ``store``, at every level. Checked before any write: same
+            variables, dtypes, grid, CRS, method and encoding, and a coordinate that keeps
+            increasing. The new shards are written first; the arrays and coordinates grow
+            only once they are all stored. Resumable with ``resume=True``.
 
         The write holds a lease in the store (``.topozarr-write/``): a second writer fails at
         once, naming the holder. A write that fails or is killed leaves the store unpublished
@@ -208,4 +215,5 @@ class Pyramid:
             keep_levels_in_memory=keep_levels_in_memory,
             io=io,
             resume=resume,
+            append_dim=append_dim,
         )

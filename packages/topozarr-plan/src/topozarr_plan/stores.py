@@ -2,10 +2,18 @@
 
 ``resolve_store`` turns what a user passes into something ``zarr.open_group`` accepts. An
 ``s3://bucket/prefix`` URL becomes ``zarr.storage.ObjectStore(obstore.store.S3Store)``
-configured from the standard ``AWS_*`` environment variables, with a fail-fast retry policy,
+configured from the standard ``AWS_*`` environment variables, with retries within a budget,
 and is checked with one LIST request before anything is written, so an unreachable endpoint,
 rejected credentials or a missing bucket fail at once with a :class:`StoreError` that names
 the bucket and key (and never a secret).
+
+Flaky storage: transient failures (5xx, ``503 SlowDown`` and ``429`` throttling, timeouts,
+dropped connections) are retried with exponential backoff and jitter for up to a retry budget
+per request, :data:`DEFAULT_RETRY_BUDGET_S` seconds unless the ``TOPOZARR_RETRY_BUDGET``
+environment variable says otherwise (read when a store is opened). Client errors (4xx: a wrong
+secret, a missing bucket) are never retried, and the access check uses a short budget of its
+own, so those fail at once. A request that still fails when its budget is spent raises
+:class:`StoreError`.
 
 ``s3_target_config`` describes a resolved S3 (or local) target as plain dicts, for the native
 writer. ``translate_store_error`` / ``store_errors`` turn raw obstore errors into
@@ -16,26 +24,36 @@ obstore is optional: ``pip install 'topozarr[s3]'``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import random
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import zarr
+from topozarr_engine import RegionError
 
-from topozarr_plan.errors import StoreError
+from topozarr_plan.errors import PlanError, StoreError
 
 __all__ = [
+    "DEFAULT_RETRY_BUDGET_S",
+    "RETRY_BUDGET_ENV",
     "S3_CLIENT_OPTIONS",
+    "S3_PROBE_RETRY_CONFIG",
     "S3_RETRY_CONFIG",
+    "RetryingObjectStore",
     "StoreError",
     "check_s3_access",
     "is_s3_url",
     "open_s3_store",
     "resolve_store",
+    "retry_budget",
+    "s3_retry_config",
     "s3_target_config",
     "s3_zarr_store",
     "store_errors",
@@ -44,15 +62,71 @@ __all__ = [
 
 _S3_SCHEMES = ("s3://", "s3a://")
 
-#: Retry policy of stores built from ``s3://`` URLs: a few quick retries (5xx, dropped
-#: connections, timeouts) instead of obstore's default of 10 retries over up to 3 minutes, so
-#: an unreachable endpoint fails in seconds.
-S3_RETRY_CONFIG: dict[str, Any] = {
+#: Environment variable holding the retry budget, in seconds (``topozarr build --retry-budget``
+#: sets it for one run).
+RETRY_BUDGET_ENV = "TOPOZARR_RETRY_BUDGET"
+
+#: Default retry budget of one request, in seconds: long enough to ride out an S3 throttling
+#: episode or a gateway restart, short enough for request signatures to stay valid.
+DEFAULT_RETRY_BUDGET_S = 300.0
+
+
+def retry_budget() -> float:
+    """The retry budget in seconds: ``TOPOZARR_RETRY_BUDGET`` if set, else the default.
+
+    Raises
+    ------
+    PlanError (a ValueError)
+        The variable is not a positive number of seconds.
+    """
+    raw = os.environ.get(RETRY_BUDGET_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETRY_BUDGET_S
+    try:
+        budget = float(raw)
+    except ValueError:
+        budget = float("nan")
+    if not 0 < budget < float("inf"):
+        raise PlanError(
+            f"{RETRY_BUDGET_ENV}={raw!r} is not a positive number of seconds; set it to e.g. "
+            f"{RETRY_BUDGET_ENV}={DEFAULT_RETRY_BUDGET_S:g}, or unset it for the default"
+        )
+    return budget
+
+
+def s3_retry_config(budget: float | None = None) -> dict[str, Any]:
+    """obstore ``retry_config`` that retries transient failures for ``budget`` seconds.
+
+    ``budget`` defaults to :func:`retry_budget`. Backoff starts at 0.1 s and grows twofold
+    with jitter, each wait capped at an eighth of the budget (between 0.2 s and 15 s), so a
+    small budget still gets several attempts; the count of retries is only a backstop. The
+    kernel's native writer derives the same policy from the same budget
+    (``topozarr_core.NativeStore.s3``).
+    """
+    seconds = retry_budget() if budget is None else budget
+    cap = min(max(seconds / 8, 0.2), 15.0)
+    return {
+        "max_retries": 10_000,
+        "retry_timeout": timedelta(seconds=seconds),
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=100),
+            "max_backoff": timedelta(seconds=cap),
+            "base": 2,
+        },
+    }
+
+
+#: Retry policy of stores built from ``s3://`` URLs with the default budget.
+S3_RETRY_CONFIG: dict[str, Any] = s3_retry_config(DEFAULT_RETRY_BUDGET_S)
+
+#: Retry policy of the access check (one LIST before a write): a few quick retries, so an
+#: unreachable endpoint fails in about a second while a single dropped connection does not.
+S3_PROBE_RETRY_CONFIG: dict[str, Any] = {
     "max_retries": 3,
-    "retry_timeout": timedelta(seconds=15),
+    "retry_timeout": timedelta(seconds=5),
     "backoff": {
         "init_backoff": timedelta(milliseconds=100),
-        "max_backoff": timedelta(seconds=2),
+        "max_backoff": timedelta(seconds=1),
         "base": 2,
     },
 }
@@ -174,10 +248,47 @@ def s3_zarr_store(url: str, *, read_only: bool = False, check: bool = True) -> A
     With ``check`` (default) one LIST request first (:func:`check_s3_access`), so a bad
     endpoint, credentials or bucket raise :class:`StoreError` at once.
     """
-    zstore = zarr.storage.ObjectStore(open_s3_store(url), read_only=read_only)
+    zstore = RetryingObjectStore(open_s3_store(url), read_only=read_only)
     if check:
         check_s3_access(zstore)
     return zstore
+
+
+class RetryingObjectStore(zarr.storage.ObjectStore):  # type: ignore[type-arg]
+    """``zarr.storage.ObjectStore`` whose create-if-absent writes ride out dropped connections.
+
+    object_store retries a conditional PUT (``If-None-Match: *``, what zarr uses for implicit
+    parent groups) on 5xx answers but not on a dropped connection or a timeout, because the
+    request may have landed. For ``set_if_not_exists`` a retry is safe: if the first attempt
+    landed, the retry is told the object exists, which zarr ignores. So those failures are
+    retried here, with the same backoff and budget as the store's other requests.
+    """
+
+    async def set_if_not_exists(self, key: str, value: Any) -> None:
+        config = getattr(self.store, "retry_config", None) or {}
+        budget = config.get("retry_timeout", timedelta(seconds=DEFAULT_RETRY_BUDGET_S))
+        deadline = time.monotonic() + budget.total_seconds()
+        wait = 0.1
+        while True:
+            try:
+                await super().set_if_not_exists(key, value)
+                return
+            except Exception as exc:
+                if not _dropped_unretried(exc) or time.monotonic() + wait > deadline:
+                    raise
+            await asyncio.sleep(wait)
+            wait = min(random.uniform(0.1, 2 * wait), 15.0)  # backoff with jitter
+
+
+def _dropped_unretried(exc: BaseException) -> bool:
+    """A request that ended in a transport failure (no HTTP answer): object_store stops there
+    for a conditional PUT, whatever it retried before (earlier 5xx answers)."""
+    text = str(exc).split("\n\nDebug source:")[0]
+    return (
+        type(exc).__module__.startswith("obstore")
+        and "error sending request" in text
+        and _STATUS.search(text) is None
+    )
 
 
 def open_s3_store(url: str) -> Any:
@@ -186,7 +297,8 @@ def open_s3_store(url: str) -> Any:
     Credentials, region and endpoint come from the standard variables (``AWS_ACCESS_KEY_ID``,
     ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
     ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT``, ...); client options from ``AWS_ALLOW_HTTP``,
-    ``AWS_CONNECT_TIMEOUT``, ``AWS_TIMEOUT``, ...; retries follow :data:`S3_RETRY_CONFIG`.
+    ``AWS_CONNECT_TIMEOUT``, ``AWS_TIMEOUT``, ...; retries follow :func:`s3_retry_config`
+    (the budget of ``TOPOZARR_RETRY_BUDGET``, read now).
     A plain ``http://`` endpoint needs ``AWS_ALLOW_HTTP=true``.
     """
     S3Store = _obstore_store_module().S3Store
@@ -207,9 +319,10 @@ def open_s3_store(url: str) -> Any:
             f"the S3 endpoint {endpoint} for {url} is plain http: set AWS_ALLOW_HTTP=true to "
             "allow unencrypted connections, or use an https:// endpoint"
         )
+    retry_config = s3_retry_config()
     try:
         return S3Store.from_url(
-            url, config=config, client_options=client_options, retry_config=S3_RETRY_CONFIG
+            url, config=config, client_options=client_options, retry_config=retry_config
         )
     except Exception as exc:  # obstore rejects a malformed URL or setting: say which
         raise StoreError(f"cannot configure an S3 store for {url}: {_redact(str(exc))}") from None
@@ -336,13 +449,15 @@ def check_s3_access(store: Any) -> None:
     """One LIST request under the store's prefix; :class:`StoreError` if it fails.
 
     Catches an unreachable endpoint, rejected credentials and a missing bucket before a
-    write starts (zarr reads a missing bucket as an empty store, and fails only later).
+    write starts (zarr reads a missing bucket as an empty store, and fails only later). The
+    request goes through a copy of the store with :data:`S3_PROBE_RETRY_CONFIG`, so it fails
+    in about a second however long the store itself retries.
     """
     import obstore
 
     translated = None
     try:
-        obstore.list_with_delimiter(_inner(store))
+        obstore.list_with_delimiter(_probe_store(_inner(store)))
     except Exception as exc:
         translated = translate_store_error(exc, store)
         if translated is None:
@@ -351,11 +466,29 @@ def check_s3_access(store: Any) -> None:
         raise translated  # outside the except block: the raw error is not even its context
 
 
+def _probe_store(inner: Any) -> Any:
+    """``inner`` (an obstore ``S3Store``) with the access check's short retry policy."""
+    try:
+        return type(inner)(
+            prefix=inner.prefix,
+            config=inner.config,
+            client_options=inner.client_options,
+            retry_config=S3_PROBE_RETRY_CONFIG,
+            credential_provider=inner.credential_provider,
+        )
+    except Exception:  # a store obstore cannot rebuild: check it as it is
+        return inner
+
+
 _REQUEST = re.compile(r"Error performing (?P<method>[A-Z]+) (?P<url>\S+)")
 _LIST = re.compile(r"Error performing list request")
 _CODE = re.compile(r"<Code>(?P<code>[^<]+)</Code>")
 _STATUS = re.compile(r"status code: (?P<status>\d{3}[^:]*)")
 _RETRIES = re.compile(r"after (?P<n>\d+) retries")
+_BUDGET = re.compile(r"retry_timeout: (?P<budget>[0-9.]+\w*)")
+# A native writer's error: "PUT s3://bucket/key failed: ..." (see topozarr_core target.rs).
+_KERNEL = re.compile(r"(?P<method>PUT|GET|DELETE) (?P<url>s3://\S+) failed: ")
+_TRANSIENT_STATUS = {"408", "429", "500", "502", "503", "504"}
 _CREDENTIAL_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -368,29 +501,45 @@ _CREDENTIAL_CODES = {
 
 
 def translate_store_error(exc: BaseException, store: Any) -> StoreError | None:
-    """A clear :class:`StoreError` for an obstore error raised by ``store``, else ``None``.
+    """A clear :class:`StoreError` for a storage error raised writing to ``store``, else ``None``.
 
-    The message names the S3 location (``s3://bucket/key``), the HTTP method and status or
-    the connection failure, and the fix; secret values of the store's configuration are
-    masked. Raise the result after leaving the ``except`` block that caught ``exc`` (as
-    :func:`store_errors` does): obstore's own message is kept in it (redacted, without its
+    Storage errors are obstore's, the kernel's native S3 writer's (an ``OSError`` whose
+    message starts ``PUT s3://...``) and a worker's ``RegionError`` caused by either. The
+    message names the S3 location (``s3://bucket/key``), the HTTP method and status or the
+    connection failure, and the fix; secret values of the store's configuration are masked.
+    Raise the result after leaving the ``except`` block that caught ``exc`` (as
+    :func:`store_errors` does): the original message is kept in it (redacted, without its
     debug dump), and the raw exception is neither its cause nor its context, so no secret can
     travel with the traceback.
     """
     if isinstance(exc, StoreError):
         return exc
-    # obstore maps 404 to the built-in FileNotFoundError; other built-ins are not ours.
-    ours = type(exc).__module__.startswith("obstore") or (
-        isinstance(exc, FileNotFoundError) and _REQUEST.search(str(exc)) is not None
-    )
-    if not ours:
+    if isinstance(exc, RegionError):  # a worker's storage error: the cause says it all
+        cause = exc.__cause__ or getattr(exc, "cause", None)
+        return translate_store_error(cause, store) if cause is not None else None
+    if not _is_storage_error(exc):
         return None
     raw = str(exc)
-    secrets = _secrets_of(store)
-    # obstore's first paragraph, without its debug dump and the XML body (its code is kept).
     first = raw.split("\n\nDebug source:")[0].split(": <?xml")[0].strip().rstrip(":")
-    first = _redact(first, secrets)
-    where = _location(raw, store)
+    first = _redact(first, _secrets_of(store))
+    source = "object_store" if _KERNEL.match(raw) else "obstore"
+    return StoreError(f"{_explain(raw, store, type(exc).__name__)}. {source}: {first}")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    # obstore maps 404 to the built-in FileNotFoundError; other built-ins are not ours, except
+    # the kernel's S3 errors (named by their message).
+    if type(exc).__module__.startswith("obstore"):
+        return True
+    if isinstance(exc, FileNotFoundError) and _REQUEST.search(str(exc)) is not None:
+        return True
+    return isinstance(exc, OSError) and _KERNEL.match(str(exc)) is not None
+
+
+def _explain(raw: str, store: Any, name: str) -> str:
+    """What failed, why, and the way out (without obstore's own text)."""
+    kernel = _KERNEL.match(raw)
+    where = kernel.group("url") if kernel else _location(raw, store)
     request = _REQUEST.search(raw)
     method = "LIST" if _LIST.search(raw) else (request.group("method") if request else None)
     code_match = _CODE.search(raw)
@@ -398,43 +547,64 @@ def translate_store_error(exc: BaseException, store: Any) -> StoreError | None:
     status_match = _STATUS.search(raw)
     status = status_match.group("status").strip() if status_match else None
     doing = f"{method} {where}" if method else where
-    name = type(exc).__name__
     if code == "NoSuchBucket":
-        message = (
+        return (
             f"S3 bucket {_bucket(store, raw)!r} does not exist at {_endpoint(store, raw)} "
             f"({doing} -> NoSuchBucket); create the bucket or fix the URL"
         )
-    elif status and status.startswith("404") and _LIST.search(raw):
+    if status and status.startswith("404") and _LIST.search(raw):
         # A listing never 404s for a missing key: the bucket, or the endpoint, is wrong.
-        message = (
+        return (
             f"S3 bucket {_bucket(store, raw)!r} not found at {_endpoint(store, raw)} "
             f"({doing} -> {code or status}, no S3 error code); check the bucket name and "
             "that AWS_ENDPOINT_URL (or the store's endpoint) is an S3 endpoint"
         )
-    elif code in _CREDENTIAL_CODES or name == "UnauthenticatedError":
-        message = (
+    if code in _CREDENTIAL_CODES or name == "UnauthenticatedError":
+        return (
             f"S3 rejected the credentials for {doing} ({code or status or name}); check "
             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) or the store's "
             "config"
         )
-    elif name == "PermissionDeniedError" or (status and status.startswith("403")):
-        message = (
+    if name in ("PermissionDeniedError", "PermissionError") or (
+        status and status.startswith("403")
+    ):
+        return (
             f"S3 denied {doing} ({code or status or 'access denied'}); the credentials lack "
             "permission for this operation on this bucket"
         )
-    elif "error sending request" in raw or ("connect" in raw.lower() and not status):
+    if status and status[:3] in _TRANSIENT_STATUS and _RETRIES.search(raw):
+        answer = f"{code} ({status})" if code else status
+        return f"S3 kept answering {doing} with {answer}{_gave_up(raw)}"
+    if "error sending request" in raw or ("connect" in raw.lower() and not status):
         retries = _RETRIES.search(raw)
         after = f" after {retries.group('n')} retries" if retries else ""
-        message = (
+        return (
             f"cannot reach the S3 endpoint {_endpoint(store, raw)} for {doing}: the connection "
             f"failed{after}; check AWS_ENDPOINT_URL (or the store's endpoint) and that the "
-            "server is up"
+            f"server is up{_gave_up(raw, short=True)}"
         )
-    else:
-        message = f"S3 request failed: {doing}"
-        if status or code:
-            message += f" ({', '.join(x for x in (code, status) if x)})"
-    return StoreError(f"{message}. obstore: {first}")
+    message = f"S3 request failed: {doing}"
+    if status or code:
+        message += f" ({', '.join(x for x in (code, status) if x)})"
+    return message + _gave_up(raw, short=True)
+
+
+def _gave_up(raw: str, *, short: bool = False) -> str:
+    """How long the request was retried, and the way out, when it was retried at all."""
+    retries = _RETRIES.search(raw)
+    budget = _BUDGET.search(raw)
+    if retries is None or budget is None:
+        return ""
+    hint = (
+        f"rerun later, or give each request more time with {RETRY_BUDGET_ENV}=SECONDS "
+        "(topozarr build --retry-budget SECONDS)"
+    )
+    if short:
+        return f"; if it is only failing for a while, {hint}"
+    return (
+        f": gave up after {retries.group('n')} retries, when the retry budget of "
+        f"{budget.group('budget')} was spent; {hint}"
+    )
 
 
 @contextlib.contextmanager
@@ -443,8 +613,8 @@ def store_errors(store: Any) -> Iterator[None]:
     :func:`translate_store_error`); other exceptions pass through unchanged.
 
     A ``with`` block cannot drop the raw error from the new exception's ``__context__``, so
-    it is raised ``from None`` (tracebacks do not show the raw error) and the raw error's own
-    message is redacted in place.
+    it is raised ``from None`` (tracebacks do not show the raw error) and the messages of the
+    raw error and of every exception chained to it are redacted in place.
     """
     try:
         yield
@@ -452,8 +622,21 @@ def store_errors(store: Any) -> Iterator[None]:
         translated = translate_store_error(exc, store)
         if translated is None or translated is exc:
             raise
-        exc.args = (_redact(str(exc), _secrets_of(store)),)
+        _redact_chain(exc, _secrets_of(store))
         raise translated from None
+
+
+def _redact_chain(exc: BaseException, secrets: list[str]) -> None:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if not isinstance(e, StoreError):
+            e.args = (_redact(str(e), secrets),)
+        todo += [e.__cause__, e.__context__]
 
 
 def _secrets_of(store: Any) -> list[str]:

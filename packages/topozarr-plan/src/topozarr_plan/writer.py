@@ -39,7 +39,7 @@ import os
 import struct
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,7 @@ def write_pyramid(
     keep_levels_in_memory: bool | None = None,
     io: str = "python",
     resume: bool = False,
+    append_dim: str | None = None,
 ) -> dict[str, Any] | None:
     """Compute and write pyramid levels to a Zarr store (the body of ``Pyramid.write``).
 
@@ -160,6 +161,11 @@ def write_pyramid(
         raise PlanError(f"max_workers must be >= 1, got {max_workers}")
     if max_region_bytes < 1:
         raise PlanError(f"max_region_bytes must be positive, got {max_region_bytes}")
+    if append_dim is not None and (levels is not None or mode not in ("w", "a")):
+        raise PlanError(
+            "append_dim writes the new slices of every level into an existing pyramid: it "
+            f"cannot be combined with levels={levels} or mode={mode!r}"
+        )
     nlevels = len(pyramid.factors)
     requested = _check_levels(levels, nlevels)
     subset = requested != list(range(nlevels))
@@ -172,6 +178,11 @@ def write_pyramid(
     # never a secret.
     with store_errors(zstore):
         # --- open the root group and check the store, still without writing anything ---
+        if append_dim is not None:
+            return _append(
+                pyramid, zstore, _where(store), append_dim, resume, max_workers,
+                max_region_bytes, native, make_bar, stats, t_start,
+            )  # fmt: skip
         existing = _open_existing(zstore)
         if mode in ("w", "w-") and not resume:  # both clear the target: only a Zarr store
             check_replaceable(zstore, mode=mode)
@@ -257,6 +268,46 @@ def write_pyramid(
             **counts,
         }
         for level in requested
+    }
+
+
+def _append(
+    pyramid: Pyramid,
+    zstore: Any,
+    where: str,
+    dim: str,
+    resume: bool,
+    max_workers: int | None,
+    max_region_bytes: int,
+    native: Any,
+    make_bar: Callable[[int], Any] | None,
+    stats: bool,
+    t_start: float,
+) -> dict[str, Any] | None:
+    from topozarr_plan.append_write import write_append
+
+    spatial = list(pyramid.encoding["/0"])
+    workers = max_workers or default_workers(pyramid, spatial, max_region_bytes)
+    timers, plan = write_append(
+        pyramid, zstore, where, dim=dim, resume=resume, workers=workers,
+        max_region_bytes=max_region_bytes, native=native, make_bar=make_bar,
+    )  # fmt: skip
+    if not stats:
+        return None
+    counts = timers.pop("tiles")
+    wall = time.perf_counter() - t_start
+    return {
+        str(level): {
+            **timer.as_dict(),
+            "block_s": timer.read_s + timer.reduce_s,
+            "wall_s": wall,
+            "workers": workers,
+            "path": "append",
+            "complete": True,
+            "append": {"dim": dim, "from": plan.old, "to": plan.total},
+            **counts,
+        }
+        for level, timer in timers.items()
     }
 
 
@@ -429,6 +480,12 @@ def _clear(zstore: Any) -> None:
 def _publish(zstore: Any, pyramid: Pyramid) -> None:
     current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
     current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
+    consolidate(zstore)
+
+
+def consolidate(zstore: Any) -> None:
+    """Rewrite the root's consolidated metadata (when the store supports it)."""
+    current = zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
     if getattr(current.store, "supports_consolidated_metadata", False):
         with warnings.catch_warnings():
             # zarr warns that consolidated metadata is not in the v3 spec: we know, and
@@ -584,8 +641,17 @@ def _write_template(
     per level, and would skip lazy non-spatial variables.
     """
     template = pyramid.level_templates[level]
-    rest = template.drop_vars(spatial)
-    rest.to_zarr(zstore, group=str(level), mode="w", consolidated=False, zarr_format=3)
+    # Loaded: non-spatial variables are small, and their dask chunks need not match the
+    # fixed chunk length below (parallel writes into one zarr chunk would race).
+    rest = template.drop_vars(spatial).compute()
+    rest.to_zarr(
+        zstore,
+        group=str(level),
+        mode="w",
+        consolidated=False,
+        zarr_format=3,
+        encoding=non_spatial_encoding(rest, (pyramid.x_dim, pyramid.y_dim)),
+    )
     group = zarr.open_group(zstore, path=str(level), mode="r+", use_consolidated=False)
     non_index = sorted(str(c) for c in template.coords if c not in template.dims)
     covered: set[str] = set()
@@ -626,6 +692,26 @@ def _write_template(
             del attrs["coordinates"]
         group.attrs.put(attrs)
     return arrays
+
+
+#: Chunk length of coordinates and non-spatial variables along time, band, ...: fixed, so that
+#: a store grown by appends has the layout of one written at once (zarr allows a chunk longer
+#: than the array).
+NON_SPATIAL_CHUNK = 1024
+
+
+def non_spatial_encoding(rest: Any, spatial_dims: tuple[Hashable, Hashable]) -> dict[str, Any]:
+    """``to_zarr`` encoding of the variables along a non-spatial dim: fixed chunk lengths."""
+    out: dict[str, Any] = {}
+    for name, var in rest.variables.items():
+        if var.ndim and any(d not in spatial_dims for d in var.dims):
+            out[str(name)] = {
+                "chunks": tuple(
+                    int(n) if d in spatial_dims else NON_SPATIAL_CHUNK
+                    for d, n in zip(var.dims, var.shape, strict=True)
+                )
+            }
+    return out
 
 
 def _encode_fill_attr(value: float | int, dtype: np.dtype[Any]) -> Any:

@@ -1,0 +1,100 @@
+"""Append benchmark: one new time step vs writing the whole cube again, in interleaved rounds.
+
+    uv run --no-sync python benchmarks/append.py             # 12 x 2048 x 4096 float32 cube
+    uv run --no-sync python benchmarks/append.py --rows 1024 # smaller
+
+Each round writes the full 12-step pyramid (the cost an append saves) and appends step 12 to
+a pyramid of the first 11 steps (made before the round, not timed), in alternating order;
+each ratio is taken within its round. The cube is synthetic (smooth fields plus noise, ~10%
+NaN), held in memory, so the source read costs the same for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import xproj  # noqa: F401
+
+
+def cube(steps: int, rows: int) -> xr.Dataset:
+    cols = 2 * rows
+    rng = np.random.default_rng(1)
+    y = np.linspace(0, 6, rows, dtype=np.float32)[:, None]
+    x = np.linspace(0, 12, cols, dtype=np.float32)[None, :]
+    data = np.empty((steps, rows, cols), dtype=np.float32)
+    for t in range(steps):
+        data[t] = 280 + 10 * np.sin(x + t / 3) * np.cos(y) + rng.normal(0, 1, (rows, cols))
+    data[rng.random(data.shape) < 0.1] = np.nan
+    cell = 180 / rows
+    ds = xr.Dataset(
+        {"temp": (("time", "lat", "lon"), data)},
+        coords={
+            "time": pd.date_range("2024-01-01", periods=steps, freq="D"),
+            "lat": 90 - cell * (np.arange(rows) + 0.5),
+            "lon": -180 + cell * (np.arange(cols) + 0.5),
+        },
+    )
+    return ds.proj.assign_crs(spatial_ref="EPSG:4326")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from topozarr import create_pyramid
+
+    ds = cube(args.steps, args.rows)
+    nan = float(np.isnan(ds.temp.values).mean())
+    print(
+        f"cube {dict(ds.sizes)} float32, {ds.temp.nbytes / 2**20:.0f} MiB, NaN fraction {nan:.3f}"
+    )
+
+    def pyramid(part: xr.Dataset):  # type: ignore[no-untyped-def]
+        return create_pyramid(part, levels=5, x_dim="lon", y_dim="lat")
+
+    work = Path(tempfile.mkdtemp(prefix="topozarr-append-"))
+    ratios = []
+    try:
+        print(f"{'round':<7}{'full write s':>14}{'append 1 step s':>17}{'ratio':>8}")
+        for i in range(args.rounds):
+            base = work / f"grown-{i}.zarr"
+            pyramid(ds.isel(time=slice(0, args.steps - 1))).write(str(base))
+            new = pyramid(ds.isel(time=slice(args.steps - 1, args.steps)))
+            whole = pyramid(ds)
+
+            def full(out: Path = work / f"full-{i}.zarr", whole=whole) -> float:  # type: ignore[no-untyped-def]
+                t0 = time.perf_counter()
+                whole.write(str(out))
+                return time.perf_counter() - t0
+
+            def append(base: Path = base, new=new) -> float:  # type: ignore[no-untyped-def]
+                t0 = time.perf_counter()
+                new.write(str(base), append_dim="time")
+                return time.perf_counter() - t0
+
+            if i % 2:
+                a, f = append(), full()
+            else:
+                f, a = full(), append()
+            ratios.append(a / f)
+            print(f"{i:<7}{f:>14.2f}{a:>17.2f}{ratios[-1]:>8.3f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratios.sort()
+    print(
+        f"append one step / full write: median {ratios[len(ratios) // 2]:.3f} "
+        f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}; target <= 0.125)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Appending time steps (or any non-spatial dim) to a published pyramid.
+
+The plan of an append is the plan of the new slices alone (``create_pyramid`` of them); the
+write checks that it fits the store, then runs the single-pass writer over the *extended*
+arrays, restricted to the new slices:
+
+1. **Check, before any write**: same variables, dtypes, dims, spatial grid, CRS, method and
+   encoding at every level, and an append coordinate that keeps increasing.
+2. **Write the new shards**, every level at once, into in-memory views of the arrays with the
+   extended shape (their ``zarr.json`` is not written yet, so readers still see the old
+   length and ignore the new objects). Only the new steps are reduced; a shard the store has
+   only partly filled along the dim is rewritten whole, its old steps read back (from the
+   stored level 0 for a level-0 tile that spans them, else from that level's stored shard,
+   whose values are final: a coarse cell of one step depends on that step alone).
+3. **Extend**: only when every new shard is stored, each level's spatial arrays grow to the
+   new length and its coordinate (and non-spatial variables along the dim) are appended by
+   xarray, then the consolidated metadata is rewritten. Each step is idempotent, so a resume
+   that finds some levels extended completes the others.
+
+Readers that open the store through its consolidated metadata (xarray) switch from the old to
+the new length at once, when it is rewritten; a reader of the separate ``zarr.json`` documents
+may, in the short window of step 3, find one array extended before another, but never a slice
+that is not complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from topozarr_engine import Region
+
+from topozarr_plan.errors import PlanError
+
+if TYPE_CHECKING:
+    from topozarr_plan.pyramid import Pyramid
+
+__all__ = ["AppendPlan", "extend_store", "plan_append"]
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    """Where the new slices go.
+
+    Attributes
+    ----------
+    dim
+        The dim appended along.
+    old
+        Its length in the store before the append.
+    new
+        Slices appended.
+    """
+
+    dim: str
+    old: int
+    new: int
+
+    @property
+    def total(self) -> int:
+        return self.old + self.new
+
+
+def _dims(arr: zarr.Array) -> tuple[str, ...]:
+    """The array's dimension names (Zarr v3 metadata; none for v2)."""
+    return tuple(str(d) for d in getattr(arr.metadata, "dimension_names", None) or ())
+
+
+def _fail(store: str, what: str) -> PlanError:
+    return PlanError(f"cannot append to {store}: {what}")
+
+
+def plan_append(
+    pyramid: Pyramid,
+    zstore: Any,
+    dim: str,
+    spatial: list[str],
+    where: str,
+    *,
+    old: int | None = None,
+) -> AppendPlan:
+    """Check that the new slices fit the store; where they go. Reads only metadata.
+
+    ``old`` (a resume) is the length the interrupted append started from; by default the
+    stored length.
+    """
+    if dim in (pyramid.x_dim, pyramid.y_dim):
+        raise _fail(where, f"append_dim={dim!r} is a spatial dim; append along time or band")
+    if dim not in pyramid.source.dims:
+        raise _fail(where, f"the new data has no dim {dim!r} (dims: {list(pyramid.source.dims)})")
+    try:
+        root = zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as exc:
+        raise _fail(where, "it holds no pyramid; write the first slices with mode='w'") from exc
+    layout = root.attrs.get("multiscales")
+    if layout is None:
+        raise _fail(
+            where,
+            "it is not a complete, published pyramid (its root has no multiscales); finish it "
+            "first (resume=True)",
+        )
+    for key, value in pyramid.attrs.items():
+        if key.startswith(("proj:", "spatial:", "multiscales")) and root.attrs.get(key) != value:
+            what = "grid or levels" if key.startswith(("spatial:", "multiscales")) else "CRS"
+            raise _fail(where, f"another {what}: its {key!r} differs from the new data's")
+    lengths = set()
+    for level in range(len(pyramid.factors)):
+        group = root[str(level)]
+        assert isinstance(group, zarr.Group)
+        stored = {
+            name
+            for name, arr in group.arrays()
+            if {pyramid.x_dim, pyramid.y_dim} <= set(_dims(arr))
+        }
+        if stored != set(spatial):
+            missing = sorted(stored - set(spatial)) or sorted(set(spatial) - stored)
+            raise _fail(
+                where,
+                f"level {level} has variables {sorted(stored)} but the new data has "
+                f"{sorted(spatial)} (differs in {missing})",
+            )
+        for name in spatial:
+            arr = group[name]
+            assert isinstance(arr, zarr.Array)
+            axis = _check_array(pyramid, arr, level, name, dim, where)
+            lengths.add(int(arr.shape[axis]))
+    if old is None:
+        if len(lengths) != 1:
+            raise _fail(where, f"its levels disagree on the length of {dim!r}: {sorted(lengths)}")
+        old = lengths.pop()
+    _check_coordinate(pyramid, zstore, dim, old, where)
+    new = int(pyramid.source.sizes[dim])
+    return AppendPlan(dim=dim, old=old, new=new)
+
+
+def _check_array(
+    pyramid: Pyramid, arr: zarr.Array, level: int, name: str, dim: str, where: str
+) -> int:
+    """The append axis of ``arr``, after checking it against the plan's template."""
+    template = pyramid.level_templates[level][name]
+    dims = tuple(str(d) for d in template.dims)
+    if _dims(arr) != dims:
+        raise _fail(
+            where,
+            f"{level}/{name} has dims {_dims(arr)}, the new data {dims}",
+        )
+    if np.dtype(arr.dtype) != np.dtype(template.dtype):
+        raise _fail(where, f"{level}/{name} is {arr.dtype}, the new data {template.dtype}")
+    axis = dims.index(dim)
+    shape = tuple(int(n) for n in arr.shape)
+    want = template.shape
+    if shape[:axis] + shape[axis + 1 :] != want[:axis] + want[axis + 1 :]:
+        raise _fail(where, f"{level}/{name} has shape {shape}, the new data {want} (another grid)")
+    enc = pyramid.encoding[f"/{level}"][name]
+    if tuple(arr.chunks) != tuple(enc["chunks"]) or (arr.shards or None) != (
+        tuple(enc["shards"]) if enc.get("shards") else None
+    ):
+        raise _fail(
+            where,
+            f"{level}/{name} has chunks {arr.chunks} and shards {arr.shards}, the new data's "
+            f"plan {enc['chunks']} and {enc.get('shards')}; create the pyramid with the same "
+            "target_chunk_bytes and chunks_per_shard",
+        )
+    return axis
+
+
+def _check_coordinate(pyramid: Pyramid, zstore: Any, dim: str, old: int, where: str) -> None:
+    new = np.asarray(pyramid.source[dim].values) if dim in pyramid.source.coords else None
+    if new is None:
+        return
+    if new.size > 1 and not bool(np.all(new[1:] > new[:-1])):
+        raise _fail(where, f"the new {dim!r} values do not increase")
+    level0 = xr.open_zarr(zstore, group="0", consolidated=False, chunks=None)
+    if dim not in level0.coords:
+        raise _fail(where, f"level 0 has no {dim!r} coordinate to append to")
+    stored = np.asarray(level0[dim].values)[:old]
+    if stored.size and new.size and not bool(new[0] > stored[-1]):
+        raise _fail(
+            where,
+            f"the new {dim!r} starts at {new[0]}, not after the stored last value {stored[-1]}",
+        )
+
+
+class AppendSource:
+    """Level-0 values of the extended array: stored steps before ``old``, new ones after.
+
+    Indexed by a tuple of slices, as the single-pass writer reads tiles.
+    """
+
+    def __init__(self, stored: zarr.Array, new: xr.Variable, axis: int, plan: AppendPlan):
+        self.stored = stored
+        self.new = new
+        self.axis = axis
+        self.plan = plan
+        shape = list(stored.shape)
+        shape[axis] = plan.total
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(new.dtype)
+        self.ndim = len(shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        a, b, _ = key[self.axis].indices(self.shape[self.axis])
+        parts = []
+        if a < self.plan.old:
+            parts.append(np.asarray(self.stored[self._along(key, a, min(b, self.plan.old))]))
+        if b > self.plan.old:
+            lo, hi = max(a, self.plan.old) - self.plan.old, b - self.plan.old
+            parts.append(np.asarray(self.new[self._along(key, lo, hi)].values))
+        if len(parts) == 1:
+            return parts[0].astype(self.dtype, copy=False)
+        return np.concatenate(parts, axis=self.axis).astype(self.dtype, copy=False)
+
+    def _along(self, key: tuple[slice, ...], a: int, b: int) -> tuple[slice, ...]:
+        return (*key[: self.axis], slice(a, b), *key[self.axis + 1 :])
+
+
+def extended(arr: zarr.Array, axis: int, length: int) -> zarr.Array:
+    """A view of ``arr`` with ``length`` along ``axis``, without writing its ``zarr.json``.
+
+    Writes through it land in the store under the array's keys; readers ignore the ones past
+    the stored shape until the array is resized.
+    """
+    from zarr.core.array import Array, AsyncArray
+
+    shape = list(arr.shape)
+    shape[axis] = length
+    inner = arr.async_array
+    return Array(
+        AsyncArray(
+            metadata=inner.metadata.update_shape(tuple(shape)),
+            store_path=inner.store_path,
+            config=inner.config,
+        )
+    )
+
+
+def append_arrays(
+    pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[str]
+) -> tuple[dict[str, zarr.Array], dict[str, AppendSource], dict[str, Region]]:
+    """Extended views of every level's arrays, the level-0 sources and the regions to write."""
+    arrays: dict[str, zarr.Array] = {}
+    sources: dict[str, AppendSource] = {}
+    within: dict[str, Region] = {}
+    for level in range(len(pyramid.factors)):
+        for name in spatial:
+            stored = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
+            axis = _dims(stored).index(plan.dim)
+            arrays[f"{level}/{name}"] = extended(stored, axis, plan.total)
+            if level == 0:
+                sources[name] = AppendSource(stored, pyramid.source[name].variable, axis, plan)
+                start = [0] * stored.ndim
+                stop = list(sources[name].shape)
+                start[axis] = plan.old
+                within[name] = Region.from_bounds(start, stop)
+    return arrays, sources, within
+
+
+def extend_store(pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[str]) -> None:
+    """Make the new slices visible, level by level (idempotent: a resume completes it)."""
+    for level in range(len(pyramid.factors)):
+        for name in spatial:
+            arr = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
+            axis = _dims(arr).index(plan.dim)
+            if arr.shape[axis] == plan.old:
+                shape = list(arr.shape)
+                shape[axis] = plan.total
+                arr.resize(tuple(shape))
+        _append_non_spatial(pyramid, zstore, plan, level, spatial)
+
+
+def _append_non_spatial(
+    pyramid: Pyramid, zstore: Any, plan: AppendPlan, level: int, spatial: list[str]
+) -> None:
+    """The level's coordinate along the dim and its other variables along it, by xarray."""
+    template = pyramid.level_templates[level].drop_vars(spatial)
+    along: list[Hashable] = [v for v in template.variables if plan.dim in template[v].dims]
+    rest = template[[v for v in along if v not in template.coords]]
+    rest = rest.assign_coords({c: template[c] for c in along if c in template.coords})
+    rest = rest.drop_vars([c for c in rest.coords if c not in along])
+    if not rest.variables:
+        return
+    coord = zarr.open_array(zstore, path=f"{level}/{plan.dim}", mode="r")
+    have = int(coord.shape[0])
+    if have == plan.total:
+        return  # done by an earlier run
+    if have != plan.old:
+        raise PlanError(
+            f"level {level}'s {plan.dim!r} has {have} values, expected {plan.old} or "
+            f"{plan.total}: the store changed during the append"
+        )
+    rest.to_zarr(zstore, group=str(level), append_dim=plan.dim, consolidated=False, zarr_format=3)
