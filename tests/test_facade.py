@@ -15,6 +15,8 @@ SEED_PATHS = [
     ("topozarr", "Pyramid", topozarr_plan.Pyramid),
     ("topozarr", "ZarrLayerVarConfig", topozarr_metadata.ZarrLayerVarConfig),
     ("topozarr", "CoarseningMethod", topozarr_plan.CoarseningMethod),
+    ("topozarr", "recommend_encoding", topozarr_plan.recommend_encoding),
+    ("topozarr", "attach_geozarr_metadata", topozarr_plan.attach_geozarr_metadata),
     ("topozarr.coarsen", "create_pyramid", topozarr_plan.create_pyramid),
     ("topozarr.coarsen", "CoarseningMethod", topozarr_plan.CoarseningMethod),
     ("topozarr.coarsen", "DEFAULT_CHUNK_BYTES", topozarr_plan.DEFAULT_CHUNK_BYTES),

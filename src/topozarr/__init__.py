@@ -10,7 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from topozarr.coarsen import CoarseningMethod, create_pyramid
+    from topozarr.coarsen import (
+        CoarseningMethod,
+        attach_geozarr_metadata,
+        create_pyramid,
+        recommend_encoding,
+    )
     from topozarr.metadata import ZarrLayerVarConfig
     from topozarr.pyramid import Pyramid
 
@@ -19,11 +24,21 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "CoarseningMethod": "topozarr.coarsen",
     "create_pyramid": "topozarr.coarsen",
+    "recommend_encoding": "topozarr.coarsen",
+    "attach_geozarr_metadata": "topozarr.coarsen",
     "Pyramid": "topozarr.pyramid",
     "ZarrLayerVarConfig": "topozarr.metadata",
 }
 
-__all__ = ["CoarseningMethod", "Pyramid", "ZarrLayerVarConfig", "__version__", "create_pyramid"]
+__all__ = [
+    "CoarseningMethod",
+    "Pyramid",
+    "ZarrLayerVarConfig",
+    "__version__",
+    "attach_geozarr_metadata",
+    "create_pyramid",
+    "recommend_encoding",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,9 @@ from topozarr_plan import (
     DEFAULT_CHUNKS_PER_SHARD,
     ChunksPerShard,
     CoarseningMethod,
+    attach_geozarr_metadata,
     create_pyramid,
+    recommend_encoding,
 )
 
 __all__ = [
@@ -13,5 +15,7 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "ChunksPerShard",
     "CoarseningMethod",
+    "attach_geozarr_metadata",
     "create_pyramid",
+    "recommend_encoding",
 ]

@@ -62,21 +62,44 @@ def test_non_spatial_dims_chunk_one_and_shard_widening() -> None:
     # Large level: the shard budget is spent spatially, time stays 1.
     e = enc((10, 4096, 4096), dims=("time", "y", "x"))
     assert e == {"chunks": (1, 256, 512), "shards": (1, 1024, 2048)}
-    # Small level: 1 spatial chunk per shard; leftover budget (16) widens time, by the same
-    # length whatever the number of steps (a shard may overhang the end: appends keep it).
-    for steps in (3, 10, 100):
-        e = enc((steps, 100, 100), dims=("time", "y", "x"))
-        assert e == {"chunks": (1, 100, 100), "shards": (16, 100, 100)}
-    # The innermost non-spatial dim takes the whole leftover budget (16, or 64 with 8x8).
-    e = enc((3, 5, 64, 64), dims=("time", "band", "y", "x"))
-    assert e["shards"] == (1, 16, 64, 64)
-    e = enc((7, 2, 64, 64), dims=("time", "band", "y", "x"), cps=8)
-    assert e["shards"] == (1, 64, 64, 64)
+    # Small level: one 100x100 float32 chunk (40 000 B) per spatial shard; the 16 x 512 KiB
+    # budget holds 209 of them, the ~2 KiB index 128 inner chunks: time gets 128.
+    e = enc((10, 100, 100), dims=("time", "y", "x"))
+    assert e == {"chunks": (1, 100, 100), "shards": (128, 100, 100)}
+    # Innermost non-spatial dim first: band takes the whole spare budget.
+    e = enc((7, 5, 64, 64), dims=("time", "band", "y", "x"))
+    assert e["shards"] == (1, 128, 64, 64)
+    # A level of 2x2 chunks of 128 KiB: a 512 KiB spatial shard, 4 of them fit 16 x 128 KiB.
+    e = enc((3, 256, 512), dims=("time", "y", "x"), target=128 * 1024)
+    assert e["chunks"] == (1, 128, 256)
+    assert e["shards"] == (4, 256, 512)
 
 
-def test_widening_capped_at_128_inner_chunks() -> None:
+def test_non_spatial_shard_independent_of_dim_length() -> None:
+    # Appending along time must keep the layout of a store written at once.
+    for dims, shape in ((("time", "y", "x"), (64, 100)), (("time", "band", "y", "x"), (64, 64))):
+        layouts = {
+            n: enc((*([n] * (len(dims) - 2)), *shape), dims=dims)["shards"][:-2]
+            for n in (1, 3, 7, 1000)
+        }
+        assert len(set(layouts.values())) == 1, layouts
+
+
+def test_widening_capped_by_shard_index_size() -> None:
+    from topozarr_plan.types import MAX_SHARD_INDEX_BYTES
+
     e = enc((1000, 64, 64), dims=("time", "y", "x"), cps=32)
-    assert e["shards"] == (128, 64, 64)
+    inner = e["shards"][0]
+    # zarr's shard index: 16 bytes per inner chunk plus a 4-byte checksum.
+    assert 16 * inner + 4 <= MAX_SHARD_INDEX_BYTES < 16 * (2 * inner) + 4
+
+
+def test_one_spatial_dim_variable() -> None:
+    # A profile along x: the whole 2**17-element budget along x, 4 chunks per shard.
+    assert enc((1_000_000,), dims=("x",)) == {"chunks": (131072,), "shards": (524288,)}
+    e = enc((5, 300), dims=("time", "y"))
+    assert e["chunks"] == (1, 300)
+    assert e["shards"][1] == 300
 
 
 def test_spatial_dims_not_last() -> None:
@@ -154,13 +177,14 @@ def test_invariants(ny, nx, nt, itemsize, target, cps, sy, sx) -> None:  # type:
     # A shard never extends a whole chunk past the level edge.
     assert sy_ < ny + cy and sx_ < nx + cx
     inner = (sy_ // cy) * (sx_ // cx)
-    # Along time: a power of two that does not depend on nt (appends keep the layout).
-    assert st_ >= 1 and math.log2(st_).is_integer()
+    assert math.log2(st_).is_integer()
+    assert inner * st_ <= 128 or st_ == 1
+    # Widening only spends the bytes the spatial shard leaves unused.
+    assert st_ * sy_ * sx_ * itemsize <= max(cps * cps * target, sy_ * sx_ * itemsize)
+    # Along time: does not depend on nt (appends keep the layout).
     assert e == enc(
         (nt + 7, ny, nx), dims=("t", "y", "x"), dtype=dtype, target=target, cps=cps, src=src
     )
-    assert inner * st_ <= max(cps * cps, inner)
-    assert inner * st_ <= max(128, cps * cps) or st_ == 1
     if ny <= cy:
         assert sy_ == cy == ny
     if not src:

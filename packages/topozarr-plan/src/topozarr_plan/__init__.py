@@ -6,6 +6,7 @@ Validation, chunk/shard encoding heuristics, per-level templates and the lazy
 
 from topozarr_plan.create import create_pyramid
 from topozarr_plan.errors import PlanError
+from topozarr_plan.flat import attach_geozarr_metadata, recommend_encoding
 from topozarr_plan.pyramid import DEFAULT_MAX_REGION_BYTES, Pyramid
 from topozarr_plan.types import (
     DEFAULT_CHUNK_BYTES,
@@ -25,5 +26,7 @@ __all__ = [
     "PlanError",
     "Pyramid",
     "__version__",
+    "attach_geozarr_metadata",
     "create_pyramid",
+    "recommend_encoding",
 ]

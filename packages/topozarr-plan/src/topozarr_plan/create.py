@@ -10,8 +10,9 @@ import xarray as xr
 from topozarr_metadata import ZarrLayerVarConfig
 
 from topozarr_plan._kernel import kernel_caps
-from topozarr_plan.encoding import source_chunk_sizes, variable_encoding
-from topozarr_plan.grid import axis_grid, transform_from_axes
+from topozarr_plan.flat import recommend_encoding
+from topozarr_plan.grid import AxisGrid, axis_grid, transform_from_axes
+from topozarr_plan.packing import check_packed_methods, packed_source
 from topozarr_plan.pyramid import Pyramid
 from topozarr_plan.templates import (
     build_level_templates,
@@ -34,6 +35,7 @@ from topozarr_plan.validate import (
     check_levels_fit,
     check_method,
     check_methods,
+    check_not_curvilinear,
     check_spatial_dims,
     check_spatial_variables,
     check_store_names,
@@ -49,6 +51,73 @@ def _crs_code(crs: Any) -> str | None:
     # Only a real authority code (never str(crs), which may be a PROJ string or WKT).
     auth = crs.to_authority()
     return f"{auth[0]}:{auth[1]}" if auth else None
+
+
+# Encoding keys that describe how the source is chunked (what level 0 aligns to); the others
+# (dtype, packing) say how the source was stored, not what the pyramid stores.
+_CHUNK_KEYS = ("chunks", "shards", "preferred_chunks")
+
+
+def _level_view(
+    source: xr.Dataset,
+    names: tuple[str, ...],
+    sizes: Mapping[Hashable, int],
+    dtypes: Mapping[str, np.dtype[Any]],
+    level: int,
+) -> xr.Dataset:
+    """The reduced variables as they will be at one level, for ``recommend_encoding``.
+
+    Level 0 is the source itself (its chunking is what the grid aligns to); coarser levels
+    are zero-cost stand-ins of the level's shape and dtype, with no chunking to follow.
+    """
+    out: dict[Hashable, xr.Variable] = {}
+    for name in names:
+        var = source[name].variable
+        if level == 0:
+            view = var.copy(deep=False)
+            view.encoding = {k: v for k, v in var.encoding.items() if k in _CHUNK_KEYS}
+        else:
+            shape = level_shape(var.dims, var.shape, sizes)
+            view = xr.Variable(var.dims, np.broadcast_to(np.zeros((), dtypes[name]), shape))
+        out[name] = view
+    return xr.Dataset(out)
+
+
+def _encodings(
+    source: xr.Dataset,
+    names: tuple[str, ...],
+    *,
+    axes: tuple[AxisGrid, AxisGrid],
+    factors: list[int],
+    methods: Mapping[str, str],
+    fill_values: Mapping[str, float | int | None],
+    target: int,
+    cps: int | None,
+) -> dict[str, Any]:
+    """``{"/<level>": {var: encoding}}``: ``recommend_encoding`` of every level, plus fills."""
+    y, x = axes
+    encoding: dict[str, Any] = {}
+    for level, factor in enumerate(factors):
+        sizes: dict[Hashable, int] = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
+        dtypes = {n: output_dtype(np.dtype(source[n].dtype), methods[n], factor) for n in names}
+        per_var: dict[str, dict[str, Any]] = dict(
+            recommend_encoding(
+                _level_view(source, names, sizes, dtypes, level),
+                x_dim=x.name,
+                y_dim=y.name,
+                target_chunk_bytes=target,
+                chunks_per_shard=cps,  # type: ignore[arg-type]
+            )
+        )
+        for name in names:
+            if fill_values[name] is not None:
+                # DataTree.to_zarr(encoding=...) replaces each variable's own encoding, so the
+                # fill must travel here: "fill_value" is the Zarr array's fill (what
+                # zarr-layer honours), "_FillValue" the CF attribute xarray masks with.
+                per_var[name]["fill_value"] = fill_values[name]
+                per_var[name]["_FillValue"] = fill_values[name]
+        encoding[f"/{level}"] = per_var
+    return encoding
 
 
 def create_pyramid(
@@ -127,10 +196,19 @@ def create_pyramid(
 
     Notes
     -----
-    Variables with both spatial dims are reduced at every level. Variables (and non-index
-    coordinates) with exactly one spatial dim, or non-index coordinates with both, are
-    written unchanged in level 0 only: they cannot be coarsened exactly, and writing them
-    as fill would be wrong. Variables without spatial dims are copied into every level.
+    Variables with both spatial dims are reduced at every level, and so are data variables
+    over one of them (a profile along x, a ``(time, x)`` section): along that dim, with the
+    same method. Non-index coordinates with spatial dims, and cell-bounds variables over one
+    (named by a CF ``bounds`` attribute or ending in ``_bnds`` / ``_bounds``), are written
+    unchanged in level 0 only: they cannot be coarsened exactly, and writing them as fill
+    would be wrong. Variables without spatial dims are copied into every level.
+
+    CF-packed integers (decoded by xarray to floats, with ``scale_factor`` / ``add_offset``
+    in their encoding) are stored packed with the same dtype, ``scale_factor``,
+    ``add_offset`` and ``_FillValue`` at every level; ``Pyramid.source`` holds them packed.
+    ``method="sum"`` (and max/min with a negative ``scale_factor``) is refused for them.
+    A curvilinear grid (2-D latitude/longitude, no 1-D x/y) is refused: regrid it first.
+    Each level's chunks and shards are :func:`~topozarr_plan.flat.recommend_encoding`'s.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(
@@ -144,6 +222,7 @@ def create_pyramid(
     caps = kernel_caps()
     if not isinstance(method, Mapping):
         check_method(method, caps)
+    check_not_curvilinear(ds, x_dim=x_dim, y_dim=y_dim)
     crs = check_crs(ds)
     check_spatial_dims(ds, x_dim=x_dim, y_dim=y_dim)
     check_store_names(ds)
@@ -151,37 +230,27 @@ def create_pyramid(
     roles = classify_variables(ds, x_dim=x_dim, y_dim=y_dim)
     methods = check_methods(method, roles.spatial, caps)
     method_ = shared_method(methods)
-    check_spatial_variables(ds, roles.spatial, caps)
+    # CF-packed integers are reduced and stored packed: the plan's source reads them packed.
+    source, packings = packed_source(ds, roles.spatial)
+    check_packed_methods(packings, methods)
+    check_spatial_variables(source, roles.spatial, caps)
     hints = check_layer_hints(layer_hints, roles.spatial)
     y = axis_grid(ds[y_dim], name=y_dim, role="y")
     x = axis_grid(ds[x_dim], name=x_dim, role="x")
     check_levels_fit(y, x, resolved)
-    fill_values = {name: fill_value_for(name, ds[name]) for name in roles.spatial}
+    fill_values = {name: fill_value_for(name, source[name]) for name in roles.spatial}
 
-    # Encoding: same heuristic at every level; level 0 also follows the source chunk grid.
-    encoding: dict[str, Any] = {}
-    for level, factor in enumerate(resolved):
-        sizes: dict[Hashable, int] = {y_dim: y.level_size(factor), x_dim: x.level_size(factor)}
-        per_var: dict[str, dict[str, Any]] = {}
-        for name in roles.spatial:
-            var = ds[name]
-            per_var[name] = variable_encoding(
-                dims=var.dims,
-                shape=level_shape(var.dims, var.shape, sizes),
-                y_dim=y_dim,
-                x_dim=x_dim,
-                dtype=output_dtype(np.dtype(var.dtype), methods[name], factor),
-                target_chunk_bytes=target,
-                chunks_per_shard=cps,
-                source_chunks=source_chunk_sizes(var.variable) if level == 0 else None,
-            )
-            if fill_values[name] is not None:
-                # DataTree.to_zarr(encoding=...) replaces each variable's own encoding, so the
-                # fill must travel here: "fill_value" is the Zarr array's fill (what
-                # zarr-layer honours), "_FillValue" the CF attribute xarray masks with.
-                per_var[name]["fill_value"] = fill_values[name]
-                per_var[name]["_FillValue"] = fill_values[name]
-        encoding[f"/{level}"] = per_var
+    # Encoding: recommend_encoding of every level; level 0 also follows the source chunks.
+    encoding = _encodings(
+        source,
+        roles.spatial,
+        axes=(y, x),
+        factors=resolved,
+        methods=methods,
+        fill_values=fill_values,
+        target=target,
+        cps=cps,
+    )
 
     # Metadata: built by topozarr_metadata from level 0 + factors (never from float diffs).
     import topozarr_metadata as md
@@ -213,7 +282,7 @@ def create_pyramid(
         for level, factor in enumerate(resolved)
     }
     templates = build_level_templates(
-        ds,
+        source,
         roles=roles,
         y=y,
         x=x,
@@ -226,7 +295,7 @@ def create_pyramid(
         crs=crs,
     )
     return Pyramid(
-        source=ds,
+        source=source,
         level_templates=templates,
         encoding=encoding,
         attrs=attrs,

@@ -13,11 +13,16 @@ Rules (documented in the package README):
 * **Non-spatial dims** (time, band, ...) always get chunk 1: web readers fetch one 2-D slice.
 * **Shards** hold ``chunks_per_shard`` chunks per spatial axis, clipped to the number of
   chunks the level has along that axis (so a shard is always a whole number of chunks; a level
-  smaller than one chunk gets chunk = shard = level size). When clipping leaves the shard
-  with fewer than ``chunks_per_shard**2`` inner chunks, the leftover budget widens the shard
-  along the non-spatial dims (innermost first; the chunk stays 1), never past 128 inner chunks,
-  by a power of two that does not depend on the dim's length (appends keep the layout).
+  smaller than one chunk gets chunk = shard = level size). The bytes such a shard leaves
+  unused out of ``chunks_per_shard**2 * target_chunk_bytes`` widen it along the non-spatial
+  dims (innermost first, a power of two; the chunk stays 1), never past 128 inner chunks so
+  that the shard index stays about 2 KiB (16 bytes per inner chunk + 4). That length does not
+  depend on the dim's current length (a shard may be longer than the array): a store that is
+  later appended to along time is laid out exactly like one written at once.
   ``chunks_per_shard=None`` disables sharding (no "shards" key).
+* **Variables over one spatial dim** (a profile along x, or ``(time, x)``) are laid out as if
+  the missing spatial dim had length 1: the chunk takes the whole element budget along the
+  dim they have.
 * **Level 0 follows the source's chunk grid** (dask chunks, else the zarr encoding's shards /
   chunks): per spatial axis, when the source chunk ``s`` and our shard ``S`` do not nest, the
   shard becomes a multiple of ``s`` (``s`` a multiple of the chunk) or a divisor of ``s``, and
@@ -114,6 +119,43 @@ def source_chunk_sizes(var: Any) -> dict[Hashable, int]:
     return out
 
 
+def _spatial_chunks(ny: int, nx: int, itemsize: int, target_chunk_bytes: int) -> tuple[int, int]:
+    """Chunk edges clipped to the level, the unused element budget handed to the other axis."""
+    budget = max(1, target_chunk_bytes // itemsize)
+    cy, cx = base_chunk_edges(itemsize, target_chunk_bytes)
+    if ny < cy:
+        cy = ny
+        cx = max(cx, _pow2_floor(budget // ny))
+    if nx < cx:
+        cx = nx
+        if ny > cy:
+            cy = max(cy, _pow2_floor(budget // nx))
+    return min(cy, ny), min(cx, nx)
+
+
+def _widen_non_spatial(
+    shards: dict[Hashable, int],
+    dims: Sequence[Hashable],
+    spatial: tuple[Hashable, Hashable],
+    *,
+    shard_bytes: int,
+    budget_bytes: int,
+    inner: int,
+) -> None:
+    """Give the bytes a spatial shard leaves unused to the non-spatial dims, innermost first.
+
+    The widths are powers of two that never look at the dims' lengths, so appending along one
+    of them keeps the layout of a store written at once.
+    """
+    spare = min(budget_bytes // max(1, shard_bytes), MAX_WIDENED_CHUNKS_PER_SHARD // inner)
+    for d in reversed(list(dims)):
+        if d in spatial or spare <= 1:
+            continue
+        width = _pow2_floor(spare)
+        shards[d] = width
+        spare //= width
+
+
 def variable_encoding(
     *,
     dims: Sequence[Hashable],
@@ -130,7 +172,8 @@ def variable_encoding(
     Parameters
     ----------
     dims, shape
-        The variable's dimension names and its shape at this level.
+        The variable's dimension names and its shape at this level. At least one of
+        ``y_dim`` / ``x_dim`` must be among ``dims``.
     y_dim, x_dim
         The spatial dimensions.
     dtype
@@ -141,19 +184,10 @@ def variable_encoding(
         Source chunk edge per dim (level 0 only), to align the grid with the source.
     """
     sizes = dict(zip(dims, (int(n) for n in shape), strict=True))
-    ny, nx = sizes[y_dim], sizes[x_dim]
+    # A variable over one spatial dim is laid out as if the other one had length 1.
+    ny, nx = sizes.get(y_dim, 1), sizes.get(x_dim, 1)
     itemsize = np.dtype(dtype).itemsize
-    budget = max(1, target_chunk_bytes // itemsize)
-    cy, cx = base_chunk_edges(itemsize, target_chunk_bytes)
-    # Clip to the level and hand the unused element budget to the other axis.
-    if ny < cy:
-        cy = ny
-        cx = max(cx, _pow2_floor(budget // ny))
-    if nx < cx:
-        cx = nx
-        if ny > cy:
-            cy = max(cy, _pow2_floor(budget // nx))
-    cy, cx = min(cy, ny), min(cx, nx)
+    cy, cx = _spatial_chunks(ny, nx, itemsize, target_chunk_bytes)
 
     sy: int | None = None
     sx: int | None = None
@@ -164,24 +198,22 @@ def variable_encoding(
         cy, sy = _snap_axis(ny, cy, sy, source_chunks.get(y_dim))
         cx, sx = _snap_axis(nx, cx, sx, source_chunks.get(x_dim))
 
+    spatial = (y_dim, x_dim)
     chunks = {d: 1 for d in dims}
-    chunks[y_dim], chunks[x_dim] = cy, cx
+    chunks.update({d: c for d, c in zip(spatial, (cy, cx), strict=True) if d in sizes})
     enc: dict[str, tuple[int, ...]] = {"chunks": tuple(chunks[d] for d in dims)}
     if chunks_per_shard is None:
         return enc
     assert sy is not None and sx is not None
     shards = dict(chunks)
-    shards[y_dim], shards[x_dim] = sy, sx
-    inner = (sy // cy) * (sx // cx)
-    cap = min(chunks_per_shard**2, MAX_WIDENED_CHUNKS_PER_SHARD)
-    spare = cap // inner
-    for d in reversed(list(dims)):
-        if d in (y_dim, x_dim) or spare <= 1:
-            continue
-        # Never clipped to the dim's length (a shard may overhang the array's end): a store
-        # whose time axis grows by appends is then laid out like one written at once.
-        width = _pow2_floor(spare)
-        shards[d] = width
-        spare //= width
+    shards.update({d: s for d, s in zip(spatial, (sy, sx), strict=True) if d in sizes})
+    _widen_non_spatial(
+        shards,
+        dims,
+        spatial,
+        shard_bytes=sy * sx * itemsize,
+        budget_bytes=chunks_per_shard**2 * target_chunk_bytes,
+        inner=(sy // cy) * (sx // cx),
+    )
     enc["shards"] = tuple(shards[d] for d in dims)
     return enc

@@ -20,7 +20,9 @@ class Pyramid:
     Attributes
     ----------
     source : xarray.Dataset
-        The original (level 0) dataset.
+        The original (level 0) dataset, except that CF-packed integer variables are seen
+        packed (read lazily as their integers, with ``scale_factor`` / ``add_offset`` in
+        attrs), which is how the levels store them.
     level_templates : dict of int to xarray.Dataset
         Per-level datasets carrying real coordinates and attrs; spatial data variables are
         zero-cost placeholders with the correct shape/dtype (their data is computed during

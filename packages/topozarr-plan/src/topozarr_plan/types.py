@@ -40,5 +40,13 @@ DEFAULT_CHUNKS_PER_SHARD: Final[ChunksPerShard] = 4
 #: Allowed ``chunks_per_shard`` values (powers of two in 1..32).
 ALLOWED_CHUNKS_PER_SHARD: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
 
-#: Upper bound on inner chunks per shard reached by widening non-spatial dimensions.
-MAX_WIDENED_CHUNKS_PER_SHARD: Final[int] = 128
+#: A shard's index holds 16 bytes per inner chunk (offset and length, two uint64) plus a
+#: 4-byte crc32c. Readers fetch it before any chunk, so it stays about 2 KiB.
+SHARD_INDEX_BYTES_PER_CHUNK: Final[int] = 16
+SHARD_INDEX_CHECKSUM_BYTES: Final[int] = 4
+MAX_SHARD_INDEX_BYTES: Final[int] = 2 * 1024 + SHARD_INDEX_CHECKSUM_BYTES
+
+#: Upper bound on inner chunks per shard reached by widening non-spatial dimensions (128).
+MAX_WIDENED_CHUNKS_PER_SHARD: Final[int] = (
+    MAX_SHARD_INDEX_BYTES - SHARD_INDEX_CHECKSUM_BYTES
+) // SHARD_INDEX_BYTES_PER_CHUNK

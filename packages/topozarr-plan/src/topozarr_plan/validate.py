@@ -34,6 +34,7 @@ __all__ = [
     "check_levels_fit",
     "check_method",
     "check_methods",
+    "check_not_curvilinear",
     "check_spatial_dims",
     "check_spatial_variables",
     "check_store_names",
@@ -235,11 +236,12 @@ class VariableRoles:
     Attributes
     ----------
     spatial : tuple of str
-        Data variables with both spatial dims: block-reduced at every level.
+        Data variables with both spatial dims, then those with one (a profile along x, or
+        ``(time, x)``): block-reduced at every level (along the spatial dims they have).
     level0_only : tuple of str
-        Data variables and non-index coordinates with exactly one spatial dim, plus
-        non-index coordinates with both (e.g. 2-D lat/lon): written unchanged in level 0
-        only, since they cannot be coarsened exactly and must never be written as fill.
+        Non-index coordinates with one or both spatial dims, and cell-bounds variables over
+        one (named by a CF ``bounds`` attribute, or ending in ``_bnds`` / ``_bounds``): written unchanged in level 0 only, since they
+        cannot be coarsened exactly and must never be written as fill.
     everywhere : tuple of str
         Data variables and non-index coordinates without spatial dims (e.g. ``time_bnds``):
         copied unchanged into every level.
@@ -250,17 +252,29 @@ class VariableRoles:
     everywhere: tuple[str, ...]
 
 
+_BOUNDS_SUFFIXES = ("_bnds", "_bounds")
+
+
+def _bounds_names(ds: xr.Dataset) -> set[str]:
+    # Averaging cell bounds gives no bound: CF names them in a coordinate's "bounds"
+    # attribute, and files without it still call them x_bnds / lat_bounds.
+    named = {str(v.attrs["bounds"]) for v in ds.variables.values() if "bounds" in v.attrs}
+    return named | {str(n) for n in ds.data_vars if str(n).endswith(_BOUNDS_SUFFIXES)}
+
+
 def classify_variables(ds: xr.Dataset, *, x_dim: str, y_dim: str) -> VariableRoles:
     """Split the dataset's variables by how they are carried through the levels."""
-    spatial: list[str] = []
+    both: list[str] = []
+    one: list[str] = []
     level0: list[str] = []
     everywhere: list[str] = []
+    bounds = _bounds_names(ds)
     for name, var in ds.data_vars.items():
         n_spatial = (x_dim in var.dims) + (y_dim in var.dims)
         if n_spatial == 2:
-            spatial.append(str(name))
+            both.append(str(name))
         elif n_spatial == 1:
-            level0.append(str(name))
+            (level0 if str(name) in bounds else one).append(str(name))
         else:
             everywhere.append(str(name))
     for name, coord in ds.coords.items():
@@ -270,14 +284,43 @@ def classify_variables(ds: xr.Dataset, *, x_dim: str, y_dim: str) -> VariableRol
             level0.append(str(name))
         else:
             everywhere.append(str(name))
-    if not spatial:
+    if not both:
         found = {str(k): tuple(map(str, v.dims)) for k, v in ds.data_vars.items()}
         raise PlanError(
             f"no data variable has both spatial dimensions ({y_dim!r}, {x_dim!r}); data "
             f"variables and their dims: {found}. Pass x_dim=/y_dim= naming the raster's "
             f"dimensions"
         )
-    return VariableRoles(tuple(spatial), tuple(level0), tuple(everywhere))
+    return VariableRoles(tuple(both + one), tuple(level0), tuple(everywhere))
+
+
+_LAT_LON_NAMES = frozenset({"lat", "lon", "latitude", "longitude", "nav_lat", "nav_lon"})
+_LAT_LON_UNITS = frozenset({"degrees_north", "degrees_east", "degree_north", "degree_east"})
+
+
+def _is_lat_lon(name: Hashable, var: xr.DataArray) -> bool:
+    return (
+        str(name).lower() in _LAT_LON_NAMES
+        or var.attrs.get("standard_name") in ("latitude", "longitude")
+        or var.attrs.get("units") in _LAT_LON_UNITS
+    )
+
+
+def check_not_curvilinear(ds: xr.Dataset, *, x_dim: Any, y_dim: Any) -> None:
+    """Refuse a curvilinear grid: 2-D latitude/longitude coordinates and no regular 1-D x/y.
+
+    A projected grid with 1-D x/y coordinates may also carry 2-D lat/lon (CF auxiliary
+    coordinates, as Daymet does): that grid is regular and is accepted.
+    """
+    if x_dim in ds.coords and y_dim in ds.coords and ds[x_dim].ndim == ds[y_dim].ndim == 1:
+        return
+    for name, var in ds.variables.items():
+        if var.ndim == 2 and _is_lat_lon(name, ds[name]):
+            raise PlanError(
+                f"{str(name)!r} is a 2-D coordinate {tuple(map(str, var.dims))}: curvilinear "
+                f"grids are not supported; regrid to a regular grid first (e.g. with xESMF or "
+                f"rioxarray's reproject) so that x/y are 1-D and evenly spaced"
+            )
 
 
 def check_spatial_variables(ds: xr.Dataset, names: tuple[str, ...], caps: KernelCaps) -> None:
