@@ -88,7 +88,12 @@ def test_a_clean_store_is_valid(written: Path, capsys: pytest.CaptureFixture[str
     for args in ([], ["--full"]):
         code, out = _cli(capsys, str(written), *args)
         assert code == 0, out
-        assert out.strip() == f"{written}: valid"
+        lines = out.strip().splitlines()
+        assert lines[0] == f"{written}: valid"
+        # Then the extent of each non-spatial dim, as zarr-python reads it.
+        steps = zarr.open_array(str(written / "0" / "time"), mode="r")
+        values = steps[...]
+        assert lines[1:] == [f"  time    {steps.shape[0]} steps, {values[0]} .. {values[-1]}"]
 
 
 def test_a_missing_store_cannot_be_validated(

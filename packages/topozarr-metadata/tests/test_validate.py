@@ -82,6 +82,14 @@ def test_flat_store_has_no_findings(crs) -> None:
     assert paths(validate(attrs, dimension_names={"t": ["time", "row", "x"]})) == [
         "t#/dimension_names"
     ]
+    # Beside a raster, a profile along x and time bounds are fine; alone, they are flagged.
+    beside = {"t": ["time", "y", "x"], "p": ["time", "x"], "time_bnds": ["time", "nv"]}
+    assert validate(attrs, dimension_names=beside) == []
+    alone = {"p": ["time", "x"], "time_bnds": ["time", "nv"]}
+    assert paths(validate(attrs, dimension_names=alone)) == [
+        "p#/dimension_names",
+        "time_bnds#/dimension_names",
+    ]
 
 
 def test_finding_is_frozen_and_printable() -> None:

@@ -234,6 +234,16 @@ def _dimension_findings(
 ) -> list[Finding]:
     out: list[Finding] = []
     by_var: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    # A group whose rasters carry the spatial dims may also hold arrays over one of them (a
+    # profile along x) or none (time bounds): only a group with no such raster is flagged,
+    # which is the misnamed-dims case zarr-layer fails on.
+    has_raster = {
+        path.rpartition("/")[0]
+        for path, names in dimension_names.items()
+        if isinstance(names, Sequence)
+        and not isinstance(names, str | bytes)
+        and _has_all(names, _spatial_dims(root, level_attrs, path))
+    }
     for path, names in dimension_names.items():
         where = f"{path}#/dimension_names"
         if (
@@ -246,9 +256,8 @@ def _dimension_findings(
             )
             continue
         group, _, var = path.rpartition("/")
-        group_attrs = unwrap(level_attrs.get(group, {})) if group else root
-        dims = group_attrs.get("spatial:dimensions", root.get("spatial:dimensions"))
-        if len(names) >= 2 and isinstance(dims, list | tuple):
+        dims = _spatial_dims(root, level_attrs, path)
+        if len(names) >= 2 and isinstance(dims, list | tuple) and group not in has_raster:
             missing = [d for d in dims if d not in names]
             if missing:
                 out.append(
@@ -274,6 +283,19 @@ def _dimension_findings(
     return out
 
 
+def _spatial_dims(
+    root: Mapping[str, Any], level_attrs: Mapping[str, Mapping[str, Any]], path: str
+) -> Any:
+    """The ``spatial:dimensions`` in effect for the array at ``path``."""
+    group = path.rpartition("/")[0]
+    group_attrs = unwrap(level_attrs.get(group, {})) if group else root
+    return group_attrs.get("spatial:dimensions", root.get("spatial:dimensions"))
+
+
+def _has_all(names: Sequence[Any], dims: Any) -> bool:
+    return isinstance(dims, list | tuple) and all(d in names for d in dims)
+
+
 def validate(
     attrs: Mapping[str, Any],
     *,
@@ -292,10 +314,10 @@ def validate(
         Each is checked against the proj/spatial schemas and against the root.
     dimension_names
         Optional array path (``"0/elevation"``, ``"elevation"`` for a flat store) ->
-        the array's ``dimension_names``. Arrays with two or more dimensions must
-        contain the spatial dimensions in effect for them (their group's
-        ``spatial:dimensions``, else the root's); a variable must use the same
-        dimension order in every level.
+        the array's ``dimension_names``. Each group needs an array that contains the
+        spatial dimensions in effect for it (its ``spatial:dimensions``, else the
+        root's); when none does, every array of two or more dimensions there is
+        flagged. A variable must use the same dimension order in every level.
 
     Returns
     -------
