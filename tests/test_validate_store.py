@@ -352,3 +352,23 @@ def test_reference_mode_is_the_most_frequent_valid_value_smallest_on_ties() -> N
         counts = Counter(cells)
         want = min(counts, key=lambda c: (-counts[c], c)) if cells else 3
         assert value == want, (i, j, cells)
+
+
+def test_a_profile_beside_the_rasters_is_valid(tmp_path: Path) -> None:
+    """A variable over x only (coarsened along it) is not a misnamed raster."""
+    import xproj  # noqa: F401
+
+    from topozarr import create_pyramid
+
+    rng = np.random.default_rng(4)
+    ds = xr.Dataset(
+        {
+            "elev": (("time", "y", "x"), rng.random((3, 64, 64)).astype("f4")),
+            "prof": (("time", "x"), rng.random((3, 64)).astype("f4")),
+        },
+        coords={"time": np.arange(3), "y": np.arange(64.0)[::-1] + 0.5, "x": np.arange(64.0) + 0.5},
+    ).proj.assign_crs(spatial_ref="EPSG:32633")
+    path = tmp_path / "p.zarr"
+    create_pyramid(ds, levels=3).write(str(path))
+    assert zarr.open_array(str(path / "2" / "prof"), mode="r").shape == (3, 16)
+    assert validate_store(path, full=True) == []
