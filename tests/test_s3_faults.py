@@ -146,7 +146,12 @@ def test_flaky_store_gives_the_same_pyramid_as_a_clean_local_write(
 
 @pytest.mark.parametrize(("io", "reply"), [("python", "503"), ("rust", "reset")])
 def test_an_outage_longer_than_the_budget_is_one_store_error(
-    s3_server: Any, proxy_env: Any, monkeypatch: pytest.MonkeyPatch, io: str, reply: str
+    s3_server: Any,
+    proxy_env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    io: str,
+    reply: str,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("TOPOZARR_RETRY_BUDGET", str(SMALL_BUDGET_S))
     # The outage starts at the first shard PUT of the data path (after the root group exists).
@@ -167,6 +172,13 @@ def test_an_outage_longer_than_the_budget_is_one_store_error(
     assert SMALL_BUDGET_S <= seconds < 20, seconds
     root = zarr.open_group(direct(s3_server, prefix), mode="r")
     assert "multiscales" not in root.attrs  # nothing published
+    # The outage is over: resume completes the write from its journal.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    pyramid = small_pyramid()
+    stats = pyramid.write(f"s3://{s3_server.bucket}/{prefix}", io=io, resume=True, stats=True)
+    assert stats is not None and stats["0"]["complete"]
+    pyramid.write(tmp_path / "local.zarr")
+    assert_same_levels(tmp_path / "local.zarr", direct(s3_server, prefix), len(pyramid.factors))
 
 
 def test_cli_retry_budget_option(s3_server: Any, proxy_env: Any, tmp_path: Path) -> None:
