@@ -44,6 +44,7 @@ from typing import Any
 from topozarr_engine.tilelog import TileHistory
 
 from topozarr_plan.errors import PlanError
+from topozarr_plan.journal_keys import keys_for
 
 __all__ = ["JOURNAL_PREFIX", "LeaseError", "NoJournal", "PassLog", "WriteJournal", "journal_for"]
 
@@ -56,16 +57,13 @@ class LeaseError(PlanError):
     """Another write holds the store (or held it and was interrupted)."""
 
 
-def _sync(coro: Any) -> Any:
-    from zarr.core.sync import sync
-
-    return sync(coro)
-
-
-def _buffer(data: bytes) -> Any:
-    from zarr.core.buffer import default_buffer_prototype
-
-    return default_buffer_prototype().buffer.from_bytes(data)
+def _json(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:  # cut short by a kill: as if never written
+        return None
 
 
 def _tile_name(tile: Index) -> str:
@@ -103,6 +101,7 @@ class WriteJournal:
         self.where = where
         self.token = uuid.uuid4().hex[:12]
         self.lease_key: str | None = None
+        self.keys = keys_for(zstore)
 
     # ------------------------------------------------------------------ store access
 
@@ -110,68 +109,28 @@ class WriteJournal:
         return f"{JOURNAL_PREFIX}/{name}"
 
     def get(self, name: str) -> bytes | None:
-        from zarr.core.buffer import default_buffer_prototype
-
-        buf = _sync(self.zstore.get(self._key(name), prototype=default_buffer_prototype()))
-        return None if buf is None else buf.to_bytes()
+        return self.keys.get(self._key(name))
 
     def get_json(self, name: str) -> Any:
-        raw = self.get(name)
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:  # cut short by a kill: as if never written
-            return None
+        return _json(self.get(name))
 
     def put(self, name: str, data: bytes) -> None:
-        _sync(self.zstore.set(self._key(name), _buffer(data)))
+        self.keys.put(self._key(name), data)
 
     def put_json(self, name: str, value: Any) -> None:
         self.put(name, json.dumps(value).encode())
 
     def names(self, prefix: str = "") -> list[str]:
         """Names under ``prefix`` (relative to the journal prefix)."""
-
-        async def collect() -> list[str]:
-            base = self._key(prefix)
-            return [k async for k in self.zstore.list_prefix(base)]
-
         start = len(JOURNAL_PREFIX) + 1
-        return [k[start:] for k in _sync(collect())]
+        return [k[start:] for k in self.keys.list(self._key(prefix))]
 
     def get_many(self, names: Sequence[str]) -> list[Any]:
         """JSON values of ``names`` (``None`` where missing or unreadable), fetched together."""
-        import asyncio
-
-        from zarr.core.buffer import default_buffer_prototype
-
-        proto = default_buffer_prototype()
-
-        async def fetch() -> list[Any]:
-            return await asyncio.gather(
-                *(self.zstore.get(self._key(n), prototype=proto) for n in names)
-            )
-
-        out = []
-        for buf in _sync(fetch()) if names else []:
-            try:
-                out.append(None if buf is None else json.loads(buf.to_bytes()))
-            except ValueError:
-                out.append(None)
-        return out
-
-    def exists(self) -> bool:
-        return bool(self.names())
+        return [_json(raw) for raw in self.keys.get_many([self._key(n) for n in names])]
 
     def _delete(self, names: Sequence[str]) -> None:
-        import asyncio
-
-        async def drop() -> None:
-            await asyncio.gather(*(self.zstore.delete(self._key(n)) for n in names))
-
-        if names:
-            _sync(drop())
+        self.keys.delete([self._key(n) for n in names])
 
     # ------------------------------------------------------------------ lease
 
@@ -213,13 +172,9 @@ class WriteJournal:
             )
         gen = leases[-1][0] + 1 if leases else 0
         name = f"lease.{gen}"
-        created = _sync(
-            self.zstore.set_if_not_exists(
-                self._key(name), _buffer(json.dumps(self._holder()).encode())
-            )
-        )
-        # zarr's stores return None; read back to learn whether ours is the one that landed.
-        if created is False or (self.get_json(name) or {}).get("token") != self.token:
+        self.keys.put_if_absent(self._key(name), json.dumps(self._holder()).encode())
+        # A conditional create does not say who won: read back whose lease landed.
+        if (self.get_json(name) or {}).get("token") != self.token:
             raise LeaseError(
                 f"{self.where} was taken by another writer just now: {self._describe(name)}"
             )
@@ -285,10 +240,8 @@ class WriteJournal:
 
     def finish(self) -> None:
         """The pyramid is published: remove the journal, the plan first and the lease last."""
-        self._delete(["plan.json"])
-        self._delete([n for n in self.names() if not n.startswith("lease.")])
-        # delete_dir also removes the (now empty) directories a local store keeps.
-        _sync(self.zstore.delete_dir(JOURNAL_PREFIX))
+        self._delete(["plan.json"])  # first: what is left is no longer resumable
+        self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the lease goes with the rest
         self.lease_key = None
 
     def pass_log(self, pass_index: int, var_index: int, native: Any = None) -> PassLog:

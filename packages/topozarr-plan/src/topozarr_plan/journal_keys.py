@@ -1,0 +1,140 @@
+"""Raw key I/O for the write journal: through zarr's store API, or straight to a local disk.
+
+A write records one small object per tile from the worker threads. Through zarr's store API
+each record is a hop to zarr's event loop and another to a file thread; on a local disk the
+journal writes the file itself (a temporary file renamed into place: a record is whole or
+absent), which costs a fraction of that. Object stores and every other store go through zarr
+(an S3 PUT is atomic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LocalKeys", "ZarrKeys", "keys_for"]
+
+
+def _sync(coro: Any) -> Any:
+    from zarr.core.sync import sync
+
+    return sync(coro)
+
+
+class ZarrKeys:
+    """Keys of any zarr-python store."""
+
+    def __init__(self, zstore: Any) -> None:
+        self.zstore = zstore
+
+    def get(self, key: str) -> bytes | None:
+        from zarr.core.buffer import default_buffer_prototype
+
+        buf = _sync(self.zstore.get(key, prototype=default_buffer_prototype()))
+        return None if buf is None else buf.to_bytes()
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        from zarr.core.buffer import default_buffer_prototype
+
+        proto = default_buffer_prototype()
+
+        async def fetch() -> list[Any]:
+            return await asyncio.gather(*(self.zstore.get(k, prototype=proto) for k in keys))
+
+        return [None if b is None else b.to_bytes() for b in (_sync(fetch()) if keys else [])]
+
+    def put(self, key: str, data: bytes) -> None:
+        _sync(self.zstore.set(key, _buffer(data)))
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Create ``key`` unless it exists (conditional create); never overwrites."""
+        _sync(self.zstore.set_if_not_exists(key, _buffer(data)))
+
+    def list(self, prefix: str) -> list[str]:
+        async def collect() -> list[str]:
+            return [k async for k in self.zstore.list_prefix(prefix)]
+
+        return list(_sync(collect()))
+
+    def delete(self, keys: Sequence[str]) -> None:
+        async def drop() -> None:
+            await asyncio.gather(*(self.zstore.delete(k) for k in keys))
+
+        if keys:
+            _sync(drop())
+
+    def delete_prefix(self, prefix: str) -> None:
+        _sync(self.zstore.delete_dir(prefix.rstrip("/")))
+
+
+def _buffer(data: bytes) -> Any:
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype().buffer.from_bytes(data)
+
+
+class LocalKeys:
+    """Keys as files under a local directory (the root of a ``LocalStore``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.get(k) for k in keys]
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return [
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".partial")
+        ]
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+
+def keys_for(zstore: Any) -> ZarrKeys | LocalKeys:
+    """Direct file I/O for zarr's ``LocalStore``, zarr's store API for every other store."""
+    from zarr.storage import LocalStore
+
+    if isinstance(zstore, LocalStore) and not zstore.read_only:
+        return LocalKeys(Path(zstore.root))
+    return ZarrKeys(zstore)
