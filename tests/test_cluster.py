@@ -19,6 +19,7 @@ import pytest
 import xarray as xr
 import xproj  # noqa: F401
 import zarr
+from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
 
 from topozarr import create_pyramid
@@ -163,3 +164,43 @@ def test_rust_io_is_refused(tmp_path: Path, client: Any) -> None:
     pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
     with pytest.raises(PlanError, match="io='python' only"):
         pyramid.write(tmp_path / "out.zarr", client=client, io="rust")
+
+
+def footprints(
+    shape: tuple[int, ...], stride: int, shard: int
+) -> list[tuple[tuple[int, ...], ...]]:
+    """Level-0 cells under each shard of a level (xarray's trim: the tail left out)."""
+    axes = []
+    for n in shape:
+        covered = n if n < stride else n // stride * stride
+        step = shard * stride
+        axes.append([(a, min(a + step, covered)) for a in range(0, covered, step)])
+    return [((y0, x0), (y1, x1)) for y0, y1 in axes[0] for x0, x1 in axes[1]]
+
+
+@pytest.mark.parametrize("shape", [(203, 317), (64, 64), (70, 300), (10, 1000), (37, 1029)])
+def test_blocks_tile_the_grid_and_hold_each_shard_whole(shape: tuple[int, int]) -> None:
+    strides = [(1, 1), (2, 2), (4, 4), (8, 8)]
+    shards = [(32, 32), (32, 32), (16, 16), (16, 16)]
+    blocks = plan_blocks(shape, strides, shards)
+    cover = np.zeros(shape, dtype=int)
+    for b in blocks:
+        cover[b.slices] += 1
+    assert (cover == 1).all()
+    for (stride, _), (shard, _) in zip(strides, shards, strict=True):
+        for start, stop in footprints(shape, stride, shard):
+            holders = [
+                b
+                for b in blocks
+                if all(
+                    a <= c < d <= e for a, c, d, e in zip(b.start, start, stop, b.stop, strict=True)
+                )
+            ]
+            assert len(holders) == 1, (stride, start, stop)
+        # A block reduced on its own (xarray's rule on its length) gives the level's cells in
+        # it: a lone tail shorter than the stride would give a window the level trims away.
+        for b in blocks:
+            for n, a, e in zip(shape, b.start, b.stop, strict=True):
+                own = (e - a) // stride if e - a >= stride else 1
+                level = n // stride if n >= stride else 1
+                assert own == len([c for c in range(level) if a <= c * stride < e])
