@@ -115,6 +115,7 @@ def test_write_signature() -> None:
         "io",
         "resume",  # ours, after the documented ones
         "append_dim",
+        "client",
     ]
     for name in list(params)[2:]:
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
@@ -129,6 +130,7 @@ def test_write_signature() -> None:
         "io": "python",
         "resume": False,
         "append_dim": None,
+        "client": None,
     }
     assert DEFAULT_MAX_REGION_BYTES == 256 * 1024 * 1024
 

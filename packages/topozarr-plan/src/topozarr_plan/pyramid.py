@@ -114,6 +114,7 @@ class Pyramid:
         io: Literal["python", "rust"] = "python",
         resume: bool = False,
         append_dim: str | None = None,
+        client: Any = None,
     ) -> dict[str, Any] | None:
         """Compute and write pyramid levels to a Zarr store.
 
@@ -181,6 +182,14 @@ class Pyramid:
             variables, dtypes, grid, CRS, method and encoding, and a coordinate that keeps
             increasing. The new shards are written first; the arrays and coordinates grow
             only once they are all stored. Resumable with ``resume=True``.
+        client : dask.distributed.Client or None, default None
+            Run the write on this client's cluster: block tasks on the workers read their
+            own level-0 tiles from the source and write the shards they finish; the client
+            only lays out the store and publishes it. The store must be a path on storage
+            every worker shares or an ``s3://`` URL (credentials from each worker's
+            environment) and the source lazy (``xr.open_zarr`` on shared storage, or
+            dask-backed); ``io="python"``, all levels, no ``resume`` / ``append_dim`` yet.
+            Values and metadata are those of a local write; see docs/usage.md, "Clusters".
 
         The write holds a lease in the store (``.topozarr-write/``): a second writer fails at
         once, naming the holder. A write that fails or is killed leaves the store unpublished
@@ -216,4 +225,5 @@ class Pyramid:
             io=io,
             resume=resume,
             append_dim=append_dim,
+            client=client,
         )

@@ -88,6 +88,7 @@ def write_pyramid(
     io: str = "python",
     resume: bool = False,
     append_dim: str | None = None,
+    client: Any = None,
 ) -> dict[str, Any] | None:
     """Compute and write pyramid levels to a Zarr store (the body of ``Pyramid.write``).
 
@@ -166,6 +167,18 @@ def write_pyramid(
             "append_dim writes the new slices of every level into an existing pyramid: it "
             f"cannot be combined with levels={levels} or mode={mode!r}"
         )
+    run = run_pass
+    if client is not None:
+        from topozarr_plan.cluster import check_cluster_write, cluster_pass, store_location
+
+        check_cluster_write(
+            pyramid,
+            list(pyramid.encoding["/0"]),
+            {"io": io, "levels": levels, "resume": resume, "append_dim": append_dim,
+             "keep_levels_in_memory": keep_levels_in_memory},
+        )  # fmt: skip
+        # One pass whatever the memory here: each block task bounds its own memory.
+        run = cluster_pass(client, store_location(store))
     nlevels = len(pyramid.factors)
     requested = _check_levels(levels, nlevels)
     subset = requested != list(range(nlevels))
@@ -207,7 +220,7 @@ def write_pyramid(
             if max_workers is not None
             else default_workers(pyramid, spatial, max_region_bytes)
         )
-        single_pass = use_single_pass(
+        single_pass = client is not None or use_single_pass(
             pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
         )
         passes = [requested] if single_pass else per_level_passes(requested)
@@ -246,6 +259,7 @@ def write_pyramid(
                     max_region_bytes,
                     native,
                     make_bar,
+                    run,
                 )
         except BaseException:
             # The write is over (its records stay for resume=True); a kill keeps the lease.
@@ -368,8 +382,12 @@ def _write_under_lease(
     max_region_bytes: int,
     native: Any,
     make_bar: Callable[[int], Any] | None,
+    run: Callable[..., dict[str, int]] = run_pass,
 ) -> tuple[dict[Any, Any], bool]:
-    """Lay out, compute and (when complete) publish; the caller holds the lease."""
+    """Lay out, compute and (when complete) publish; the caller holds the lease.
+
+    ``run`` runs one pass (``passes.run_pass``, or the cluster's stand-in for ``client=``).
+    """
     nlevels = len(pyramid.factors)
     published_before = mode != "w" and _published(existing, pyramid)
     if resuming and journal.marked("templates"):
@@ -407,7 +425,7 @@ def _write_under_lease(
                 if journal.marked(f"passes/{done - 1}"):
                     counts["passes_skipped"] += 1
                 else:
-                    ran = run_pass(
+                    ran = run(
                         pyramid,
                         arrays,
                         spatial,

@@ -1,0 +1,206 @@
+"""``Pyramid.write(store, client=client)`` on a LocalCluster equals the local write.
+
+Each case writes the same plan twice, once on this machine's threads and once on a
+``LocalCluster`` of two worker processes, then compares the stores: the same keys, every
+``zarr.json`` equal as JSON, every value equal as zarr-python reads it back. (Shard bytes may
+differ: zarr-python lays a shard's inner chunks out in the order their encodings finish.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import distributed
+import numpy as np
+import pytest
+import xarray as xr
+import xproj  # noqa: F401
+import zarr
+from topozarr_plan.cluster import plan_blocks
+from topozarr_plan.errors import PlanError
+
+from topozarr import create_pyramid
+
+CREATE = {"levels": 5, "target_chunk_bytes": 1024, "chunks_per_shard": 2}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+def _coords(ny: int, nx: int) -> dict[str, Any]:
+    return {
+        "y": 90 - (np.arange(ny) + 0.5) * 180 / ny,
+        "x": -180 + (np.arange(nx) + 0.5) * 360 / nx,
+    }
+
+
+def dem(ny: int = 203, nx: int = 317) -> xr.Dataset:
+    """Float32 with NaN holes and a missing corner; odd sizes, so every level trims."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(100, 30, (ny, nx)).astype("float32")
+    values[rng.random((ny, nx)) < 0.2] = np.nan
+    values[:70, :90] = np.nan
+    return xr.Dataset({"elevation": (("y", "x"), values, {"units": "m"})}, coords=_coords(ny, nx))
+
+
+def classes(ny: int = 150, nx: int = 261) -> xr.Dataset:
+    """Int16 classes with a declared fill value in holes and in a whole missing band."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 9, (ny, nx)).astype("int16")
+    values[rng.random((ny, nx)) < 0.15] = -9999
+    values[100:, :] = -9999
+    ds = xr.Dataset({"landcover": (("y", "x"), values)}, coords=_coords(ny, nx))
+    ds["landcover"].attrs["_FillValue"] = -9999
+    return ds
+
+
+def cube(nt: int = 3, ny: int = 97, nx: int = 130) -> xr.Dataset:
+    """Float64 with a time dim and NaN holes."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(280, 10, (nt, ny, nx))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    return xr.Dataset(
+        {"t2m": (("time", "y", "x"), values)},
+        coords={"time": np.arange(nt), **_coords(ny, nx)},
+    )
+
+
+def on_disk(ds: xr.Dataset, path: Path, chunks: tuple[int, ...]) -> xr.Dataset:
+    """``ds`` stored as Zarr and opened lazily (dask-backed), as workers would read it."""
+    name = next(iter(ds.data_vars))
+    ds.to_zarr(path, zarr_format=3, consolidated=False, encoding={name: {"chunks": chunks}})
+    return xr.open_zarr(path, consolidated=False, mask_and_scale=False)
+
+
+def with_crs(ds: xr.Dataset) -> xr.Dataset:
+    return ds.proj.assign_crs(spatial_ref="EPSG:4326")
+
+
+def store_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".topozarr-write" not in p.parts
+    }
+
+
+def assert_same_store(got: Path, want: Path) -> None:
+    a, b = store_files(want), store_files(got)
+    assert sorted(b) == sorted(a)
+    for key in a:
+        if key.endswith("zarr.json"):
+            assert json.loads(b[key]) == json.loads(a[key]), key
+    ref = zarr.open_group(want, mode="r")
+    out = zarr.open_group(got, mode="r")
+    for path, array in ref.members(max_depth=None):
+        if isinstance(array, zarr.Array):
+            np.testing.assert_array_equal(out[path][...], array[...], err_msg=path)
+
+
+def write_both(ds: xr.Dataset, tmp_path: Path, client: Any, **create: Any) -> tuple[Path, Path]:
+    pyramid = create_pyramid(with_crs(ds), **{**CREATE, **create})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    # One shard per tile on both sides: blocks then hold several tiles and deep levels run
+    # as a second stage. The same tiles on both sides, because float64 sums of deep levels
+    # (folded across tiles) differ in the last bit from in-tile ones, whatever runs them.
+    pyramid.write(local, max_region_bytes=1)
+    pyramid.write(remote, client=client, max_region_bytes=1)
+    return local, remote
+
+
+def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any) -> None:
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    local, remote = write_both(ds, tmp_path, client)
+    assert_same_store(remote, local)
+
+
+@pytest.mark.parametrize("method", ["max", "mode"])
+def test_integer_fill_from_dask_graph_equals_local_write(
+    tmp_path: Path, client: Any, method: str
+) -> None:
+    ds = classes().chunk({"y": 50, "x": 87})  # in memory, but dask: the graph travels
+    local, remote = write_both(ds, tmp_path, client, method=method)
+    assert_same_store(remote, local)
+
+
+def test_time_dim_equals_local_write(tmp_path: Path, client: Any) -> None:
+    ds = on_disk(cube(), tmp_path / "src.zarr", (1, 32, 64))
+    local, remote = write_both(ds, tmp_path, client, levels=6)
+    assert_same_store(remote, local)
+
+
+def test_lazy_zarr_without_dask_equals_local_write(tmp_path: Path, client: Any) -> None:
+    dem().to_zarr(tmp_path / "src.zarr", zarr_format=3, consolidated=False)
+    ds = xr.open_zarr(tmp_path / "src.zarr", chunks=None, consolidated=False)
+    local, remote = write_both(ds, tmp_path, client)
+    assert_same_store(remote, local)
+
+
+def test_numpy_source_is_refused(tmp_path: Path, client: Any) -> None:
+    pyramid = create_pyramid(with_crs(dem()), **CREATE)
+    with pytest.raises(PlanError, match="'elevation' is an in-memory numpy array"):
+        pyramid.write(tmp_path / "out.zarr", client=client)
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_memory_store_is_refused(tmp_path: Path, client: Any) -> None:
+    pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
+    with pytest.raises(PlanError, match="MemoryStore; pass a path on a shared filesystem"):
+        pyramid.write(zarr.storage.MemoryStore(), client=client)
+
+
+def test_rust_io_is_refused(tmp_path: Path, client: Any) -> None:
+    pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
+    with pytest.raises(PlanError, match="io='python' only"):
+        pyramid.write(tmp_path / "out.zarr", client=client, io="rust")
+
+
+def footprints(
+    shape: tuple[int, ...], stride: int, shard: int
+) -> list[tuple[tuple[int, ...], ...]]:
+    """Level-0 cells under each shard of a level (xarray's trim: the tail left out)."""
+    axes = []
+    for n in shape:
+        covered = n if n < stride else n // stride * stride
+        step = shard * stride
+        axes.append([(a, min(a + step, covered)) for a in range(0, covered, step)])
+    return [((y0, x0), (y1, x1)) for y0, y1 in axes[0] for x0, x1 in axes[1]]
+
+
+@pytest.mark.parametrize("shape", [(203, 317), (64, 64), (70, 300), (10, 1000), (37, 1029)])
+def test_blocks_tile_the_grid_and_hold_each_shard_whole(shape: tuple[int, int]) -> None:
+    strides = [(1, 1), (2, 2), (4, 4), (8, 8)]
+    shards = [(32, 32), (32, 32), (16, 16), (16, 16)]
+    blocks = plan_blocks(shape, strides, shards)
+    cover = np.zeros(shape, dtype=int)
+    for b in blocks:
+        cover[b.slices] += 1
+    assert (cover == 1).all()
+    for (stride, _), (shard, _) in zip(strides, shards, strict=True):
+        for start, stop in footprints(shape, stride, shard):
+            holders = [
+                b
+                for b in blocks
+                if all(
+                    a <= c < d <= e for a, c, d, e in zip(b.start, start, stop, b.stop, strict=True)
+                )
+            ]
+            assert len(holders) == 1, (stride, start, stop)
+        # A block reduced on its own (xarray's rule on its length) gives the level's cells in
+        # it: a lone tail shorter than the stride would give a window the level trims away.
+        for b in blocks:
+            for n, a, e in zip(shape, b.start, b.stop, strict=True):
+                own = (e - a) // stride if e - a >= stride else 1
+                level = n // stride if n >= stride else 1
+                assert own == len([c for c in range(level) if a <= c * stride < e])
