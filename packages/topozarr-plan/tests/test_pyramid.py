@@ -51,6 +51,7 @@ def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
                 "io": "rust",
                 "resume": True,
                 "append_dim": "time",
+                "client": None,
             },
         )
     ]
