@@ -1,7 +1,7 @@
 """Append benchmark: one new time step vs writing the whole cube again, in interleaved rounds.
 
-    uv run --no-sync python benchmarks/append.py             # 12 x 2048 x 4096 float32 cube
-    uv run --no-sync python benchmarks/append.py --rows 1024 # smaller
+    uv run --no-sync python benchmarks/append.py             # 12 x 4096 x 8192 float32 cube
+    uv run --no-sync python benchmarks/append.py --rows 1024 # smaller (12 x 1024 x 2048)
 
 Each round writes the full 12-step pyramid (the cost an append saves) and appends step 12 to
 a pyramid of the first 11 steps (made before the round, not timed), in alternating order;
@@ -46,7 +46,7 @@ def cube(steps: int, rows: int) -> xr.Dataset:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=2048)
+    parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
