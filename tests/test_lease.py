@@ -68,6 +68,30 @@ def race(pyramid: Any, path: Path) -> list[Any]:
     return outcomes
 
 
+def killed_write(pyramid: Any, path: Path, **kwargs: Any) -> None:
+    """A write that dies after a few tiles and leaves its lease behind, as ``kill -9`` would."""
+    import topozarr_engine.pyramid as engine
+    import topozarr_plan.journal as journal
+
+    calls = {"n": 0}
+    real = engine.materialize
+
+    def dies(block: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return real(block)
+
+    def no_release(self: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "materialize", dies)
+        mp.setattr(journal.WriteJournal, "release", no_release)
+        with pytest.raises(KeyboardInterrupt):
+            pyramid.write(str(path), **WRITE, **kwargs)
+
+
 def published(path: Path) -> bool:
     return "multiscales" in zarr.open_group(str(path), mode="r", use_consolidated=False).attrs
 
@@ -94,28 +118,9 @@ def test_two_concurrent_writers_exactly_one_proceeds(tmp_path: Path, slow_reads:
 
 
 def test_partial_rewrite_after_a_kill_never_publishes(tmp_path: Path) -> None:
-    import topozarr_engine.pyramid as engine
-    import topozarr_plan.journal as journal
-
     pyramid = create_pyramid(dataset(), **SMALL)
     path = tmp_path / "p.zarr"
-    calls = {"n": 0}
-    real = engine.materialize
-
-    def dies(block: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt  # killed: the lease is left behind
-        return real(block)
-
-    def no_release(self: Any) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "materialize", dies)
-        mp.setattr(journal.WriteJournal, "release", no_release)
-        with pytest.raises(KeyboardInterrupt):
-            pyramid.write(str(path), **WRITE)
+    killed_write(pyramid, path)
     assert not published(path)
     # The killed write's lease keeps a partial rewrite out...
     with pytest.raises(LeaseError, match=r"resume=True"):
@@ -141,30 +146,11 @@ def test_partial_rewrite_after_a_kill_never_publishes(tmp_path: Path) -> None:
 def test_killed_level_rewrite_of_a_published_pyramid_resumes_and_publishes(
     tmp_path: Path,
 ) -> None:
-    import topozarr_engine.pyramid as engine
-    import topozarr_plan.journal as journal
-
     pyramid = create_pyramid(dataset(), **SMALL)
     path = tmp_path / "p.zarr"
     pyramid.write(str(path), **WRITE)
     zarr.open_group(str(path), mode="r+")["2/data"][...] = 0  # damage level 2
-    calls = {"n": 0}
-    real = engine.materialize
-
-    def dies(block: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real(block)
-
-    def no_release(self: Any) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "materialize", dies)
-        mp.setattr(journal.WriteJournal, "release", no_release)
-        with pytest.raises(KeyboardInterrupt):
-            pyramid.write(str(path), mode="a", levels=[2], **WRITE)
+    killed_write(pyramid, path, mode="a", levels=[2])
     assert not published(path)  # withdrawn while level 2 is rewritten
     pyramid.write(str(path), mode="a", levels=[2], resume=True, **WRITE)
     assert published(path)  # levels 0 and 1 were complete before the rewrite began
