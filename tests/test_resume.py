@@ -277,3 +277,36 @@ def _interrupt(pyramid: Any, store: Path) -> None:
     assert journal.WriteJournal.release is real
     assert "multiscales" not in root_attrs(str(store))
     assert (store / ".topozarr-write" / "lease.0").exists()
+
+
+def test_cli_build_resume_after_a_failure(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import topozarr_engine.pyramid as engine
+
+    from topozarr.cli import main
+
+    args = ["build", str(source), "--crs", "EPSG:4326", "--levels", "3", "--no-progress"]
+    args += ["--workers", "1", "--chunks-per-shard", "2", "--target-chunk-bytes", "1024"]
+    out = tmp_path / "out.zarr"
+    real = engine.materialize
+    reads = {"n": 0}
+
+    def fails_after_ten(block: Any) -> Any:
+        reads["n"] += 1
+        if reads["n"] > 10:
+            raise OSError(28, "No space left on device")
+        return real(block)
+
+    monkeypatch.setattr(engine, "materialize", fails_after_ten)
+    assert main([*args[:2], str(out), *args[2:]]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert "multiscales" not in root_attrs(str(out))
+    monkeypatch.setattr(engine, "materialize", real)
+    assert main([*args[:2], str(out), *args[2:], "--resume", "--stats"]) == 0
+    clean = tmp_path / "clean.zarr"
+    assert main([*args[:2], str(clean), *args[2:]]) == 0
+    for level in range(3):
+        a = xr.open_zarr(str(clean), group=str(level), consolidated=False).load()
+        b = xr.open_zarr(str(out), group=str(level), consolidated=False).load()
+        xr.testing.assert_identical(b, a)

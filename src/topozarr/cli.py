@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from topozarr.errors import UsageError
+from topozarr.errors import UsageError, WriteStopped
 
 # Stop adding levels once the coarsest one fits in a web-map tile of about this many cells.
 _COARSEST_EDGE = 256
@@ -172,13 +172,14 @@ def _write(pyramid: Any, dst: str, args: argparse.Namespace, **kwargs: Any) -> d
             resume=args.resume,
             **kwargs,
         )
-    except OSError as err:
-        if _ours(err):  # StoreError names the bucket and key already
-            raise
-        # A bare "[Errno 28] No space left on device" does not say what stopped.
-        raise OSError(
-            f"writing {dst} stopped: {err} (the store is incomplete; once the cause is fixed, "
-            "continue with the same command and --resume)"
+    except (ValueError, ImportError, MemoryError, KeyboardInterrupt):
+        raise  # refused before writing (the plan, the options, a lease), or interrupted
+    except Exception as err:
+        # A bare "[Errno 28] No space left on device" does not say what stopped, nor how to
+        # go on: the journal lets the same command continue.
+        raise WriteStopped(
+            f"writing {dst} stopped: {error_line(err)} (the store is incomplete and not "
+            "published; once the cause is fixed, continue with the same command and --resume)"
         ) from err
     return {"seconds": time.perf_counter() - start, "levels": stats}
 

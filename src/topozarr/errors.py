@@ -9,3 +9,7 @@ class TopozarrError(Exception):
 
 class UsageError(TopozarrError, ValueError):
     """Bad input from the user (a path, a flag, a variable name): printed as one line by the CLI."""
+
+
+class WriteStopped(TopozarrError, RuntimeError):
+    """A write that stopped after it began: the store is unpublished and resumable."""
