@@ -8,7 +8,7 @@ coarsest level (cheap: that level is small) and the default colormap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import zarr
@@ -18,6 +18,19 @@ from topozarr.preview.colormaps import DEFAULT_COLORMAP, colormap, known_colorma
 from topozarr.preview.crs import UndrawableCrs, layer_crs, outline_lonlat, view_bounds
 
 ROBUST_PERCENTILES = (2.0, 98.0)
+
+_Node = TypeVar("_Node", zarr.Array, zarr.Group)
+
+
+def _member(group: zarr.Group, path: str, kind: type[_Node]) -> _Node:
+    """``group[path]``, which must be a ``kind``: a level is a group, a variable an array."""
+    node = group[path]
+    if not isinstance(node, kind):
+        raise UsageError(
+            f"{path!r} in the pyramid is not a zarr {kind.__name__.lower()}; "
+            "preview a pyramid written by topozarr"
+        )
+    return node
 
 
 def _dims(arr: zarr.Array) -> tuple[str, ...]:
@@ -32,8 +45,9 @@ def _attr(root: zarr.Group, base: zarr.Group, key: str) -> Any:
 
 
 def _levels(root: zarr.Group) -> list[dict[str, Any]]:
-    layout = (root.attrs.get("multiscales") or {}).get("layout") or []
-    if not layout:
+    multiscales = root.attrs.get("multiscales")
+    layout = multiscales.get("layout") if isinstance(multiscales, Mapping) else None
+    if not isinstance(layout, list) or not layout:
         raise UsageError(
             "the store has no multiscales layout; preview a pyramid written by topozarr"
         )
@@ -44,7 +58,7 @@ def _labels(group: zarr.Group, dim: str, size: int) -> list[str]:
     """Readable labels for the steps of a non-spatial dim (CF times decoded)."""
     if dim not in group:
         return [str(i) for i in range(size)]
-    coord = group[dim]
+    coord = _member(group, dim, zarr.Array)
     values = np.asarray(coord[:])
     units = coord.attrs.get("units")
     if isinstance(units, str) and " since " in units:
@@ -75,8 +89,8 @@ def _variables(
 ) -> list[dict[str, Any]]:
     from topozarr_metadata.hints import parse_layer_hints
 
-    base = root[levels[0]["asset"]]
-    coarsest = root[levels[-1]["asset"]]
+    base = _member(root, levels[0]["asset"], zarr.Group)
+    coarsest = _member(root, levels[-1]["asset"], zarr.Group)
     raw_hints = root.attrs.get("zarr-layer")
     hints = parse_layer_hints(raw_hints) if raw_hints is not None else {}
     out = []
@@ -85,7 +99,7 @@ def _variables(
         if not set(spatial) <= set(dims) or name not in coarsest:
             continue
         hint = hints.get(name)
-        clim, clim_source = _clim(hint, coarsest[name])
+        clim, clim_source = _clim(hint, _member(coarsest, name, zarr.Array))
         cmap = hint.colormap if hint is not None and hint.colormap else DEFAULT_COLORMAP
         extra = [
             {"name": d, "labels": _labels(base, d, arr.shape[i])}
@@ -137,7 +151,7 @@ def preview_config(root: zarr.Group, *, variable: str | None = None) -> dict[str
         Not a pyramid, no variable on the spatial grid, or ``variable`` is not one of them.
     """
     levels = _levels(root)
-    base = root[levels[0]["asset"]]
+    base = _member(root, levels[0]["asset"], zarr.Group)
     dims = _attr(root, base, "spatial:dimensions") or ["lat", "lon"]
     spatial = (str(dims[0]), str(dims[1]))
     variables = _variables(root, levels, spatial)
@@ -149,7 +163,7 @@ def preview_config(root: zarr.Group, *, variable: str | None = None) -> dict[str
             raise UsageError(f"--var {variable!r} is not in the pyramid; choose one of {names}")
         variables.sort(key=lambda v: v["name"] != variable)
     for level in levels:
-        arr = root[level["asset"]][variables[0]["name"]]
+        arr = _member(_member(root, level["asset"], zarr.Group), variables[0]["name"], zarr.Array)
         d = _dims(arr)
         level["shape"] = [arr.shape[d.index(spatial[0])], arr.shape[d.index(spatial[1])]]
     config: dict[str, Any] = {

@@ -42,6 +42,9 @@ def bundle_digests(static_dir: Path) -> dict[str, str]:
 
 def write_record(js_dir: Path, static_dir: Path) -> dict[str, object]:
     """Write ``static/SOURCES.json`` after a build; returns what was written."""
-    record = {"sources": sources_digest(js_dir), "bundle": bundle_digests(static_dir)}
+    record: dict[str, object] = {
+        "sources": sources_digest(js_dir),
+        "bundle": bundle_digests(static_dir),
+    }
     (static_dir / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record

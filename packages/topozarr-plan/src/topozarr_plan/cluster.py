@@ -282,7 +282,8 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
     values: Any = job.source
     if 0 not in job.written and arrays[0].dtype == job.source.dtype:
         values = arrays[0]  # stage 2: the stored level 0 holds the source's values
-    dsts = [
+    # a None first destination: level 0 is read as the source but not written (stage 2)
+    dsts: list[_Window | None] = [
         _Window(arrays[lv], block, stride, store=lv in job.written)
         for lv, stride in zip(job.levels, job.strides, strict=True)
     ]
