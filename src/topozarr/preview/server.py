@@ -35,7 +35,7 @@ def static_files() -> Any:
     return resources.files("topozarr.preview") / "static"
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+def byte_range(header: str | None, size: int) -> tuple[int, int]:
     """``(start, stop)`` of a ``Range: bytes=...`` header; the whole object without one.
 
     Raises
