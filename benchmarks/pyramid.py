@@ -296,7 +296,7 @@ def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
     print(f"  io=rust speed-up over io=python ({where}): {speedup:.2f}x (target {target_ratio})")
 
 
-def journal_cost(src: Path, rounds: int = 3) -> None:
+def journal_cost(src: Path, rounds: int = 5) -> None:
     """The write with and without its journal, interleaved; each ratio within one round."""
     print(f"\njournal cost ({rounds} rounds, topozarr defaults, local disk)")
     print(f"{'io':<8}{'round':>6}{'with s':>9}{'without s':>11}{'ratio':>8}")
