@@ -173,6 +173,23 @@ def _mixed_fraction(band: np.ndarray) -> float:
     return float(np.mean(np.any(w != first, axis=(1, 3))))
 
 
+def peak_rss() -> int:
+    """This process's peak resident bytes since it started (exec), not its parent's.
+
+    ``ru_maxrss`` is carried over from the parent through fork and exec, so a child of a big
+    parent reports the parent's peak; Linux's VmHWM belongs to the new address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def output_stats(out: str) -> tuple[int, int]:
     """(bytes, objects) of a written store: a local directory or an ``s3://`` prefix."""
     if out.startswith("s3://"):

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
     describe,
     make_source,
     output_stats,
+    peak_rss,
     source,
 )
 
@@ -182,7 +182,7 @@ def _child(args: argparse.Namespace) -> None:
     else:
         seconds = _write_carbonplan(src, out, layout)
     result: dict[str, Any] = {"seconds": seconds}
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before reading
+    result["peak_rss"] = peak_rss()  # before reading
     result["bytes"], result["objects"] = output_stats(out)
     result.update(level_error(out, src.var, args.ref))
     shutil.rmtree(out, ignore_errors=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
     describe,
     make_source,
     output_stats,
+    peak_rss,
     source,
 )
 
@@ -166,7 +166,7 @@ def _child(args: argparse.Namespace) -> None:
         result = run_baseline(src, Path(out), args.codecs)
     else:
         result = run_codec_bound(src, Path(out), args.codecs)
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss"] = peak_rss()
     result["bytes"], result["objects"] = output_stats(out)
     if local:
         shutil.rmtree(out, ignore_errors=True)
