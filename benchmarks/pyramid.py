@@ -1,7 +1,8 @@
 """End-to-end pyramid benchmark: topozarr vs xarray+dask vs the codec-bound limit, in one run.
 
-    uv run --no-sync python benchmarks/pyramid.py                 # 1 GiB DEM, 6 levels
+    uv run --no-sync python benchmarks/pyramid.py                 # 1G DEM, 6 levels
     uv run --no-sync python benchmarks/pyramid.py --size 256M     # or 4G
+    uv run --no-sync python benchmarks/pyramid.py --dataset all   # DEM, cube and land cover
     uv run --no-sync python benchmarks/pyramid.py --io rust       # the table with io="rust"
     uv run --no-sync python benchmarks/pyramid.py --target s3     # io paths to SeaweedFS
     uv run --no-sync python benchmarks/pyramid.py --target s3 --latency-ms 20   # ... 20 ms away
@@ -12,9 +13,12 @@ default codecs, to ``--target`` (a local directory, or an S3 bucket on a Seaweed
 benchmark starts on 127.0.0.1 with the test suite's launcher). ``--target s3`` skips the
 xarray+dask baseline and the codec bound, which are local-disk comparisons.
 
-The source is a deterministic float32 DEM (fractal terrain, ~30% NaN ocean, descending
-latitude) written once as a chunked Zarr under benchmarks/data/. Every contender runs in its own
-subprocess, so each peak RSS is that contender's alone. Timings on a shared machine are noisy:
+The sources (``bench_data.py``) are deterministic and written once under benchmarks/data/: a
+float32 DEM (fractal terrain, ~30% NaN ocean, measured and printed), a float32 12-step cube
+and a uint8 13-class land-cover map whose 2x2 windows are mostly mixed (reduced with
+``nearest``). Every contender runs in its own subprocess, so each peak RSS is that
+contender's alone; each row gives the whole process's wall time (start-up, imports and
+planning included) and the in-process write time. Timings on a shared machine are noisy:
 read the ratios, which come from one run, not the absolute seconds.
 """
 
@@ -23,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -34,73 +37,34 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).parent
-DATA = HERE / "data"
-SIZES = {"256M": 8192, "1G": 16384, "4G": 32768}  # float32 edge for a square source
-LEVELS = 6
-SOURCE_CHUNK = 1024
-BAND_ROWS = 1024
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
+    DATA,
+    DATASETS,
+    LEVELS,
+    SIZES,
+    Source,
+    describe,
+    make_source,
+    output_stats,
+    peak_rss,
+    source,
+)
 
 
-def _source_path(size: str) -> Path:
-    return DATA / f"dem-{size}.zarr"
-
-
-def make_source(size: str) -> Path:
-    """Write the deterministic DEM as a chunked Zarr v3 store, band by band (bounded memory)."""
-    import xarray as xr
-    import zarr
-
-    from topozarr.demo import FractalTerrain
-
-    path = _source_path(size)
-    if (path / "zarr.json").exists():
-        return path
-    edge = SIZES[size]
-    rows, cols = edge, edge
-    cell = 180.0 / rows
-    lat = 90.0 - cell * (np.arange(rows) + 0.5)
-    lon = -90.0 + cell * (np.arange(cols) + 0.5)
-    tmp = path.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    template = xr.Dataset(
-        {"elevation": (("lat", "lon"), _lazy_zeros((rows, cols)))},
-        coords={"lat": lat, "lon": lon},
-    )
-    template.to_zarr(
-        tmp,
-        compute=False,
-        zarr_format=3,
-        consolidated=False,
-        encoding={"elevation": {"chunks": (SOURCE_CHUNK, SOURCE_CHUNK), "fill_value": np.nan}},
-    )
-    arr = zarr.open_array(tmp / "elevation", mode="r+")
-    terrain = FractalTerrain(rows, cols, seed=7, octaves=12)
-    for start in range(0, rows, BAND_ROWS):
-        arr[start : start + BAND_ROWS] = terrain.band(start, min(rows, start + BAND_ROWS))
-        print(f"  source rows {start + BAND_ROWS}/{rows}", end="\r", file=sys.stderr)
-    tmp.rename(path)
-    return path
-
-
-def _lazy_zeros(shape: tuple[int, int]) -> Any:
-    import dask.array as da
-
-    return da.zeros(shape, dtype=np.float32, chunks=(SOURCE_CHUNK, SOURCE_CHUNK))
-
-
-def _open(src: Path, *, dask: bool) -> Any:
+def _open(src: Source, *, dask: bool) -> Any:
     import xarray as xr
     import xproj  # noqa: F401
 
-    ds = xr.open_zarr(src, chunks={} if dask else None, consolidated=False)
+    ds = xr.open_zarr(src.path, chunks={} if dask else None, consolidated=False)
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
 def _zarr_default_compressors() -> Any:
     from zarr.codecs import ZstdCodec
 
-    return (ZstdCodec(level=3),)  # zarr-python's default for numeric v3 arrays
+    return (ZstdCodec(level=3),)  # zarr-python's default for numeric v3 arrays (level 0 = 3)
 
 
 def _with_compressors(encoding: dict[str, Any], compressors: Any) -> dict[str, Any]:
@@ -110,9 +74,15 @@ def _with_compressors(encoding: dict[str, Any], compressors: Any) -> dict[str, A
     }
 
 
-def run_topozarr(src: Path, out: str, codecs: str, io: str, journal: bool = True) -> dict[str, Any]:
+def _plan(src: Source, ds: Any) -> Any:
     from topozarr import create_pyramid
 
+    return create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat", method=src.method)
+
+
+def run_topozarr(
+    src: Source, out: str, codecs: str, io: str, journal: bool = True
+) -> dict[str, Any]:
     if not journal:
         # The write without its journal (no lease, no records): what the journal costs.
         import topozarr_plan.writer as writer
@@ -120,8 +90,7 @@ def run_topozarr(src: Path, out: str, codecs: str, io: str, journal: bool = True
 
         writer.journal_for = lambda *a: NoJournal(*a)  # type: ignore[assignment]
 
-    ds = _open(src, dask=False)
-    pyramid = create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat")
+    pyramid = _plan(src, _open(src, dask=False))
     if codecs == "zarr":
         pyramid.encoding = _with_compressors(pyramid.encoding, _zarr_default_compressors())
     start, cpu = time.perf_counter(), time.process_time()
@@ -129,43 +98,36 @@ def run_topozarr(src: Path, out: str, codecs: str, io: str, journal: bool = True
     return {"seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu}
 
 
-def _output_bytes(out: str) -> int:
-    if out.startswith("s3://"):
-        import obstore
-        from topozarr_plan.stores import open_s3_store
+def run_baseline(src: Source, out: Path, codecs: str) -> dict[str, Any]:
+    """What users do today: chained dask coarsen().mean(), DataTree.to_zarr, same chunks/shards.
 
-        store = open_s3_store(out)
-        return sum(m["size"] for batch in obstore.list(store) for m in batch)
-    path = Path(out)
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
-def run_baseline(src: Path, out: Path, codecs: str) -> dict[str, Any]:
-    """What users do today: chained dask coarsen().mean(), DataTree.to_zarr, same chunks/shards."""
+    ``nearest`` (the land cover) is the dask equivalent: every other row and column.
+    """
     import xarray as xr
 
-    from topozarr import create_pyramid
-
     ds = _open(src, dask=True)
-    encoding = create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat").encoding
+    encoding = _plan(src, ds).encoding
     if codecs == "zarr":
         encoding = _with_compressors(encoding, _zarr_default_compressors())
     start = time.perf_counter()
     levels = {"0": ds}
     for k in range(1, LEVELS):
-        levels[str(k)] = levels[str(k - 1)].coarsen(lat=2, lon=2, boundary="trim").mean()
+        prev = levels[str(k - 1)]
+        if src.method == "nearest":
+            levels[str(k)] = prev.isel(lat=slice(None, None, 2), lon=slice(None, None, 2))
+        else:
+            levels[str(k)] = prev.coarsen(lat=2, lon=2, boundary="trim").mean()
     # Dask chunks must line up with shards, or to_zarr refuses (unsafe partial shard writes).
+    dims = ds[src.var].dims
     for k, level in levels.items():
-        shards = (
-            encoding[f"/{k}"]["elevation"].get("shards") or encoding[f"/{k}"]["elevation"]["chunks"]
-        )
-        levels[k] = level.chunk(dict(zip(("lat", "lon"), shards, strict=True)))
+        enc = encoding[f"/{k}"][src.var]
+        levels[k] = level.chunk(dict(zip(dims, enc.get("shards") or enc["chunks"], strict=True)))
     tree = xr.DataTree.from_dict(levels)
     tree.to_zarr(str(out), zarr_format=3, consolidated=False, encoding=encoding)
     return {"seconds": time.perf_counter() - start}
 
 
-def run_codec_bound(src: Path, out: Path, codecs: str) -> dict[str, Any]:
+def run_codec_bound(src: Source, out: Path, codecs: str) -> dict[str, Any]:
     """The floor set by I/O and codecs: one read of the source, then encode every level's bytes.
 
     Each level's bytes are a strided sample of level 0 (realistic content, the right size),
@@ -175,16 +137,18 @@ def run_codec_bound(src: Path, out: Path, codecs: str) -> dict[str, Any]:
     import zarr
 
     start = time.perf_counter()
-    data = zarr.open_array(src / "elevation", mode="r")[:]
+    data = zarr.open_array(src.path / src.var, mode="r")[:]
     codec = numcodecs.Zstd(level=3) if codecs == "zarr" else numcodecs.Zstd(level=1)
     chunk = 512
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         for k in range(LEVELS):
-            level = np.ascontiguousarray(data[:: 2**k, :: 2**k])
+            level = data[..., :: 2**k, :: 2**k]
+            level = level.reshape(-1, *level.shape[-2:])  # a cube's steps one after another
             blocks = [
-                level[i : i + chunk, j : j + chunk]
-                for i in range(0, level.shape[0], chunk)
-                for j in range(0, level.shape[1], chunk)
+                level[t, i : i + chunk, j : j + chunk]
+                for t in range(level.shape[0])
+                for i in range(0, level.shape[1], chunk)
+                for j in range(0, level.shape[2], chunk)
             ]
             list(pool.map(lambda b: codec.encode(np.ascontiguousarray(b)), blocks))
     del out
@@ -192,7 +156,7 @@ def run_codec_bound(src: Path, out: Path, codecs: str) -> dict[str, Any]:
 
 
 def _child(args: argparse.Namespace) -> None:
-    src, out = Path(args.src), args.out
+    src, out = source(args.dataset, args.size), args.out
     local = not out.startswith("s3://")
     if local:
         shutil.rmtree(out, ignore_errors=True)
@@ -202,8 +166,8 @@ def _child(args: argparse.Namespace) -> None:
         result = run_baseline(src, Path(out), args.codecs)
     else:
         result = run_codec_bound(src, Path(out), args.codecs)
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    result["bytes"] = _output_bytes(out)
+    result["peak_rss"] = peak_rss()
+    result["bytes"], result["objects"] = output_stats(out)
     if local:
         shutil.rmtree(out, ignore_errors=True)
     print(json.dumps(result))
@@ -211,7 +175,7 @@ def _child(args: argparse.Namespace) -> None:
 
 def _run(
     child: str,
-    src: Path,
+    src: Source,
     codecs: str,
     io: str,
     *,
@@ -219,16 +183,19 @@ def _run(
     env: Any = None,
     extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """One contender in its own process; adds ``wall`` (the whole process, start-up included)."""
     out = out or str(DATA / f"out-{child}-{codecs}.zarr")
     # Flush the previous contender's dirty pages first, so its write-back does not land in
     # this contender's time (each run writes and deletes hundreds of MiB).
     os.sync()
-    cmd = [sys.executable, __file__, "--child", child, "--src", str(src), "--out", out]
-    cmd += ["--codecs", codecs, "--io", io, *extra]
+    cmd = [sys.executable, __file__, "--child", child, "--out", out, "--codecs", codecs]
+    cmd += ["--dataset", src.dataset, "--size", src.size, "--io", io, *extra]
+    start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{child} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall": wall}
 
 
 def _s3_server() -> Any:
@@ -254,7 +221,17 @@ def _server_cpu_s(cluster: Any) -> float:
     return total
 
 
-def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
+def _table(runs: dict[str, dict[str, Any]], *, cpu: bool = False) -> None:
+    """One row per contender: whole-process wall, in-process write, peak RSS, bytes, objects."""
+    head = f"{'run':<28}{'wall s':>8}{'write s':>9}{'peak RSS GiB':>14}{'output MiB':>12}"
+    print(head + f"{'objects':>9}" + (f"{'writer CPU s':>14}" if cpu else ""))
+    for name, r in runs.items():
+        row = f"{name:<28}{r['wall']:>8.2f}{r['seconds']:>9.2f}{r['peak_rss'] / 2**30:>14.2f}"
+        row += f"{r['bytes'] / 2**20:>12.1f}{r['objects']:>9}"
+        print(row + (f"{r['cpu_s']:>14.2f}" if cpu else ""))
+
+
+def compare_io(src: Source, target: str, latency_ms: float = 0.0) -> None:
     """io="python" and io="rust" side by side, topozarr's default codecs, same target."""
     env, cluster, proxy, outs = None, None, None, {}
     if target == "s3":
@@ -281,13 +258,8 @@ def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
         if cluster is not None:
             cluster.stop()
     where = f"{target}, +{latency_ms:g} ms per request" if latency_ms > 0 else target
-    print(f"\nwrite paths to {where} (topozarr defaults)")
-    print(f"{'io':<28}{'seconds':>9}{'peak RSS GiB':>14}{'output MiB':>12}{'writer CPU s':>14}")
-    for io, r in runs.items():
-        print(
-            f"{io:<28}{r['seconds']:>9.2f}{r['peak_rss'] / 2**30:>14.2f}{r['bytes'] / 2**20:>12.1f}"
-            f"{r['cpu_s']:>14.2f}"
-        )
+    print(f"\nwrite paths to {where} ({src.dataset} {src.size}, topozarr defaults)")
+    _table(runs, cpu=True)
     if server_cpu:
         cpu = ", ".join(f"{v:.2f} s during io={k}" for k, v in server_cpu.items())
         print(f"  S3 server CPU (same {os.cpu_count()} cores): {cpu}")
@@ -296,9 +268,9 @@ def compare_io(src: Path, target: str, latency_ms: float = 0.0) -> None:
     print(f"  io=rust speed-up over io=python ({where}): {speedup:.2f}x (target {target_ratio})")
 
 
-def journal_cost(src: Path, rounds: int = 5) -> None:
+def journal_cost(src: Source, rounds: int = 5) -> None:
     """The write with and without its journal, interleaved; each ratio within one round."""
-    print(f"\njournal cost ({rounds} rounds, topozarr defaults, local disk)")
+    print(f"\njournal cost ({rounds} rounds, {src.dataset} {src.size}, topozarr defaults, local)")
     print(f"{'io':<8}{'round':>6}{'with s':>9}{'without s':>11}{'ratio':>8}")
     for io in ("python", "rust"):
         ratios = []
@@ -316,12 +288,47 @@ def journal_cost(src: Path, rounds: int = 5) -> None:
         )
 
 
+def compare_local(src: Source, io: str) -> None:
+    """topozarr vs xarray+dask vs the codec bound on local disk, then both io paths."""
+    runs = {
+        "baseline (zarr codecs)": _run("baseline", src, "zarr", io),
+        "codec-bound (zarr codecs)": _run("codec-bound", src, "zarr", io),
+        "topozarr (zarr codecs)": _run("topozarr", src, "zarr", io),
+        "topozarr (its defaults)": _run("topozarr", src, "default", io),
+    }
+    print(f"\n{_title(src)}, {LEVELS} levels ({src.method}), io={io}, {os.cpu_count()} cores")
+    _table(runs)
+    base, bound = runs["baseline (zarr codecs)"], runs["codec-bound (zarr codecs)"]
+    same, ours = runs["topozarr (zarr codecs)"], runs["topozarr (its defaults)"]
+    ratios = [
+        ("speed-up vs xarray+dask, same codecs", base["seconds"] / same["seconds"], ">= 2.5"),
+        ("time / codec-bound limit, same codecs", same["seconds"] / bound["seconds"], "<= 1.25"),
+        ("speed-up vs xarray+dask, our defaults", base["seconds"] / ours["seconds"], ">= 4"),
+        ("output size, our defaults / baseline", ours["bytes"] / base["bytes"], "<= 1"),
+        ("peak RSS, topozarr / baseline", same["peak_rss"] / base["peak_rss"], "< 1"),
+    ]
+    print("\nratios (same run, in-process write times)")
+    for label, value, target in ratios:
+        print(f"  {label + ':':<42}{value:.2f} (target {target})")
+    compare_io(src, "local")
+
+
+def _title(src: Source) -> str:
+    import zarr
+
+    arr = zarr.open_array(src.path / src.var, mode="r")
+    shape = "x".join(map(str, arr.shape))
+    return f"{src.dataset} {shape} {arr.dtype} ({arr.nbytes / 2**20:.0f} MiB): {describe(src)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="1G")
+    parser.add_argument("--size", choices=SIZES, default="1G", help="nominal source size")
+    parser.add_argument(
+        "--dataset", choices=[*DATASETS, "all"], default="dem", help="which source (default dem)"
+    )
     parser.add_argument("--io", choices=["python", "rust"], default="python")
     parser.add_argument("--child", choices=["topozarr", "baseline", "codec-bound"])
-    parser.add_argument("--src")
     parser.add_argument("--out")
     parser.add_argument("--codecs", choices=["zarr", "default"], default="default")
     parser.add_argument("--target", choices=["local", "s3"], default="local")
@@ -339,45 +346,14 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    DATA.mkdir(exist_ok=True)
-    src = make_source(args.size)
-    if args.journal_cost:
-        journal_cost(src)
-        return
-    if args.target == "s3":
-        compare_io(src, "s3", args.latency_ms)
-        return
-    runs = {
-        "baseline (zarr codecs)": _run("baseline", src, "zarr", args.io),
-        "codec-bound (zarr codecs)": _run("codec-bound", src, "zarr", args.io),
-        "topozarr (zarr codecs)": _run("topozarr", src, "zarr", args.io),
-        "topozarr (its defaults)": _run("topozarr", src, "default", args.io),
-    }
-    print(f"\n{args.size} float32 DEM, {LEVELS} levels, io={args.io}, {os.cpu_count()} cores")
-    print(f"{'run':<28}{'seconds':>9}{'peak RSS GiB':>14}{'output MiB':>12}")
-    for name, r in runs.items():
-        print(
-            f"{name:<28}{r['seconds']:>9.2f}{r['peak_rss'] / 2**30:>14.2f}{r['bytes'] / 2**20:>12.1f}"
-        )
-    base, bound = runs["baseline (zarr codecs)"], runs["codec-bound (zarr codecs)"]
-    same, ours = runs["topozarr (zarr codecs)"], runs["topozarr (its defaults)"]
-    print("\nratios (same run)")
-    print(
-        f"  speed-up vs xarray+dask, same codecs:      {base['seconds'] / same['seconds']:.2f}x (target >= 2.5)"
-    )
-    print(
-        f"  time / codec-bound limit, same codecs:     {same['seconds'] / bound['seconds']:.2f}x (target <= 1.25)"
-    )
-    print(
-        f"  speed-up vs xarray+dask, our defaults:     {base['seconds'] / ours['seconds']:.2f}x (target >= 4)"
-    )
-    print(
-        f"  output size, our defaults / baseline:      {ours['bytes'] / base['bytes']:.2f} (target <= 1)"
-    )
-    print(
-        f"  peak RSS, topozarr / baseline:             {same['peak_rss'] / base['peak_rss']:.2f} (target < 1)"
-    )
-    compare_io(src, "local")
+    for dataset in DATASETS if args.dataset == "all" else (args.dataset,):
+        src = make_source(dataset, args.size)
+        if args.journal_cost:
+            journal_cost(src)
+        elif args.target == "s3":
+            compare_io(src, "s3", args.latency_ms)
+        else:
+            compare_local(src, args.io)
 
 
 if __name__ == "__main__":

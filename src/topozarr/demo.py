@@ -23,7 +23,11 @@ class FractalTerrain:
     bounded memory and are identical to the whole raster generated at once.
     """
 
-    def __init__(self, rows: int, cols: int, *, seed: int = 42, octaves: int = 9) -> None:
+    def __init__(
+        self, rows: int, cols: int, *, seed: int = 42, octaves: int = 9, land_fraction: float = 0.3
+    ) -> None:
+        if not 0.0 < land_fraction <= 1.0:
+            raise ValueError(f"land_fraction must be in (0, 1], got {land_fraction}")
         rng = np.random.default_rng(seed)
         self.rows, self.cols = rows, cols
         self.grids = []
@@ -34,12 +38,13 @@ class FractalTerrain:
             grid = rng.standard_normal((gy, gx)).astype(np.float32) * np.float32(amplitude)
             self.grids.append(grid)
             amplitude *= 0.55
-        # Sea level: the 70th percentile of a sparse preview, so ~30% of the raster is land.
+        # Sea level: a quantile of a sparse preview, so about ``land_fraction`` of the raster
+        # is land (the demo keeps 30%; benchmarks ask for more land to have less NaN).
         preview = self._relief(
             np.linspace(0, rows - 1, 256).astype(np.intp),
             np.linspace(0, cols - 1, 512).astype(np.intp),
         )
-        self.sea_level = np.float32(np.quantile(preview, 0.7))
+        self.sea_level = np.float32(np.quantile(preview, 1.0 - land_fraction))
 
     def _relief(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         out = np.zeros((rows.size, cols.size), dtype=np.float32)
@@ -57,9 +62,13 @@ class FractalTerrain:
             out += band[:, x0] * (1 - wx) + band[:, x1] * wx
         return out
 
+    def relief(self, start: int, stop: int) -> np.ndarray:
+        """The raw noise of rows [start, stop), float32, no sea level applied (about N(0, 1.2))."""
+        return self._relief(np.arange(start, stop), np.arange(self.cols))
+
     def band(self, start: int, stop: int) -> np.ndarray:
         """Elevation in metres of rows [start, stop), float32; sea (below 0) is NaN."""
-        relief = self._relief(np.arange(start, stop), np.arange(self.cols))
+        relief = self.relief(start, stop)
         relief -= self.sea_level
         relief *= np.float32(2500.0)  # realistic relief: peaks of a few thousand metres
         return np.where(relief > 0, relief, np.float32(np.nan)).astype(np.float32)
