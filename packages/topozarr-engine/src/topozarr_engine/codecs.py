@@ -12,8 +12,9 @@ blosc lz4 + byte shuffle (5)                970   1.35             572   1.65
 blosc zstd(1) + byte shuffle                274   1.47             208   1.86
 ===============================  ==============  =====  ==============  =====
 
-On the workspace benchmark DEM (``benchmarks/data/dem-256M.zarr``: fractal terrain, 70% NaN
-ocean; all 256x512 chunks of the 8192x8192 array, one thread):
+On the workspace benchmark DEM as it was then (fractal terrain with 70% NaN ocean; the
+benchmark DEM is now 30% NaN, so these figures are due for a new measurement; all 256x512
+chunks of the 8192x8192 array, one thread):
 
 ===============================  ======  =====
 codec                            MB/s    ratio
