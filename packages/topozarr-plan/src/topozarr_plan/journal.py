@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -240,8 +241,17 @@ class WriteJournal:
 
     def finish(self) -> None:
         """The pyramid is published: remove the journal, the plan first and the lease last."""
-        self._delete(["plan.json"])  # first: what is left is no longer resumable
-        self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the lease goes with the rest
+        try:
+            self._delete(["plan.json"])  # first: what is left is no longer resumable
+            self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the lease last
+        except Exception as exc:  # the pyramid is complete and published: do not fail it
+            warnings.warn(
+                f"{self.where} is complete and published, but its write journal could not be "
+                f"removed ({type(exc).__name__}: {exc}); write again with resume=True to "
+                "remove it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.lease_key = None
 
     def pass_log(self, pass_index: int, var_index: int, native: Any = None) -> PassLog:

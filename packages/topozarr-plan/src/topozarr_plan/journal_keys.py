@@ -69,7 +69,15 @@ class ZarrKeys:
             _sync(drop())
 
     def delete_prefix(self, prefix: str) -> None:
-        _sync(self.zstore.delete_dir(prefix.rstrip("/")))
+        """Delete every key under ``prefix``, leases last.
+
+        One DELETE per key rather than ``delete_dir``: object stores send that as a bulk POST,
+        which object_store does not retry after a dropped connection; a DELETE is idempotent
+        and retried. The leases go last, so a journal cut short still holds its lease.
+        """
+        keys = self.list(prefix)
+        self.delete([k for k in keys if "/lease." not in k])
+        self.delete([k for k in keys if "/lease." in k])
 
 
 def _buffer(data: bytes) -> Any:

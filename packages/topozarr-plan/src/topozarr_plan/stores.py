@@ -255,7 +255,8 @@ def s3_zarr_store(url: str, *, read_only: bool = False, check: bool = True) -> A
 
 
 class RetryingObjectStore(zarr.storage.ObjectStore):  # type: ignore[type-arg]
-    """``zarr.storage.ObjectStore`` whose create-if-absent writes ride out dropped connections.
+    """``zarr.storage.ObjectStore`` whose create-if-absent writes and deletes ride out dropped
+    connections.
 
     object_store retries a conditional PUT (``If-None-Match: *``, what zarr uses for implicit
     parent groups) on 5xx answers but not on a dropped connection or a timeout, because the
@@ -265,13 +266,21 @@ class RetryingObjectStore(zarr.storage.ObjectStore):  # type: ignore[type-arg]
     """
 
     async def set_if_not_exists(self, key: str, value: Any) -> None:
+        await self._retried(lambda: super(RetryingObjectStore, self).set_if_not_exists(key, value))
+
+    async def delete(self, key: str) -> None:
+        # obstore sends a delete as S3's bulk POST ?delete, which object_store does not retry
+        # after a dropped connection either; deleting again is harmless.
+        await self._retried(lambda: super(RetryingObjectStore, self).delete(key))
+
+    async def _retried(self, request: Any) -> None:
         config = getattr(self.store, "retry_config", None) or {}
         budget = config.get("retry_timeout", timedelta(seconds=DEFAULT_RETRY_BUDGET_S))
         deadline = time.monotonic() + budget.total_seconds()
         wait = 0.1
         while True:
             try:
-                await super().set_if_not_exists(key, value)
+                await request()
                 return
             except Exception as exc:
                 if not _dropped_unretried(exc) or time.monotonic() + wait > deadline:
