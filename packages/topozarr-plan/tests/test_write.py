@@ -9,7 +9,7 @@ import zarr
 from _plan_testing import make_dataset
 from topozarr_engine import RegionError
 from topozarr_plan import create_pyramid
-from topozarr_plan.writer import non_spatial_encoding
+from topozarr_plan.level_layout import non_spatial_encoding
 from zarr.storage import LocalStore, MemoryStore
 
 SMALL = {"target_chunk_bytes": 1024, "chunks_per_shard": 2}  # 16x16 float32 chunks, 32x32 shards
@@ -261,7 +261,7 @@ def test_killed_write_is_not_published_and_rerun_completes(monkeypatch):
 def test_level_templates_written_concurrently_and_first_failure_raised(monkeypatch):
     import threading
 
-    import topozarr_plan.writer as writer
+    import topozarr_plan.level_layout as writer
 
     ds = make_dataset(64, 64)
     pyramid = create_pyramid(ds, levels=4, **SMALL)
@@ -292,7 +292,7 @@ def test_level_templates_written_concurrently_and_first_failure_raised(monkeypat
 def test_icechunk_session_store(monkeypatch):
     import threading
 
-    import topozarr_plan.writer as writer
+    import topozarr_plan.level_layout as writer
 
     icechunk = pytest.importorskip("icechunk")
     repo = icechunk.Repository.create(icechunk.in_memory_storage())
