@@ -327,7 +327,7 @@ mod tests {
     fn throttled_puts_are_retried_until_they_succeed() {
         let (endpoint, count) = fake_s3(|n| if n < 3 { SLOW_DOWN } else { OK });
         let up = s3_uploader(&endpoint, Duration::from_secs(30));
-        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")))
+        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")), None)
             .unwrap();
         up.flush().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 4);
@@ -338,7 +338,7 @@ mod tests {
     fn client_errors_are_not_retried() {
         let (endpoint, count) = fake_s3(|_| DENIED);
         let up = s3_uploader(&endpoint, Duration::from_secs(30));
-        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")))
+        up.put("a/c/0".into(), Some(Bytes::from_static(b"abc")), None)
             .unwrap();
         match up.flush() {
             Err(KernelError::Storage { kind, message }) => {
@@ -356,7 +356,7 @@ mod tests {
         let budget = Duration::from_millis(1500);
         let up = s3_uploader(&endpoint, budget);
         let start = std::time::Instant::now();
-        up.put("a/c/1".into(), Some(Bytes::from_static(b"abc")))
+        up.put("a/c/1".into(), Some(Bytes::from_static(b"abc")), None)
             .unwrap();
         let err = up.flush().unwrap_err().to_string();
         let took = start.elapsed();
