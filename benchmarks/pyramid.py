@@ -268,7 +268,7 @@ def compare_io(src: Source, target: str, latency_ms: float = 0.0) -> None:
     print(f"  io=rust speed-up over io=python ({where}): {speedup:.2f}x (target {target_ratio})")
 
 
-def journal_cost(src: Source, rounds: int = 5) -> None:
+def journal_cost(src: Source, rounds: int = 9) -> None:
     """The write with and without its journal, interleaved; each ratio within one round."""
     print(f"\njournal cost ({rounds} rounds, {src.dataset} {src.size}, topozarr defaults, local)")
     print(f"{'io':<8}{'round':>6}{'with s':>9}{'without s':>11}{'ratio':>8}")
