@@ -92,6 +92,15 @@ def killed_write(pyramid: Any, path: Path, **kwargs: Any) -> None:
             pyramid.write(str(path), **WRITE, **kwargs)
 
 
+def assert_same_as_clean(pyramid: Any, path: Path, clean: Path) -> None:
+    """Every level of ``path`` equals a clean write of the same pyramid, read by zarr-python."""
+    pyramid.write(str(clean), **WRITE)
+    a = zarr.open_group(str(clean), mode="r")
+    b = zarr.open_group(str(path), mode="r")
+    for level in range(SMALL["levels"]):
+        np.testing.assert_array_equal(b[f"{level}/data"][...], a[f"{level}/data"][...])
+
+
 def published(path: Path) -> bool:
     return "multiscales" in zarr.open_group(str(path), mode="r", use_consolidated=False).attrs
 
@@ -137,12 +146,7 @@ def test_partial_rewrite_after_a_kill_never_publishes(tmp_path: Path) -> None:
     # Writing the missing levels completes and publishes the pyramid.
     pyramid.write(str(path), mode="a", levels=[0, 1], **WRITE)
     assert published(path)
-    clean = tmp_path / "clean.zarr"
-    pyramid.write(str(clean), **WRITE)
-    a = zarr.open_group(str(clean), mode="r")
-    b = zarr.open_group(str(path), mode="r")
-    for level in range(SMALL["levels"]):
-        np.testing.assert_array_equal(b[f"{level}/data"][...], a[f"{level}/data"][...])
+    assert_same_as_clean(pyramid, path, tmp_path / "clean.zarr")
 
 
 def test_killed_level_rewrite_of_a_published_pyramid_resumes_and_publishes(
@@ -156,9 +160,4 @@ def test_killed_level_rewrite_of_a_published_pyramid_resumes_and_publishes(
     assert not published(path)  # withdrawn while level 2 is rewritten
     pyramid.write(str(path), mode="a", levels=[2], resume=True, **WRITE)
     assert published(path)  # levels 0 and 1 were complete before the rewrite began
-    clean = tmp_path / "clean.zarr"
-    pyramid.write(str(clean), **WRITE)
-    a = zarr.open_group(str(clean), mode="r")
-    b = zarr.open_group(str(path), mode="r")
-    for level in range(SMALL["levels"]):
-        np.testing.assert_array_equal(b[f"{level}/data"][...], a[f"{level}/data"][...])
+    assert_same_as_clean(pyramid, path, tmp_path / "clean.zarr")
