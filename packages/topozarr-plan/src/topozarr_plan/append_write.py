@@ -92,7 +92,7 @@ def _write_new_shards(
     native: Any,
     make_bar: Callable[[int], Any] | None,
 ) -> dict[Any, Any]:
-    arrays, sources, within = append_arrays(pyramid, zstore, append, spatial)
+    arrays, sources, within = append_arrays(pyramid, append, spatial)
     if native is not None:
         native.check_root(sources[spatial[0]].stored)
     timers: dict[Any, Any] = {level: RegionTimer() for level in levels}
