@@ -10,12 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from topozarr_metadata.errors import MetadataReadError
+    from topozarr_plan.errors import PlanError, StoreError
+
     from topozarr.coarsen import (
         CoarseningMethod,
         attach_geozarr_metadata,
         create_pyramid,
         recommend_encoding,
     )
+    from topozarr.errors import TopozarrError, UsageError, WriteStopped
     from topozarr.metadata import ZarrLayerVarConfig
     from topozarr.pyramid import Pyramid
 
@@ -28,11 +32,24 @@ _EXPORTS = {
     "attach_geozarr_metadata": "topozarr.coarsen",
     "Pyramid": "topozarr.pyramid",
     "ZarrLayerVarConfig": "topozarr.metadata",
+    # One exception root for everything topozarr raises itself, and its main branches.
+    "TopozarrError": "topozarr.errors",
+    "UsageError": "topozarr.errors",
+    "WriteStopped": "topozarr.errors",
+    "PlanError": "topozarr_plan.errors",
+    "StoreError": "topozarr_plan.errors",
+    "MetadataReadError": "topozarr_metadata.errors",
 }
 
 __all__ = [
     "CoarseningMethod",
+    "MetadataReadError",
+    "PlanError",
     "Pyramid",
+    "StoreError",
+    "TopozarrError",
+    "UsageError",
+    "WriteStopped",
     "ZarrLayerVarConfig",
     "__version__",
     "attach_geozarr_metadata",

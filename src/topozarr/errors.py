@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from topozarr_metadata.errors import TopozarrError
 
-class TopozarrError(Exception):
-    """Base class of the errors the topozarr facade raises itself."""
+__all__ = ["TopozarrError", "UsageError", "WriteStopped"]
 
 
 class UsageError(TopozarrError, ValueError):

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from topozarr.errors import TopozarrError
+
 _NATIVE = {"EPSG:4326": "EPSG:4326", "OGC:CRS84": "EPSG:4326", "EPSG:3857": "EPSG:3857"}
 _MERCATOR_RADIUS = 6378137.0
 # Web Mercator stops at ~85.05°: views are clamped there.
@@ -28,7 +30,7 @@ class LayerCrs:
     transformer: Any = None  # pyproj Transformer to EPSG:4326 for the outline, when proj4
 
 
-class UndrawableCrs(ValueError):
+class UndrawableCrs(TopozarrError, ValueError):
     """The store's CRS is one the bundled zarr-layer cannot draw."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from topozarr_metadata.errors import TopozarrError
+
 __all__ = ["KernelVersionError", "RegionError", "TopozarrEngineError"]
 
 
-class TopozarrEngineError(Exception):
+class TopozarrEngineError(TopozarrError):
     """Base class of every error raised by topozarr-engine itself."""
 
 

@@ -9,7 +9,7 @@ extra) checks attributes against the bundled v0.1 schemas and cross-field rules.
 
 from .build import flat_attrs, group_document, level_group_attrs, multiscale_attrs
 from .conventions import CONVENTIONS, MULTISCALES_CMO, PROJ_CMO, SPATIAL_CMO
-from .errors import LegacyConventionWarning, MetadataReadError
+from .errors import LegacyConventionWarning, MetadataReadError, TopozarrError
 from .geometry import LevelGeometry, level_geometry
 from .hints import ZarrLayerVarConfig, layer_hints_attrs
 from .read import CrsMetadata, LevelMetadata, PyramidMetadata, read_multiscales
@@ -29,6 +29,7 @@ __all__ = [
     "LevelMetadata",
     "MetadataReadError",
     "PyramidMetadata",
+    "TopozarrError",
     "ZarrLayerVarConfig",
     "__version__",
     "flat_attrs",

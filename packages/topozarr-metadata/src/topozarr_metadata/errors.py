@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["LegacyConventionWarning", "MetadataReadError"]
+__all__ = ["LegacyConventionWarning", "MetadataReadError", "TopozarrError"]
+
+
+class TopozarrError(Exception):
+    """The root of every exception topozarr raises itself, in all of its packages.
+
+    ``except topozarr.TopozarrError`` catches them all. It lives here, in the one member with no
+    dependencies, so that every other member can derive from it. Each subclass also keeps the
+    built-in base its callers expect (``ValueError`` for bad input, ``OSError`` for storage).
+    """
 
 
 class LegacyConventionWarning(UserWarning):
@@ -16,5 +25,5 @@ class LegacyConventionWarning(UserWarning):
     """
 
 
-class MetadataReadError(ValueError):
+class MetadataReadError(TopozarrError, ValueError):
     """Attributes cannot be read as GeoZarr metadata (e.g. no ``multiscales.layout``)."""

@@ -16,6 +16,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
+from topozarr_metadata.errors import TopozarrError
 
 from topozarr_plan.errors import PlanError
 
@@ -24,7 +25,7 @@ __all__ = ["UnserialisableAttr", "json_attrs", "json_value"]
 _PLAIN = (str, bool, int, float, type(None))
 
 
-class UnserialisableAttr(TypeError):
+class UnserialisableAttr(TopozarrError, TypeError):
     """A value (or a part of it) that JSON cannot hold; ``args[0]`` is the offending value."""
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from topozarr_metadata.errors import TopozarrError
+
 __all__ = ["PlanError", "StoreError"]
 
 
-class PlanError(ValueError):
+class PlanError(TopozarrError, ValueError):
     """A dataset or option that a pyramid write would trip on.
 
     Subclasses :class:`ValueError` (the documented exception of ``create_pyramid``) so
@@ -13,7 +15,7 @@ class PlanError(ValueError):
     """
 
 
-class StoreError(OSError):
+class StoreError(TopozarrError, OSError):
     """A store target that cannot be reached or used: an unreachable endpoint, rejected
     credentials, a missing bucket, a denied request.
 
