@@ -20,6 +20,7 @@ from topozarr_plan.errors import PlanError
 from topozarr_plan.fingerprint import describe_plan, differences, digest_of
 from topozarr_plan.journal import journal_for
 from topozarr_plan.passes import Appending, ProgressTracker, progress_total, run_pass
+from topozarr_plan.publication import consolidate
 
 if TYPE_CHECKING:
     from topozarr_plan.journal import WriteJournal
@@ -41,8 +42,6 @@ def write_append(
     make_bar: Callable[[int], Any] | None,
 ) -> tuple[dict[Any, Any], AppendPlan]:
     """Append along ``dim``; returns the per-level timers (plus tile counts) and the plan."""
-    from topozarr_plan.writer import consolidate
-
     spatial = list(pyramid.encoding["/0"])
     levels = list(range(len(pyramid.factors)))
     output = describe_plan(pyramid, spatial)

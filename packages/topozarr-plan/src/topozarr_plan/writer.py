@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -64,6 +63,7 @@ from topozarr_plan.passes import (
     run_pass,
     use_single_pass,
 )
+from topozarr_plan.publication import is_published, publish, withdraw
 from topozarr_plan.stores import resolve_store, store_errors
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def _resume_state(
     if stored is None:
         # No plan stored: killed before the first byte (a fresh write), or after publishing
         # while the journal was being removed (complete: only the journal is left to remove).
-        if _published(existing, pyramid):
+        if is_published(existing, pyramid):
             return "published"
         if existing is not None and _has_members(existing):
             raise PlanError(
@@ -389,10 +389,10 @@ def _write_under_lease(
     ``run`` runs one pass (``passes.run_pass``, or the cluster's stand-in for ``client=``).
     """
     nlevels = len(pyramid.factors)
-    published_before = mode != "w" and _published(existing, pyramid)
+    published_before = mode != "w" and is_published(existing, pyramid)
     if resuming and journal.marked("templates"):
         arrays = _open_arrays(zstore, requested, spatial)
-        _withdraw(zstore, pyramid)
+        withdraw(zstore, pyramid)
     else:
         if not resuming:
             # Before any data is deleted: records of an earlier run must not outlive it.
@@ -403,7 +403,7 @@ def _write_under_lease(
                 for level in set(range(nlevels)) - set(requested):
                     journal.mark_level(level)
         if (mode in ("a", "r+") and existing is not None) or resuming:
-            _withdraw(zstore, pyramid)
+            withdraw(zstore, pyramid)
         else:
             if mode == "w":
                 _clear(zstore)
@@ -455,27 +455,11 @@ def _write_under_lease(
         level in requested or level in done_before for level in range(nlevels)
     )
     if complete:
-        _publish(zstore, pyramid)
+        publish(zstore, pyramid)
         journal.finish()
     else:
         journal.release()
     return timers, complete
-
-
-def _published(group: zarr.Group | None, pyramid: Pyramid) -> bool:
-    """True when the store holds this plan's pyramid, published (so every level is complete)."""
-    if group is None:
-        return False
-    return bool(group.attrs.get("multiscales") == pyramid.attrs.get("multiscales"))
-
-
-def _withdraw(zstore: Any, pyramid: Pyramid) -> None:
-    """Remove what this pyramid publishes (root attrs, consolidated metadata) before writing."""
-    root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-    published = set(pyramid.attrs)
-    attrs = root.attrs.asdict()
-    if published & set(attrs) or root.metadata.consolidated_metadata is not None:
-        root.attrs.put({k: v for k, v in attrs.items() if k not in published})
 
 
 def _clear(zstore: Any) -> None:
@@ -493,23 +477,6 @@ def _clear(zstore: Any) -> None:
     from zarr.core.sync import sync
 
     sync(clear())
-
-
-def _publish(zstore: Any, pyramid: Pyramid) -> None:
-    current = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-    current.attrs.put({**current.attrs.asdict(), **pyramid.attrs})
-    consolidate(zstore)
-
-
-def consolidate(zstore: Any) -> None:
-    """Rewrite the root's consolidated metadata (when the store supports it)."""
-    current = zarr.open_group(zstore, mode="r", zarr_format=3, use_consolidated=False)
-    if getattr(current.store, "supports_consolidated_metadata", False):
-        with warnings.catch_warnings():
-            # zarr warns that consolidated metadata is not in the v3 spec: we know, and
-            # publish it anyway because xarray and zarr-python readers use it.
-            warnings.simplefilter("ignore", category=UserWarning)
-            zarr.consolidate_metadata(zstore, zarr_format=3)
 
 
 def _open_arrays(zstore: Any, levels: list[int], spatial: list[str]) -> dict[str, zarr.Array]:
