@@ -252,7 +252,8 @@ class _Entry:
     transform: Transform | None
 
 
-def _entries(attrs: Mapping[str, Any]) -> tuple[list[_Entry], str | None, bool]:
+def _layout(attrs: Mapping[str, Any]) -> tuple[list[Any], str | None]:
+    """The ``multiscales.layout`` array and the default resampling method."""
     ms = attrs.get("multiscales")
     if ms is None:
         raise MetadataReadError(
@@ -269,52 +270,73 @@ def _entries(attrs: Mapping[str, Any]) -> tuple[list[_Entry], str | None, bool]:
     default = ms.get("resampling_method")
     if default is not None and not isinstance(default, str):
         raise MetadataReadError(f"multiscales.resampling_method must be a string, got {default!r}")
+    return ms["layout"], default
+
+
+def _entries(attrs: Mapping[str, Any]) -> tuple[list[_Entry], str | None, bool]:
+    layout, default = _layout(attrs)
     legacy = False
     out: list[_Entry] = []
-    for i, raw in enumerate(ms["layout"]):
-        key = f"multiscales.layout[{i}]"
-        if not isinstance(raw, Mapping):
-            raise MetadataReadError(f"{key} must be an object, got {raw!r}")
-        asset = raw.get("asset")
-        derived = raw.get("derived_from")
-        if asset is None and isinstance(raw.get("group"), str):
-            asset, derived, legacy = raw["group"], raw.get("from_group", derived), True
-            warnings.warn(
-                f"{key} uses the obsolete 'group'/'from_group' keys; v0.1 uses 'asset'/'derived_from'",
-                LegacyConventionWarning,
-                stacklevel=3,
-            )
-        if not isinstance(asset, str) or not asset:
-            raise MetadataReadError(f"{key}.asset must be a non-empty string, got {asset!r}")
-        if derived is not None and not isinstance(derived, str):
-            raise MetadataReadError(f"{key}.derived_from must be a string, got {derived!r}")
-        method = raw.get("resampling_method", default)
-        if method is not None and not isinstance(method, str):
-            raise MetadataReadError(f"{key}.resampling_method must be a string, got {method!r}")
-        rel = raw.get("transform")
-        scale = translation = None
-        if isinstance(rel, Mapping):
-            if "scale" in rel:
-                scale = _numbers(rel["scale"], None, f"{key}.transform.scale")
-            if "translation" in rel:
-                translation = _numbers(rel["translation"], None, f"{key}.transform.translation")
-        elif rel is not None:
-            raise MetadataReadError(f"{key}.transform must be an object, got {rel!r}")
-        shape = transform = None
-        if "spatial:shape" in raw:
-            shape = _shape(raw["spatial:shape"], f"{key}.spatial:shape")
-        if "spatial:transform" in raw:
-            transform = _numbers(raw["spatial:transform"], 6, f"{key}.spatial:transform")
-        out.append(_Entry(asset, derived, method, scale, translation, shape, transform))  # type: ignore[arg-type]
+    for i, raw in enumerate(layout):
+        entry, old_keys = _entry(raw, f"multiscales.layout[{i}]", default)
+        legacy = legacy or old_keys
+        out.append(entry)
     assets = [e.asset for e in out]
     if len(set(assets)) != len(assets):
         raise MetadataReadError(f"layout assets must be unique, got {assets!r}")
     return out, default, legacy
 
 
-def _resolve(entries: list[_Entry]) -> list[float | None]:
-    """Fill missing geometry from derived_from + scale; return chain factors vs level 0."""
-    by_asset = {e.asset: i for i, e in enumerate(entries)}
+def _names(raw: Mapping[str, Any], key: str) -> tuple[Any, Any, bool]:
+    """The entry's asset and derived_from (from the obsolete group keys, with a warning)."""
+    asset, derived = raw.get("asset"), raw.get("derived_from")
+    if asset is None and isinstance(raw.get("group"), str):
+        warnings.warn(
+            f"{key} uses the obsolete 'group'/'from_group' keys; v0.1 uses 'asset'/'derived_from'",
+            LegacyConventionWarning,
+            stacklevel=5,
+        )
+        return raw["group"], raw.get("from_group", derived), True
+    return asset, derived, False
+
+
+def _entry(raw: Any, key: str, default: str | None) -> tuple[_Entry, bool]:
+    """One layout entry, type-checked; and whether it used the obsolete keys."""
+    if not isinstance(raw, Mapping):
+        raise MetadataReadError(f"{key} must be an object, got {raw!r}")
+    asset, derived, legacy = _names(raw, key)
+    if not isinstance(asset, str) or not asset:
+        raise MetadataReadError(f"{key}.asset must be a non-empty string, got {asset!r}")
+    if derived is not None and not isinstance(derived, str):
+        raise MetadataReadError(f"{key}.derived_from must be a string, got {derived!r}")
+    method = raw.get("resampling_method", default)
+    if method is not None and not isinstance(method, str):
+        raise MetadataReadError(f"{key}.resampling_method must be a string, got {method!r}")
+    scale, translation = _relative(raw.get("transform"), key)
+    shape = transform = None
+    if "spatial:shape" in raw:
+        shape = _shape(raw["spatial:shape"], f"{key}.spatial:shape")
+    if "spatial:transform" in raw:
+        transform = _numbers(raw["spatial:transform"], 6, f"{key}.spatial:transform")
+    entry = _Entry(asset, derived, method, scale, translation, shape, transform)  # type: ignore[arg-type]
+    return entry, legacy
+
+
+def _relative(rel: Any, key: str) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """The entry's relative transform: (scale, translation), either may be absent."""
+    if rel is None:
+        return None, None
+    if not isinstance(rel, Mapping):
+        raise MetadataReadError(f"{key}.transform must be an object, got {rel!r}")
+    scale = translation = None
+    if "scale" in rel:
+        scale = _numbers(rel["scale"], None, f"{key}.transform.scale")
+    if "translation" in rel:
+        translation = _numbers(rel["translation"], None, f"{key}.transform.translation")
+    return scale, translation
+
+
+def _check_no_cycle(entries: list[_Entry], by_asset: Mapping[str, int]) -> None:
     for e in entries:
         seen, cur = {e.asset}, e.derived_from
         while cur is not None and cur in by_asset:
@@ -322,6 +344,25 @@ def _resolve(entries: list[_Entry]) -> list[float | None]:
                 raise MetadataReadError(f"derived_from cycle through layout asset {cur!r}")
             seen.add(cur)
             cur = entries[by_asset[cur]].derived_from
+
+
+def _derive_geometry(e: _Entry, src: _Entry, sy: float, sx: float) -> None:
+    """Fill the entry's missing transform and shape from its source level and scale."""
+    if e.transform is None and src.transform is not None:
+        a, b, c, d, ee, f = src.transform
+        e.transform = (a * sx, b, c, d, ee * sy, f)
+    if e.shape is None and src.shape is not None:
+        ry, rx = _snap(sy), _snap(sx)
+        if ry.is_integer() and rx.is_integer() and ry >= 1 and rx >= 1:
+            h, w = src.shape[0] // int(ry), src.shape[1] // int(rx)
+            if h >= 1 and w >= 1:
+                e.shape = (h, w)
+
+
+def _resolve(entries: list[_Entry]) -> list[float | None]:
+    """Fill missing geometry from derived_from + scale; return chain factors vs level 0."""
+    by_asset = {e.asset: i for i, e in enumerate(entries)}
+    _check_no_cycle(entries, by_asset)
     chain: dict[int, float | None] = {0: 1.0}
 
     def visit(i: int) -> float | None:
@@ -337,20 +378,10 @@ def _resolve(entries: list[_Entry]) -> list[float | None]:
                 )
             j = by_asset[e.derived_from]
             parent = visit(j)
-            src = entries[j]
             if e.scale is not None and len(e.scale) == 2:
                 sy, sx = e.scale
-                if parent is not None:
-                    factor = parent * sx
-                if e.transform is None and src.transform is not None:
-                    a, b, c, d, ee, f = src.transform
-                    e.transform = (a * sx, b, c, d, ee * sy, f)
-                if e.shape is None and src.shape is not None:
-                    ry, rx = _snap(sy), _snap(sx)
-                    if ry.is_integer() and rx.is_integer() and ry >= 1 and rx >= 1:
-                        h, w = src.shape[0] // int(ry), src.shape[1] // int(rx)
-                        if h >= 1 and w >= 1:
-                            e.shape = (h, w)
+                factor = None if parent is None else parent * sx
+                _derive_geometry(e, entries[j], sy, sx)
         chain[i] = factor
         return factor
 
@@ -402,6 +433,28 @@ def read_multiscales(attrs: Mapping[str, Any]) -> PyramidMetadata:
             f"spatial:registration must be 'pixel' or 'node', got {registration!r}"
         )
 
+    levels = _level_metadata(entries, chain, registration)
+    bbox = levels[0].bbox
+    if "spatial:bbox" in attrs:
+        bbox = _numbers(attrs["spatial:bbox"], 4, "spatial:bbox")  # type: ignore[assignment]
+    crs, dims, hints = _crs(attrs), _spatial_dims(attrs), _hints(attrs)
+
+    return PyramidMetadata(
+        levels=tuple(levels),
+        crs=crs,
+        dims=dims,
+        hints=hints,
+        bbox=bbox,
+        registration=registration,
+        resampling_method=default,
+        legacy=legacy,
+    )
+
+
+def _level_metadata(
+    entries: list[_Entry], chain: list[float | None], registration: str
+) -> list[LevelMetadata]:
+    base = entries[0]
     levels = []
     for i, (e, chain_factor) in enumerate(zip(entries, chain, strict=True)):
         factor = chain_factor
@@ -424,45 +477,37 @@ def read_multiscales(attrs: Mapping[str, Any]) -> PyramidMetadata:
                 translation=e.translation,
             )
         )
+    return levels
 
-    crs = None
-    if any(k in attrs for k in ("proj:code", "proj:wkt2", "proj:projjson")):
-        code, wkt2, pj = attrs.get("proj:code"), attrs.get("proj:wkt2"), attrs.get("proj:projjson")
-        if code is not None and not isinstance(code, str):
-            raise MetadataReadError(f"proj:code must be a string, got {code!r}")
-        if wkt2 is not None and not isinstance(wkt2, str):
-            raise MetadataReadError(f"proj:wkt2 must be a string, got {wkt2!r}")
-        if pj is not None and not isinstance(pj, Mapping):
-            raise MetadataReadError(f"proj:projjson must be an object, got {pj!r}")
-        crs = CrsMetadata(code, wkt2, None if pj is None else MappingProxyType(dict(pj)))
 
-    dims = None
-    if "spatial:dimensions" in attrs:
-        raw = attrs["spatial:dimensions"]
-        if not (
-            isinstance(raw, list | tuple) and len(raw) == 2 and all(isinstance(d, str) for d in raw)
-        ):
-            raise MetadataReadError(f"spatial:dimensions must be two names [y, x], got {raw!r}")
-        dims = (raw[0], raw[1])
+def _crs(attrs: Mapping[str, Any]) -> CrsMetadata | None:
+    if not any(k in attrs for k in ("proj:code", "proj:wkt2", "proj:projjson")):
+        return None
+    code, wkt2, pj = attrs.get("proj:code"), attrs.get("proj:wkt2"), attrs.get("proj:projjson")
+    if code is not None and not isinstance(code, str):
+        raise MetadataReadError(f"proj:code must be a string, got {code!r}")
+    if wkt2 is not None and not isinstance(wkt2, str):
+        raise MetadataReadError(f"proj:wkt2 must be a string, got {wkt2!r}")
+    if pj is not None and not isinstance(pj, Mapping):
+        raise MetadataReadError(f"proj:projjson must be an object, got {pj!r}")
+    return CrsMetadata(code, wkt2, None if pj is None else MappingProxyType(dict(pj)))
 
-    bbox = levels[0].bbox
-    if "spatial:bbox" in attrs:
-        bbox = _numbers(attrs["spatial:bbox"], 4, "spatial:bbox")  # type: ignore[assignment]
 
-    hints: Mapping[str, ZarrLayerVarConfig] = MappingProxyType({})
-    if HINTS_KEY in attrs:
-        try:
-            hints = MappingProxyType(parse_layer_hints(attrs[HINTS_KEY]))
-        except ValueError as exc:
-            raise MetadataReadError(str(exc)) from exc
+def _spatial_dims(attrs: Mapping[str, Any]) -> tuple[str, str] | None:
+    if "spatial:dimensions" not in attrs:
+        return None
+    raw = attrs["spatial:dimensions"]
+    if not (
+        isinstance(raw, list | tuple) and len(raw) == 2 and all(isinstance(d, str) for d in raw)
+    ):
+        raise MetadataReadError(f"spatial:dimensions must be two names [y, x], got {raw!r}")
+    return (raw[0], raw[1])
 
-    return PyramidMetadata(
-        levels=tuple(levels),
-        crs=crs,
-        dims=dims,
-        hints=hints,
-        bbox=bbox,
-        registration=registration,
-        resampling_method=default,
-        legacy=legacy,
-    )
+
+def _hints(attrs: Mapping[str, Any]) -> Mapping[str, ZarrLayerVarConfig]:
+    if HINTS_KEY not in attrs:
+        return MappingProxyType({})
+    try:
+        return MappingProxyType(parse_layer_hints(attrs[HINTS_KEY]))
+    except ValueError as exc:
+        raise MetadataReadError(str(exc)) from exc

@@ -157,19 +157,7 @@ def _level_group_findings(
     if not isinstance(group, Mapping):
         return [Finding(f"{node}#", "level group attributes must be an object")]
     out: list[Finding] = []
-    entry: Mapping[str, Any] | None = None
-    assets = [e.get("asset") for e in layout or [] if isinstance(e, Mapping)]
-    if layout is not None:
-        if key not in assets:
-            out.append(
-                Finding(
-                    f"{node}#",
-                    f"group {key!r} is not a layout asset {assets!r}; level group names "
-                    "must match the layout assets",
-                )
-            )
-        else:
-            entry = next(e for e in layout if isinstance(e, Mapping) and e.get("asset") == key)
+    entry = _layout_entry(key, layout, out)
     for name in ("proj", "spatial", "zarr-conventions"):
         out.extend(_schema_findings(name, node, "group", group))
     conv, declared = _convention_findings(node, group)
@@ -178,8 +166,7 @@ def _level_group_findings(
         if name not in declared:
             out.append(
                 Finding(
-                    f"{node}#/zarr_conventions",
-                    f"level groups must declare the {name} convention",
+                    f"{node}#/zarr_conventions", f"level groups must declare the {name} convention"
                 )
             )
     if "multiscales" in group:
@@ -189,6 +176,37 @@ def _level_group_findings(
                 "level group carries a stale 'multiscales' attribute; only the root has one",
             )
         )
+    out.extend(_restates_root(root, group, node))
+    out.extend(_geometry_vs_entry(group, entry, node))
+    registration = group.get("spatial:registration", root.get("spatial:registration"))
+    out.extend(flat_findings(group, node, registration=registration))
+    return out
+
+
+def _layout_entry(
+    key: str, layout: list[Any] | None, out: list[Finding]
+) -> Mapping[str, Any] | None:
+    """The layout entry naming this group as its asset (a finding when none does)."""
+    if layout is None:
+        return None
+    entries = [e for e in layout if isinstance(e, Mapping)]
+    for entry in entries:
+        if entry.get("asset") == key:
+            return entry
+    assets = [e.get("asset") for e in entries]
+    out.append(
+        Finding(
+            f"{key}#",
+            f"group {key!r} is not a layout asset {assets!r}; level group names "
+            "must match the layout assets",
+        )
+    )
+    return None
+
+
+def _restates_root(root: Mapping[str, Any], group: Mapping[str, Any], node: str) -> list[Finding]:
+    """A level group restates the root's CRS and spatial dims."""
+    out = []
     for k in ("proj:code", "proj:wkt2", "proj:projjson"):
         if group.get(k) != root.get(k):
             if k in root and k not in group:
@@ -206,24 +224,40 @@ def _level_group_findings(
                 f"{root['spatial:dimensions']!r}",
             )
         )
-    t, shape = as_vector(group.get("spatial:transform"), 6), as_shape(group.get("spatial:shape"))
-    for k in ("spatial:transform", "spatial:shape", "spatial:bbox"):
-        if k not in group:
-            out.append(Finding(f"{node}#", f"level group lacks {k}"))
-    if entry is not None:
-        for k, mine in (("spatial:transform", t), ("spatial:shape", shape)):
-            theirs = (
-                as_vector(entry.get(k), 6) if k == "spatial:transform" else as_shape(entry.get(k))
-            )
-            if mine is not None and theirs is not None and mine != theirs:
-                out.append(
-                    Finding(
-                        f"{node}#/{k}",
-                        f"{k} {list(mine)} differs from its layout entry's {list(theirs)}",
-                    )
+    return out
+
+
+def _geometry_vs_entry(
+    group: Mapping[str, Any], entry: Mapping[str, Any] | None, node: str
+) -> list[Finding]:
+    """The group states its transform, shape and bbox; the first two equal its layout entry's."""
+    out = [
+        Finding(f"{node}#", f"level group lacks {k}")
+        for k in ("spatial:transform", "spatial:shape", "spatial:bbox")
+        if k not in group
+    ]
+    if entry is None:
+        return out
+    pairs = (
+        (
+            "spatial:transform",
+            as_vector(group.get("spatial:transform"), 6),
+            as_vector(entry.get("spatial:transform"), 6),
+        ),
+        (
+            "spatial:shape",
+            as_shape(group.get("spatial:shape")),
+            as_shape(entry.get("spatial:shape")),
+        ),
+    )
+    for k, mine, theirs in pairs:
+        if mine is not None and theirs is not None and mine != theirs:
+            out.append(
+                Finding(
+                    f"{node}#/{k}",
+                    f"{k} {list(mine)} differs from its layout entry's {list(theirs)}",
                 )
-    registration = group.get("spatial:registration", root.get("spatial:registration"))
-    out.extend(flat_findings(group, node, registration=registration))
+            )
     return out
 
 
