@@ -82,42 +82,69 @@ def _fail(store: str, what: str) -> PlanError:
 
 
 def plan_append(
-    pyramid: Pyramid,
-    zstore: Any,
-    dim: str,
-    spatial: list[str],
-    where: str,
-    *,
-    old: int | None = None,
+    pyramid: Pyramid, zstore: Any, dim: str, where: str, *, old: int | None = None
 ) -> AppendPlan:
     """Check that the new slices fit the store; where they go. Reads only metadata.
 
     ``old`` (a resume) is the length the interrupted append started from; by default the
     stored length.
     """
-    if dim in (pyramid.x_dim, pyramid.y_dim):
-        raise _fail(where, f"append_dim={dim!r} is a spatial dim; append along time or band")
-    if dim not in pyramid.source.dims:
-        raise _fail(where, f"the new data has no dim {dim!r} (dims: {list(pyramid.source.dims)})")
-    try:
-        # r+ only so that the arrays opened here can be written later; nothing is written now.
-        root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as exc:
-        raise _fail(where, "it holds no pyramid; write the first slices with mode='w'") from exc
-    layout = root.attrs.get("multiscales")
-    if layout is None:
-        raise _fail(
-            where,
-            "it is not a complete, published pyramid (its root has no multiscales); finish it "
-            "first (resume=True)",
-        )
-    for key, value in pyramid.attrs.items():
-        if key.startswith(("proj:", "spatial:", "multiscales")) and root.attrs.get(key) != value:
-            what = "grid or levels" if key.startswith(("spatial:", "multiscales")) else "CRS"
-            raise _fail(where, f"another {what}: its {key!r} differs from the new data's")
-    lengths = set()
-    arrays: dict[str, zarr.Array] = {}
+    check = _Checks(pyramid, dim, where)
+    root = check.root(zstore)
+    arrays = {}
     for level in range(len(pyramid.factors)):
+        arrays.update(check.level(root, level))
+    lengths = {int(arr.shape[_dims(arr).index(dim)]) for arr in arrays.values()}
+    if old is None:
+        if len(lengths) != 1:
+            raise _fail(where, f"its levels disagree on the length of {dim!r}: {sorted(lengths)}")
+        old = lengths.pop()
+    coordinate = _check_coordinate(pyramid, root, dim, old, where)
+    new = int(pyramid.source.sizes[dim])
+    return AppendPlan(dim=dim, old=old, new=new, arrays=arrays, coordinate=coordinate)
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The checks of an append of ``pyramid`` along ``dim`` to the store at ``where``."""
+
+    pyramid: Pyramid
+    dim: str
+    where: str
+
+    def root(self, zstore: Any) -> zarr.Group:
+        """The store's root group: a published pyramid of the same grid, CRS and levels."""
+        pyramid, dim, where = self.pyramid, self.dim, self.where
+        if dim in (pyramid.x_dim, pyramid.y_dim):
+            raise _fail(where, f"append_dim={dim!r} is a spatial dim; append along time or band")
+        if dim not in pyramid.source.dims:
+            raise _fail(
+                where, f"the new data has no dim {dim!r} (dims: {list(pyramid.source.dims)})"
+            )
+        try:
+            # r+ only so that the arrays opened here can be written later; nothing is written now.
+            root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+        except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as exc:
+            raise _fail(where, "it holds no pyramid; write the first slices with mode='w'") from exc
+        if root.attrs.get("multiscales") is None:
+            raise _fail(
+                where,
+                "it is not a complete, published pyramid (its root has no multiscales); finish "
+                "it first (resume=True)",
+            )
+        for key, value in pyramid.attrs.items():
+            if (
+                key.startswith(("proj:", "spatial:", "multiscales"))
+                and root.attrs.get(key) != value
+            ):
+                what = "grid or levels" if key.startswith(("spatial:", "multiscales")) else "CRS"
+                raise _fail(where, f"another {what}: its {key!r} differs from the new data's")
+        return root
+
+    def level(self, root: zarr.Group, level: int) -> dict[str, zarr.Array]:
+        """The level's spatial arrays (``"<level>/<name>"``): the same variables as the plan's."""
+        pyramid = self.pyramid
+        spatial = list(pyramid.encoding[f"/{level}"])
         group = root[str(level)]
         assert isinstance(group, zarr.Group)
         stored = {
@@ -128,54 +155,44 @@ def plan_append(
         if stored != set(spatial):
             missing = sorted(stored - set(spatial)) or sorted(set(spatial) - stored)
             raise _fail(
-                where,
+                self.where,
                 f"level {level} has variables {sorted(stored)} but the new data has "
                 f"{sorted(spatial)} (differs in {missing})",
             )
+        arrays = {}
         for name in spatial:
             arr = group[name]
             assert isinstance(arr, zarr.Array)
-            axis = _check_array(pyramid, arr, level, name, dim, where)
-            lengths.add(int(arr.shape[axis]))
+            self.array(arr, level, name)
             arrays[f"{level}/{name}"] = arr
-    if old is None:
-        if len(lengths) != 1:
-            raise _fail(where, f"its levels disagree on the length of {dim!r}: {sorted(lengths)}")
-        old = lengths.pop()
-    coordinate = _check_coordinate(pyramid, root, dim, old, where)
-    new = int(pyramid.source.sizes[dim])
-    return AppendPlan(dim=dim, old=old, new=new, arrays=arrays, coordinate=coordinate)
+        return arrays
 
-
-def _check_array(
-    pyramid: Pyramid, arr: zarr.Array, level: int, name: str, dim: str, where: str
-) -> int:
-    """The append axis of ``arr``, after checking it against the plan's template."""
-    template = pyramid.level_templates[level][name]
-    dims = tuple(str(d) for d in template.dims)
-    if _dims(arr) != dims:
-        raise _fail(
-            where,
-            f"{level}/{name} has dims {_dims(arr)}, the new data {dims}",
-        )
-    if np.dtype(arr.dtype) != np.dtype(template.dtype):
-        raise _fail(where, f"{level}/{name} is {arr.dtype}, the new data {template.dtype}")
-    axis = dims.index(dim)
-    shape = tuple(int(n) for n in arr.shape)
-    want = template.shape
-    if shape[:axis] + shape[axis + 1 :] != want[:axis] + want[axis + 1 :]:
-        raise _fail(where, f"{level}/{name} has shape {shape}, the new data {want} (another grid)")
-    enc = pyramid.encoding[f"/{level}"][name]
-    if tuple(arr.chunks) != tuple(enc["chunks"]) or (arr.shards or None) != (
-        tuple(enc["shards"]) if enc.get("shards") else None
-    ):
-        raise _fail(
-            where,
-            f"{level}/{name} has chunks {arr.chunks} and shards {arr.shards}, the new data's "
-            f"plan {enc['chunks']} and {enc.get('shards')}; create the pyramid with the same "
-            "target_chunk_bytes and chunks_per_shard",
-        )
-    return axis
+    def array(self, arr: zarr.Array, level: int, name: str) -> None:
+        """The stored array matches the plan's template but for its length along the dim."""
+        pyramid, where = self.pyramid, self.where
+        template = pyramid.level_templates[level][name]
+        dims = tuple(str(d) for d in template.dims)
+        if _dims(arr) != dims:
+            raise _fail(where, f"{level}/{name} has dims {_dims(arr)}, the new data {dims}")
+        if np.dtype(arr.dtype) != np.dtype(template.dtype):
+            raise _fail(where, f"{level}/{name} is {arr.dtype}, the new data {template.dtype}")
+        axis = dims.index(self.dim)
+        shape = tuple(int(n) for n in arr.shape)
+        want = template.shape
+        if shape[:axis] + shape[axis + 1 :] != want[:axis] + want[axis + 1 :]:
+            raise _fail(
+                where, f"{level}/{name} has shape {shape}, the new data {want} (another grid)"
+            )
+        enc = pyramid.encoding[f"/{level}"][name]
+        if tuple(arr.chunks) != tuple(enc["chunks"]) or (arr.shards or None) != (
+            tuple(enc["shards"]) if enc.get("shards") else None
+        ):
+            raise _fail(
+                where,
+                f"{level}/{name} has chunks {arr.chunks} and shards {arr.shards}, the new data's "
+                f"plan {enc['chunks']} and {enc.get('shards')}; create the pyramid with the same "
+                "target_chunk_bytes and chunks_per_shard",
+            )
 
 
 def _check_coordinate(

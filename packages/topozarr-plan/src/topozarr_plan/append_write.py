@@ -57,7 +57,7 @@ def write_append(
                 f"(different {', '.join(changed)}); resume with the same new data and options"
             )
         old = int(stored["append_from"])
-    append = plan_append(pyramid, zstore, dim, spatial, where, old=old)
+    append = plan_append(pyramid, zstore, dim, where, old=old)
     journal.plan = {**plan, "append_from": append.old}
     journal.acquire(resume=resume)
     try:
