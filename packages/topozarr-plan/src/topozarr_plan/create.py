@@ -15,6 +15,7 @@ from topozarr_plan.grid import AxisGrid, axis_grid, transform_from_axes
 from topozarr_plan.packing import check_packed_methods, packed_source
 from topozarr_plan.pyramid import Pyramid
 from topozarr_plan.templates import (
+    TemplateInputs,
     build_level_templates,
     fill_value_for,
     level_shape,
@@ -283,16 +284,18 @@ def create_pyramid(
     }
     templates = build_level_templates(
         source,
-        roles=roles,
-        y=y,
-        x=x,
-        factors=resolved,
-        method=methods,
-        shared_method=method_,
-        fill_values=fill_values,
-        encoding=encoding,
-        group_attrs=group_attrs,
-        crs=crs,
+        TemplateInputs(
+            roles=roles,
+            y=y,
+            x=x,
+            factors=resolved,
+            method=methods,
+            shared_method=method_,
+            fill_values=fill_values,
+            encoding=encoding,
+            group_attrs=group_attrs,
+            crs=crs,
+        ),
     )
     return Pyramid(
         source=source,

@@ -9,6 +9,7 @@ otherwise a zero-strided ``np.broadcast_to`` view. Neither allocates the level.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from topozarr_plan.validate import VariableRoles
 
 __all__ = [
     "GRID_MAPPING_ATTR",
+    "TemplateInputs",
     "build_level_templates",
     "clean_attrs",
     "fill_value_for",
@@ -160,20 +162,31 @@ def _with_crs_info(tpl: xr.Dataset, crs_name: Hashable, crs: pyproj.CRS) -> xr.D
     return tpl.proj.write_crs_info(crs_name, func=format_full_cf_gdal)
 
 
-def build_level_templates(
-    ds: xr.Dataset,
-    *,
-    roles: VariableRoles,
-    y: AxisGrid,
-    x: AxisGrid,
-    factors: list[int],
-    method: str | Mapping[str, str],
-    fill_values: Mapping[str, float | int | None],
-    encoding: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]],
-    group_attrs: Mapping[int, Mapping[str, Any]],
-    crs: pyproj.CRS,
-    shared_method: str | None = None,
-) -> dict[int, xr.Dataset]:
+@dataclass(frozen=True)
+class TemplateInputs:
+    """What ``create_pyramid`` resolved that the level templates are made from.
+
+    ``method`` is one method or each spatial variable's; ``shared_method`` is the pyramid's
+    ``multiscales.resampling_method``. ``encoding`` is the plan's (``{"/<level>": {var:
+    {...}}}``) and ``group_attrs`` each level group's GeoZarr attributes.
+    """
+
+    roles: VariableRoles
+    y: AxisGrid
+    x: AxisGrid
+    factors: list[int]
+    method: str | Mapping[str, str]
+    fill_values: Mapping[str, float | int | None]
+    encoding: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    group_attrs: Mapping[int, Mapping[str, Any]]
+    crs: pyproj.CRS
+    shared_method: str | None = None
+
+    def method_of(self, name: str) -> str:
+        return self.method if isinstance(self.method, str) else self.method[name]
+
+
+def build_level_templates(ds: xr.Dataset, inputs: TemplateInputs) -> dict[int, xr.Dataset]:
     """One template dataset per level (see module docstring).
 
     Level 0 keeps the source's x/y coordinate values; level ``k`` gets the analytic window
@@ -183,78 +196,112 @@ def build_level_templates(
     with its ``CRSIndex`` restored and CF / GDAL attributes (``crs_wkt``, ``spatial_ref``);
     every spatial variable names it in its CF ``grid_mapping`` attribute.
 
-    ``method`` is one method or each spatial variable's; in coarse levels a variable whose
-    method differs from ``shared_method`` (the pyramid's ``multiscales.resampling_method``)
-    gets a ``resampling_method`` attribute naming its own.
+    In coarse levels a variable whose method differs from ``inputs.shared_method`` gets a
+    ``resampling_method`` attribute naming its own.
     """
     crs_coords = _crs_coord_names(ds)
     # check_crs allows exactly one CRS coordinate; it is non-spatial, so every level has it.
     grid_mapping = str(crs_coords[0]) if crs_coords else None
     base_attrs = clean_attrs(ds.attrs)
     templates: dict[int, xr.Dataset] = {}
-    for level, factor in enumerate(factors):
-        path = f"/{level}"
-        sizes: dict[Hashable, int] = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
-        coords: dict[Hashable, xr.Variable] = {}
-        for axis in (y, x):
-            src = ds[axis.name].variable
-            attrs = clean_attrs(src.attrs, owner=axis.name)
-            if level == 0:
-                coords[axis.name] = xr.Variable(
-                    src.dims, src.values, attrs, _value_encoding(src.encoding)
-                )
-                continue
-            if RESOLUTION_ATTR in attrs:
-                attrs[RESOLUTION_ATTR] = axis.step * factor
-            values = level_coordinate(axis, factor, src.dtype)
-            coords[axis.name] = xr.Variable(src.dims, values, attrs)
-        data_vars: dict[Hashable, xr.Variable] = {}
-        for name in roles.spatial:
-            src = ds[name].variable
-            var_method = method if isinstance(method, str) else method[name]
-            dtype = output_dtype(src.dtype, var_method, factor)
-            shape = level_shape(src.dims, src.shape, sizes)
-            enc = encoding[path][name]
-            attrs = {
-                k: v
-                for k, v in clean_attrs(src.attrs, owner=name).items()
-                if k not in _FILL_KEYS and k != RESAMPLING_METHOD_ATTR
-            }
-            if level > 0 and shared_method is not None and var_method != shared_method:
-                attrs[RESAMPLING_METHOD_ATTR] = var_method
-            if grid_mapping is not None:
-                attrs[GRID_MAPPING_ATTR] = grid_mapping
-            var_enc: dict[str, Any] = {}
-            if fill_values.get(name) is not None:
-                # Both keys: "fill_value" sets the Zarr v3 array's own fill (what zarr-layer
-                # honours); "_FillValue" becomes the CF attribute xarray masks with on read.
-                var_enc["_FillValue"] = fill_values[name]
-                var_enc["fill_value"] = fill_values[name]
-            data_vars[name] = xr.Variable(
-                src.dims,
-                placeholder(shape, dtype, enc.get("shards", enc["chunks"])),
-                attrs,
-                var_enc,
-            )
-        carried = roles.everywhere + (roles.level0_only if level == 0 else ())
-        for name in carried:
-            src = ds.variables[name]
-            # A shallow copy keeps lazy backend arrays lazy (nothing is read here).
-            var = src.copy(deep=False)
-            var.attrs = clean_attrs(src.attrs, owner=str(name))
-            var.encoding = _value_encoding(src.encoding)
-            if name in ds.coords:
-                coords[name] = var
-            else:
-                data_vars[name] = var
-        tpl = xr.Dataset(data_vars, coords, attrs={**base_attrs, **group_attrs[level]})
-        for crs_name in crs_coords:
-            if crs_name in tpl.coords:
-                tpl = _with_crs_info(tpl, crs_name, crs)
-                if _GDAL_GEOTRANSFORM in tpl[crs_name].attrs:
-                    # rioxarray/GDAL read this before anything else: restate it per level.
-                    tpl[crs_name].attrs[_GDAL_GEOTRANSFORM] = _gdal_geotransform(
-                        group_attrs[level]["spatial:transform"]
-                    )
-        templates[level] = tpl
+    for level, factor in enumerate(inputs.factors):
+        coords = _axis_coords(ds, inputs, level, factor)
+        data_vars = {
+            name: _spatial_placeholder(ds, inputs, level, name, grid_mapping)
+            for name in inputs.roles.spatial
+        }
+        _carry(
+            ds,
+            inputs.roles.everywhere + (inputs.roles.level0_only if level == 0 else ()),
+            coords,
+            data_vars,
+        )
+        tpl = xr.Dataset(data_vars, coords, attrs={**base_attrs, **inputs.group_attrs[level]})
+        templates[level] = _with_crs_coords(tpl, crs_coords, inputs, level)
     return templates
+
+
+def _axis_coords(
+    ds: xr.Dataset, inputs: TemplateInputs, level: int, factor: int
+) -> dict[Hashable, xr.Variable]:
+    """The level's x/y coordinates: the source's at level 0, the window centres further down."""
+    coords: dict[Hashable, xr.Variable] = {}
+    for axis in (inputs.y, inputs.x):
+        src = ds[axis.name].variable
+        attrs = clean_attrs(src.attrs, owner=axis.name)
+        if level == 0:
+            coords[axis.name] = xr.Variable(
+                src.dims, src.values, attrs, _value_encoding(src.encoding)
+            )
+            continue
+        if RESOLUTION_ATTR in attrs:
+            attrs[RESOLUTION_ATTR] = axis.step * factor
+        values = level_coordinate(axis, factor, src.dtype)
+        coords[axis.name] = xr.Variable(src.dims, values, attrs)
+    return coords
+
+
+def _spatial_placeholder(
+    ds: xr.Dataset, inputs: TemplateInputs, level: int, name: str, grid_mapping: str | None
+) -> xr.Variable:
+    """A spatial variable of the level: its shape, dtype, attrs and fill, but no data."""
+    factor = inputs.factors[level]
+    y, x = inputs.y, inputs.x
+    sizes: dict[Hashable, int] = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
+    src = ds[name].variable
+    var_method = inputs.method_of(name)
+    dtype = output_dtype(src.dtype, var_method, factor)
+    shape = level_shape(src.dims, src.shape, sizes)
+    enc = inputs.encoding[f"/{level}"][name]
+    attrs = {
+        k: v
+        for k, v in clean_attrs(src.attrs, owner=name).items()
+        if k not in _FILL_KEYS and k != RESAMPLING_METHOD_ATTR
+    }
+    if level > 0 and inputs.shared_method is not None and var_method != inputs.shared_method:
+        attrs[RESAMPLING_METHOD_ATTR] = var_method
+    if grid_mapping is not None:
+        attrs[GRID_MAPPING_ATTR] = grid_mapping
+    var_enc: dict[str, Any] = {}
+    fill = inputs.fill_values.get(name)
+    if fill is not None:
+        # Both keys: "fill_value" sets the Zarr v3 array's own fill (what zarr-layer
+        # honours); "_FillValue" becomes the CF attribute xarray masks with on read.
+        var_enc["_FillValue"] = fill
+        var_enc["fill_value"] = fill
+    return xr.Variable(
+        src.dims, placeholder(shape, dtype, enc.get("shards", enc["chunks"])), attrs, var_enc
+    )
+
+
+def _carry(
+    ds: xr.Dataset,
+    names: tuple[Hashable, ...],
+    coords: dict[Hashable, xr.Variable],
+    data_vars: dict[Hashable, xr.Variable],
+) -> None:
+    """Variables written with their source values (coordinates stay coordinates)."""
+    for name in names:
+        src = ds.variables[name]
+        # A shallow copy keeps lazy backend arrays lazy (nothing is read here).
+        var = src.copy(deep=False)
+        var.attrs = clean_attrs(src.attrs, owner=str(name))
+        var.encoding = _value_encoding(src.encoding)
+        if name in ds.coords:
+            coords[name] = var
+        else:
+            data_vars[name] = var
+
+
+def _with_crs_coords(
+    tpl: xr.Dataset, crs_coords: list[Hashable], inputs: TemplateInputs, level: int
+) -> xr.Dataset:
+    for crs_name in crs_coords:
+        if crs_name in tpl.coords:
+            tpl = _with_crs_info(tpl, crs_name, inputs.crs)
+            if _GDAL_GEOTRANSFORM in tpl[crs_name].attrs:
+                # rioxarray/GDAL read this before anything else: restate it per level.
+                tpl[crs_name].attrs[_GDAL_GEOTRANSFORM] = _gdal_geotransform(
+                    inputs.group_attrs[level]["spatial:transform"]
+                )
+    return tpl
