@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import numbers
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,11 @@ def check_factors(levels: Any, factors: Any) -> list[int]:
                 f"resolution too, so levels=1 writes level 0 only"
             )
         return [2**k for k in range(int(levels))]
+    return _check_factor_list(factors)
+
+
+def _check_factor_list(factors: Any) -> list[int]:
+    """Integers, starting at 1, strictly increasing, each dividing the next."""
     if isinstance(factors, str | bytes) or not hasattr(factors, "__iter__"):
         raise PlanError(f"factors must be a list of integers such as [1, 4, 16] (got {factors!r})")
     out = list(factors)
@@ -353,23 +358,24 @@ _RESERVED = re.compile(r"^__")
 _MAX_COMPONENT_BYTES = 255
 
 
+#: What makes a str unsafe as a store path component, checked in this order.
+_NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda n: n == "", "is empty"),
+    (lambda n: n in (".", ".."), "is a relative path component"),
+    (lambda n: n == "zarr.json", "is the name of Zarr's metadata document"),
+    (lambda n: "/" in n or "\\" in n, "contains a path separator"),
+    (lambda n: n.startswith("."), "starts with '.' (hidden files / relative paths)"),
+    (lambda n: bool(_RESERVED.match(n)), "starts with '__', which Zarr v3 reserves"),
+    (lambda n: any(ord(ch) < 32 for ch in n), "contains a control character"),
+)
+
+
 def _name_problem(name: Hashable) -> str | None:
     if not isinstance(name, str):
         return f"is a {type(name).__name__}, not a str"
-    if name == "":
-        return "is empty"
-    if name in (".", ".."):
-        return "is a relative path component"
-    if name == "zarr.json":
-        return "is the name of Zarr's metadata document"
-    if "/" in name or "\\" in name:
-        return "contains a path separator"
-    if name.startswith("."):
-        return "starts with '.' (hidden files / relative paths)"
-    if _RESERVED.match(name):
-        return "starts with '__', which Zarr v3 reserves"
-    if any(ord(ch) < 32 for ch in name):
-        return "contains a control character"
+    for broken, problem in _NAME_RULES:
+        if broken(name):
+            return problem
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
