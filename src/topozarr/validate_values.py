@@ -142,8 +142,7 @@ def _check_block(reader: StoreReader, pair: ValuePair, block: tuple[slice, ...])
     bad = ~_agreeing(pair, got, native)
     if not bad.any():
         return None
-    first = np.argwhere(bad)[0]
-    return _finding(reader, pair, block, got, native, bad, first)
+    return _finding(reader, pair, block, _Mismatch(got, native, bad))
 
 
 def _fill(array: zarr.Array) -> Any:
@@ -170,15 +169,20 @@ def _want(
     return ref.reduce_windows(values, missing, pair.method, empty)
 
 
+@dataclass(frozen=True)
+class _Mismatch:
+    """A block of a coarse level and its level-0 windows (y, x last), and where they differ."""
+
+    got: np.ndarray
+    native: np.ndarray
+    bad: np.ndarray
+
+
 def _finding(
-    reader: StoreReader,
-    pair: ValuePair,
-    block: tuple[slice, ...],
-    got: np.ndarray,
-    native: np.ndarray,
-    bad: np.ndarray,
-    first: np.ndarray,
+    reader: StoreReader, pair: ValuePair, block: tuple[slice, ...], mismatch: _Mismatch
 ) -> Finding:
+    got, native, bad = mismatch.got, mismatch.native, mismatch.bad
+    first = np.argwhere(bad)[0]
     want = _want(pair, native, got.shape[-2:], _fill(pair.coarse_array))
     cell = _cell_index(pair, block, first)
     arr = pair.coarse_array

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,33 +66,48 @@ def _target(first: int, unit: int) -> int:
     return unit * max(1, round(first / unit))
 
 
+@dataclass(frozen=True)
+class Reduction:
+    """How one variable is reduced for one level.
+
+    Attributes
+    ----------
+    stride
+        Cumulative factor per axis (1 on non-spatial axes).
+    method, fill_value
+        Kernel method and fill (``None`` / NaN: NaN default, integer: skipped value).
+    out_dtype
+        Result dtype (for the lazy graph's metadata).
+    """
+
+    stride: tuple[int, ...]
+    method: str
+    fill_value: float | int | None
+    out_dtype: np.dtype[Any]
+
+
 def reduce_variable(
     var: xr.Variable,
+    reduction: Reduction,
     *,
-    stride: tuple[int, ...],
-    method: str,
-    fill_value: float | int | None,
-    out_dtype: np.dtype[Any],
     out_units: tuple[int, ...],
     base_chunks: tuple[int, ...],
 ) -> xr.Variable:
-    """Block-reduce ``var`` by ``stride`` (``xarray.coarsen(boundary="trim")`` shape).
+    """Block-reduce ``var`` (``xarray.coarsen(boundary="trim")`` shape).
 
     Parameters
     ----------
     var : xarray.Variable
         Source variable (dask, numpy or lazily indexed).
-    stride : tuple of int
-        Cumulative factor per axis (1 on non-spatial axes).
-    method, fill_value
-        Kernel method and fill (``None`` / NaN: NaN default, integer: skipped value).
-    out_dtype : numpy.dtype
-        Result dtype (for the lazy graph's metadata).
+    reduction : Reduction
+        Stride, method, fill and output dtype.
     out_units : tuple of int
         Zarr shard (or chunk) shape of the output; result blocks are whole multiples.
     base_chunks : tuple of int
         Chunking used to wrap non-dask sources.
     """
+    stride, method, out_dtype = reduction.stride, reduction.method, reduction.out_dtype
+    fill_value = reduction.fill_value
     trimmed = var[tuple(slice(0, (n // s) * s) for n, s in zip(var.shape, stride, strict=True))]
     fill = _kernel_fill(fill_value)
     if not _have_dask():
@@ -158,15 +174,13 @@ def build_datatree(pyramid: Pyramid) -> xr.DataTree:
             stride = tuple(factor if d in (pyramid.x_dim, pyramid.y_dim) else 1 for d in dims)
             units: tuple[int, ...] = tuple(enc.get("shards", enc["chunks"]))
             base = tuple(base_enc[name].get("shards", base_enc[name]["chunks"]))
-            reduced = reduce_variable(
-                source_var,
+            reduction = Reduction(
                 stride=stride,
                 method=pyramid.method_for(name),
                 fill_value=pyramid.fill_values.get(name),
                 out_dtype=tpl[name].dtype,
-                out_units=units,
-                base_chunks=base,
             )
+            reduced = reduce_variable(source_var, reduction, out_units=units, base_chunks=base)
             if level == 0:
                 base_vars[name] = reduced
                 reduced = reduced.copy(deep=False)
