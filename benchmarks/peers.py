@@ -18,7 +18,14 @@ Contenders, each in its own process, in an order rotated every round:
 
 each at its defaults, and at one identical layout and codec: our default chunks and shards of
 every level imposed on both, zstd (ours level 3; theirs zarr-python's default, level 0,
-which zstd reads as its default level, 3). Sources and the xarray+dask baseline are those of
+which zstd reads as its default level, 3). Also in every round:
+
+* ``ours io=rust``: ours with the native writer, at defaults (it must not be slower).
+* ``codec-bound``: the limit for our codecs, at both layouts: decode the source once, then
+  encode every level's bytes (strided samples of level 0, cut into that level's chunks) with
+  the compressors ours writes it with, on all cores. Nothing is stored.
+
+``--peers carbonplan`` leaves ``carbonplan+zarrs`` out (shorter runs). Sources and the xarray+dask baseline are those of
 ``pyramid.py`` (``bench_data.py``). Every level-5 array read back is compared with a float64
 reference computed here straight from level 0 (reshape-mean skipping NaN, in row blocks;
 every 32nd cell for the land cover's ``nearest``).
@@ -57,6 +64,9 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
 PEERS = {"carbonplan": "topozarr==0.2.1", "carbonplan+zarrs": "topozarr[zarrs]==0.2.1"}
 PEER_EXTRAS = ("xarray", "zarr", "xproj")
 TOOLS = ("ours", "carbonplan", "carbonplan+zarrs")
+# Ours again with the native writer, at defaults only (io="rust" must never be slower), and
+# the codec-bound limit at both layouts (the floor for the same codecs, same run).
+EXTRA = (("ours io=rust", "default"), ("codec-bound", "default"), ("codec-bound", "same"))
 LAYOUTS = ("default", "same")
 REF_BLOCK_ROWS = 1024
 
@@ -143,7 +153,7 @@ def _impose(encoding: dict[str, Any], var: str, layout: dict[str, Any], extra: d
         encoding[level][var] = {**encoding[level][var], **enc, **extra}
 
 
-def _write_ours(src: Source, out: str, layout: dict[str, Any] | None) -> float:
+def _plan_ours(src: Source, layout: dict[str, Any] | None) -> Any:
     from zarr.codecs import ZstdCodec
 
     from topozarr import create_pyramid
@@ -151,9 +161,71 @@ def _write_ours(src: Source, out: str, layout: dict[str, Any] | None) -> float:
     pyramid = create_pyramid(_open(src), levels=LEVELS, x_dim="lon", y_dim="lat", method=src.method)
     if layout is not None:
         _impose(pyramid.encoding, src.var, layout, {"compressors": (ZstdCodec(level=3),)})
+    return pyramid
+
+
+def _write_ours(src: Source, out: str, layout: dict[str, Any] | None, io: str) -> float:
+    pyramid = _plan_ours(src, layout)
     start = time.perf_counter()
-    pyramid.write(out)
+    pyramid.write(out, io=io)
     return time.perf_counter() - start
+
+
+def _numcodec(compressor: Any) -> Any:
+    """The numcodecs twin of a zarr v3 compressor (same C library, same settings)."""
+    from numcodecs import Blosc, Zstd
+
+    config = compressor.to_dict()["configuration"]
+    if type(compressor).__name__ == "ZstdCodec":
+        return Zstd(level=config["level"])
+    shuffle = {
+        "noshuffle": Blosc.NOSHUFFLE,
+        "shuffle": Blosc.SHUFFLE,
+        "bitshuffle": Blosc.BITSHUFFLE,
+    }
+    return Blosc(config["cname"], config["clevel"], shuffle[config["shuffle"]])
+
+
+def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
+    """Decode the source once, then encode every level's bytes on all cores: the floor.
+
+    Each level's bytes are a strided sample of level 0 (realistic content, the right size),
+    cut into that level's chunks and encoded with the compressors ours writes it with.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numcodecs
+    import zarr
+    from topozarr_engine.codecs import default_compressors
+
+    numcodecs.blosc.use_threads = False  # parallel over chunks instead, as the writers are
+    pyramid = _plan_ours(src, layout)
+    start = time.perf_counter()
+    data = zarr.open_array(src.path / src.var, mode="r")[:]
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        for k in range(LEVELS):
+            enc = pyramid.encoding[f"/{k}"][src.var]
+            compressors = enc.get("compressors") or default_compressors(data.dtype)
+            codecs = [_numcodec(c) for c in compressors]
+            level = data[..., :: 2**k, :: 2**k]
+            cy, cx = enc["chunks"][-2:]
+            level = level.reshape(-1, *level.shape[-2:])  # a cube's steps one after another
+            blocks = [
+                level[t, i : i + cy, j : j + cx]
+                for t in range(level.shape[0])
+                for i in range(0, level.shape[1], cy)
+                for j in range(0, level.shape[2], cx)
+            ]
+            list(pool.map(lambda b, codecs=codecs: _encode(codecs, b), blocks))
+    del out
+    return time.perf_counter() - start
+
+
+def _encode(codecs: list[Any], block: np.ndarray) -> bytes:
+    data: Any = np.ascontiguousarray(block)
+    for codec in codecs:
+        data = codec.encode(data)
+    return bytes(data)
 
 
 def _write_carbonplan(src: Source, out: str, layout: dict[str, Any] | None) -> float:
@@ -177,11 +249,16 @@ def _child(args: argparse.Namespace) -> None:
     src, out = source(args.dataset, args.size), args.out
     shutil.rmtree(out, ignore_errors=True)
     layout = json.loads(Path(args.layout).read_text()) if args.layout else None
-    if args.child == "ours":
-        seconds = _write_ours(src, out, layout)
+    if args.child == "codec-bound":
+        result: dict[str, Any] = {"seconds": _codec_bound(src, out, layout)}
+        result.update(peak_rss=peak_rss(), bytes=0, objects=0, max_err=float("nan"))
+        print(json.dumps({**result, "nan_mismatch": 0}))
+        return
+    if args.child.startswith("ours"):
+        seconds = _write_ours(src, out, layout, "rust" if "rust" in args.child else "python")
     else:
         seconds = _write_carbonplan(src, out, layout)
-    result: dict[str, Any] = {"seconds": seconds}
+    result = {"seconds": seconds}
     result["peak_rss"] = peak_rss()  # before reading
     result["bytes"], result["objects"] = output_stats(out)
     result.update(level_error(out, src.var, args.ref))
@@ -227,14 +304,15 @@ def _commands(
     """(tool, layout) -> (command, env); the peer's env drops our PYTHONPATH."""
     peer_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     runs = {}
-    for tool in TOOLS:
-        python, env = (sys.executable, None) if tool == "ours" else (str(peers[tool]), peer_env)
-        for name in LAYOUTS:
-            out = str(DATA / f"peer-out-{tool}-{name}.zarr")
-            cmd = [python, str(HERE / "peers.py"), "--child", tool, "--dataset", src.dataset]
-            cmd += ["--size", src.size, "--out", out, "--ref", str(ref)]
-            cmd += ["--layout", str(layout)] if name == "same" else []
-            runs[tool, name] = (cmd, env)
+    pairs = [(tool, name) for tool in TOOLS if tool == "ours" or tool in peers for name in LAYOUTS]
+    for tool, name in [*pairs, *EXTRA]:
+        ours = tool not in peers
+        python, env = (sys.executable, None) if ours else (str(peers[tool]), peer_env)
+        out = str(DATA / f"peer-out-{tool.replace(' ', '-')}-{name}.zarr")
+        cmd = [python, str(HERE / "peers.py"), "--child", tool, "--dataset", src.dataset]
+        cmd += ["--size", src.size, "--out", out, "--ref", str(ref)]
+        cmd += ["--layout", str(layout)] if name == "same" else []
+        runs[tool, name] = (cmd, env)
     return runs
 
 
@@ -285,20 +363,37 @@ def report(src: Source, results: dict[tuple[str, str], list[dict]], base_bytes: 
         )
     print(f"{'xarray+dask (zstd, our layout)':<28}{'':>8}{'':>9}{'':>9}{base_bytes / 2**20:>9.1f}")
     print("per-round ratios, peer / ours (> 1: ours faster or smaller): median (range)")
+    peers = sorted({tool for tool, _ in results} - {"ours", "ours io=rust", "codec-bound"})
     for layout in LAYOUTS:
         ours = results["ours", layout]
-        for tool in TOOLS[1:]:
+        for tool in peers:
             peer = results[tool, layout]
-            parts = []
-            for key, label in (("seconds", "write"), ("wall", "wall"), ("peak_rss", "RSS")):
-                ratios = sorted(p[key] / o[key] for p, o in zip(peer, ours, strict=True))
-                parts.append(f"{label} {_median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})")
+            parts = [
+                f"{label} {_ratio_range(peer, ours, key)}"
+                for key, label in (("seconds", "write"), ("wall", "wall"), ("peak_rss", "RSS"))
+            ]
             size = peer[0]["bytes"] / ours[0]["bytes"]
             print(f"  {tool} / ours ({layout}): {', '.join(parts)}, bytes {size:.2f}")
+    ours, rust = results["ours", "default"], results["ours io=rust", "default"]
+    print(f"  ours io=python / io=rust (default), write: {_ratio_range(ours, rust, 'seconds')}")
     for layout in LAYOUTS:
-        print(
-            f"  ours ({layout}) bytes / xarray+dask: {results['ours', layout][0]['bytes'] / base_bytes:.2f}"
-        )
+        bound = results["codec-bound", layout]
+        # < 1.15 is the target: ours within 15% of decoding once and encoding every level.
+        ratio = _ratio_range(results["ours", layout], bound, "seconds")
+        print(f"  ours / codec-bound limit ({layout}, same codecs), write: {ratio}")
+    smallest = min([base_bytes, *(results[p, "default"][0]["bytes"] for p in peers)])
+    for layout in LAYOUTS:
+        size = results["ours", layout][0]["bytes"]
+        print(f"  ours ({layout}) bytes / xarray+dask: {size / base_bytes:.2f}")
+    print(f"  ours (default) bytes / smallest other default: {ours[0]['bytes'] / smallest:.3f}")
+    rss = max(r["peak_rss"] for r in results["ours", "default"])
+    print(f"  ours (default) peak RSS, largest of the rounds: {rss / 2**30:.2f} GiB")
+
+
+def _ratio_range(num: list[dict], den: list[dict], key: str) -> str:
+    """Median (range) of the per-round ratios ``num / den`` of ``key``."""
+    ratios = sorted(n[key] / d[key] for n, d in zip(num, den, strict=True))
+    return f"{_median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
 
 def main() -> None:
@@ -312,7 +407,12 @@ def main() -> None:
         help="the plain peer's venv (the zarrs one gets a -zarrs suffix)",
     )
     parser.add_argument("--peer-python", default="3.12", help="uv --python for the peer venv")
-    parser.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated peers to run (default {','.join(PEERS)})",
+    )
+    parser.add_argument("--child", choices=[*TOOLS, *(e[0] for e in EXTRA)], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--ref", help=argparse.SUPPRESS)
     parser.add_argument("--layout", help=argparse.SUPPRESS)
@@ -324,6 +424,8 @@ def main() -> None:
         raise SystemExit(f"--rounds must be at least 1, got {args.rounds}")
     peers = {}
     for tool, pin in PEERS.items():
+        if tool not in args.peers.split(","):
+            continue
         venv = Path(args.peer_venv + ("-zarrs" if "zarrs" in tool else ""))
         peers[tool] = ensure_peer(venv, pin, args.peer_python)
         print(f"{tool}: {pin} in {venv}", flush=True)

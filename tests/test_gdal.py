@@ -105,6 +105,25 @@ def test_gdal_reads_every_level_of_an_unsharded_pyramid(tmp_path: Path, crs: str
             np.testing.assert_array_equal(masked.data[~missing], expected[~missing])
 
 
+def test_gdal_reads_a_uint8_class_map_at_its_default_codec(tmp_path: Path) -> None:
+    # 1-byte variables default to zstd (blosc for wider types): GDAL must read that too.
+    ds = make_source("EPSG:4326").drop_vars(["elevation", "landcover"])
+    ds["classes"] = (("y", "x"), np.random.default_rng(3).integers(1, 14, (64, 96), np.uint8))
+    store = tmp_path / "classes.zarr"
+    create_pyramid(ds, levels=LEVELS, method="nearest", chunks_per_shard=None).write(store)
+    root = zarr.open_group(store, mode="r")
+    assert type(root["0/classes"].compressors[0]).__name__ == "ZstdCodec"
+    if not GDAL_READS_ZARR_V3:
+        with pytest.raises(RasterioIOError, match="Unsupported codec: bytes"):
+            rasterio.open(subdataset(store, 0, "classes"))
+        return
+    for level in range(LEVELS):
+        with rasterio.open(subdataset(store, level, "classes")) as src:
+            got = src.read(1)
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, root[f"{level}/classes"][:])
+
+
 def test_rioxarray_open_rasterio_finds_crs_and_transform(tmp_path: Path) -> None:
     ds = make_source("EPSG:32633")
     store = write(tmp_path, ds, chunks_per_shard=None)

@@ -569,3 +569,41 @@ def test_keep_levels_in_memory_false_is_exact(dtype, fill):
     assert stats["2"]["path"] == "level-by-level"
     assert_levels(pyramid, store, fill=fill)
     assert is_published(store)
+
+
+def test_stats_breakdown_puts_slow_encoding_and_slow_storing_where_they_happened(monkeypatch):
+    # A deliberately slow encoder and a slow store: each delay must land in its own stage.
+    import time
+
+    from topozarr_engine import shards
+
+    delay, calls = 0.01, {"encode": 0, "set": 0}
+    real_encoder = shards._kernel_encoder
+
+    class SlowEncoder:
+        def __init__(self, inner):
+            self.inner, self.shard_shape = inner, inner.shard_shape
+
+        def encode(self, *args):
+            calls["encode"] += 1
+            time.sleep(delay)
+            return self.inner.encode(*args)
+
+    class SlowStore(MemoryStore):
+        async def set(self, key, value, *args, **kwargs):
+            if "/data/c/" in key:  # the pyramid's shards (not coordinates)
+                calls["set"] += 1
+                time.sleep(delay)  # blocks the event loop: concurrent sets cannot overlap
+            await super().set(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(shards, "_kernel_encoder", lambda arr: SlowEncoder(real_encoder(arr)))
+    pyramid = create_pyramid(make_dataset(64, 64), levels=3, **SMALL)
+    stats = pyramid.write(SlowStore(), stats=True, max_workers=1)
+    b = stats["0"]["breakdown"]
+    assert calls["encode"] > 0 and calls["set"] > 0
+    assert b["encode_s"] >= delay * calls["encode"]
+    assert b["store_s"] >= delay * calls["set"]
+    assert b["encode_s"] == pytest.approx(sum(stats[lv]["encode_s"] for lv in stats))
+    assert b["decode_s"] == pytest.approx(sum(stats[lv]["read_s"] for lv in stats))
+    parts = sum(b[k] for k in ("decode_s", "reduce_s", "encode_s", "store_s", "other_s"))
+    assert parts == pytest.approx(b["workers"] * b["wall_s"], rel=1e-6)

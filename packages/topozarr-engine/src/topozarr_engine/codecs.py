@@ -1,51 +1,54 @@
-"""topozarr's default compressors for spatial variables.
+"""topozarr's default compressors for spatial variables, per dtype class.
 
-Measured with ``benchmarks/bench_codecs.py`` (2-core machine, one thread, 256x512 float32
-chunks of a synthetic centimetre-precision DEM with a nodata patch; MB/s of uncompressed input):
+Chosen by measurement (``benchmarks/codecs.py``: 48 chunks of the default ~512 KiB shape from
+each benchmark source, one thread, MB/s of uncompressed bytes; the table is in docs/usage.md,
+"Chunks, shards and codecs"):
 
-===============================  ==============  =====  ==============  =====
-codec                            slope 1.6 MB/s  ratio  slope 2.2 MB/s  ratio
-===============================  ==============  =====  ==============  =====
-zstd level 3 (zarr's default)                44   1.33              49   1.43
-zstd level 1                                299   1.28             382   1.29
-blosc lz4 + byte shuffle (5)                970   1.35             572   1.65
-blosc zstd(1) + byte shuffle                274   1.47             208   1.86
-===============================  ==============  =====  ==============  =====
+==========================  ===========================  ==================================
+dtype class                 default                      why
+==========================  ===========================  ==================================
+floats, multi-byte ints     blosc lz4 5 + byte shuffle   float32 DEM: 1.99x at 433 MB/s
+                                                         encode, 2092 MB/s decode; zstd 3
+                                                         (zarr's default): 1.61x, 144 / 533
+1-byte ints, bool           zstd level 1                 uint8 land cover: 3.33x, as small
+                                                         as zstd 3 (3.30x) and faster; blosc
+                                                         lz4 + bitshuffle only 2.01x
+==========================  ===========================  ==================================
 
-On the workspace benchmark DEM as it was then (fractal terrain with 70% NaN ocean; the
-benchmark DEM is now 30% NaN, so these figures are due for a new measurement; all 256x512
-chunks of the 8192x8192 array, one thread):
-
-===============================  ======  =====
-codec                            MB/s    ratio
-===============================  ======  =====
-zstd level 3 (zarr's default)       353   3.78
-zstd level 1                        566   3.78
-blosc lz4 + byte shuffle (5)       1142   4.24
-blosc zstd(1) + byte shuffle        311   4.38
-===============================  ======  =====
-
-Blosc-lz4 with shuffle encodes 3-20x faster than zarr's default and its output is no larger
-(10-20% smaller), so it is the default. End to end (``benchmarks/pyramid.py``, 1 GiB DEM,
-6 levels) it makes the pyramid 0.86x the size of the xarray+dask baseline's. Every reader topozarr targets decodes it
-(zarrita, used by zarr-layer, ships blosc). Users who prefer density override per variable
-with a ``"compressors"`` key in ``pyramid.encoding`` (e.g. blosc zstd + shuffle: ~1.1-1.3x
-smaller, ~3x slower to encode).
+Every reader topozarr targets decodes both: zarrita.js (zarr-layer's reader) registers
+``blosc`` and ``zstd``, GDAL >= 3.12 and zarr-python read them, and the native writer (zarrs,
+``zstd`` and ``blosc`` features) encodes them. Multi-byte integers were not measured; they keep
+the float default because byte shuffle is what makes their high bytes compress. Users override
+per variable with a ``"compressors"`` key in ``pyramid.encoding``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 __all__ = ["default_compressors"]
 
 
-def default_compressors() -> tuple[Any, ...]:
-    """Compressors for a spatial variable: blosc lz4, clevel 5, shuffle chosen by zarr.
+def default_compressors(dtype: Any = None) -> tuple[Any, ...]:
+    """Compressors for a spatial variable of ``dtype`` (see the module docstring).
 
-    ``typesize`` and ``shuffle`` are left for zarr to fill from the array's dtype (byte shuffle
-    for multi-byte types, bit shuffle for 1-byte types).
+    Parameters
+    ----------
+    dtype
+        The variable's dtype (anything ``numpy.dtype`` accepts); ``None`` means float.
+
+    Returns
+    -------
+    tuple
+        ``(ZstdCodec(level=1),)`` for 1-byte types, else blosc lz4 clevel 5 with its
+        ``typesize`` and ``shuffle`` left for zarr to fill from the dtype (byte shuffle).
     """
-    from zarr.codecs import BloscCodec
+    from zarr.codecs import BloscCodec, ZstdCodec
 
+    if dtype is not None and np.dtype(dtype).itemsize == 1:
+        # 1-byte classes have no high bytes for a shuffle to group; an entropy coder packs
+        # their few distinct values (3.33x vs blosc-lz4's 2.01x on the land cover).
+        return (ZstdCodec(level=1),)
     return (BloscCodec(cname="lz4", clevel=5),)

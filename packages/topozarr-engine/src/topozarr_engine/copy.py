@@ -16,7 +16,7 @@ from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, iter_grid, region_block
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
-from topozarr_engine.timer import RegionTimer
+from topozarr_engine.timer import RegionTimer, encode_seconds
 
 __all__ = ["copy_array"]
 
@@ -120,10 +120,11 @@ def copy_array(
                 if timer is not None:
                     timer.count(regions=1, skipped=1, shape=region.shape)
             else:
-                t2 = time.perf_counter()
+                t2, e2 = time.perf_counter(), encode_seconds()
                 write(region, data)
                 if timer is not None:
                     timer.add("write", time.perf_counter() - t2)
+                    timer.add("encode", encode_seconds() - e2)
                     timer.count(regions=1, writes=1, bytes_written=data.nbytes, shape=region.shape)
         except RegionError:
             raise

@@ -15,7 +15,7 @@ from topozarr_engine.blocks import array_block_shape, is_all_fill, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, iter_grid
-from topozarr_engine.timer import RegionTimer
+from topozarr_engine.timer import RegionTimer, encode_seconds
 
 __all__ = ["downsample_level"]
 
@@ -112,9 +112,11 @@ def downsample_level(
                 if timer is not None:
                     timer.count(regions=1, skipped=1, shape=region.shape)
             else:
+                e2 = encode_seconds()
                 write(region, out)
                 if timer is not None:
                     timer.add("write", time.perf_counter() - t2)
+                    timer.add("encode", encode_seconds() - e2)
                     timer.count(regions=1, writes=1, bytes_written=out.nbytes, shape=region.shape)
         except RegionError:
             raise

@@ -42,7 +42,7 @@ from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, grid_shape, morton_order, region_block
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
 from topozarr_engine.tilelog import TileHistory, TileLog
-from topozarr_engine.timer import RegionTimer
+from topozarr_engine.timer import RegionTimer, encode_seconds
 
 __all__ = ["PyramidLayout", "plan_tiles", "write_pyramid_arrays"]
 
@@ -427,13 +427,14 @@ def write_pyramid_arrays(
             if t is not None:
                 t.count(regions=1, skipped=1, shape=region.shape)
             return
-        t0 = time.perf_counter()
+        t0, e0 = time.perf_counter(), encode_seconds()
         try:
             store_region(dst, region, block)
         except Exception as exc:
             raise RegionError(region, exc, variable=name, level=level, stage="write") from exc
         if t is not None:
             t.add("write", time.perf_counter() - t0)
+            t.add("encode", encode_seconds() - e0)
             t.count(regions=1, writes=1, bytes_written=block.nbytes, shape=region.shape)
 
     def flush(lv: _Level, shard: tuple[int, ...], buf: np.ndarray | None) -> None:

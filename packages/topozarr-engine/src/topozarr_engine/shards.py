@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 import warnings
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.region import Region
+from topozarr_engine.timer import add_encode
 
 __all__ = [
     "FastPathWarning",
@@ -73,7 +75,8 @@ def _key(arr: Any, coords: tuple[int, ...]) -> str:
     return f"{path}/{key}" if path else key
 
 
-async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarray) -> None:
+async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarray) -> float:
+    """Encode with zarr-python's pipeline and store; returns the encode seconds."""
     from zarr.core.array_spec import ArraySpec
     from zarr.core.buffer import default_buffer_prototype
 
@@ -96,13 +99,16 @@ async def _encode_and_store(dst: Any, arr: Any, region: Region, block: np.ndarra
             full[tuple(slice(0, n) for n in piece.shape)] = piece
             piece = full
         jobs.append((coords, prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(piece))))
+    t0 = time.perf_counter()
     encoded = await arr.codec_pipeline.encode([(buf, spec) for _, buf in jobs])
+    encode_s = time.perf_counter() - t0
     store = arr.store_path.store
     writes = []
     for (coords, _), data in zip(jobs, encoded, strict=True):
         key = _key(arr, coords)
         writes.append(store.delete(key) if data is None else store.set(key, data))
     await asyncio.gather(*writes)
+    return encode_s
 
 
 #: Encoders by (id of the array's metadata object, path). zarr-python's metadata is immutable,
@@ -171,10 +177,12 @@ def _kernel_encode_and_store(arr: Any, encoder: Any, region: Region, block: np.n
     shape = tuple(int(n) for n in arr.shape)
     prototype = default_buffer_prototype()
     items = []
+    t0 = time.perf_counter()
     for coords, piece in shard_pieces(region, block, shard, shape):
         raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
         data = encoder.encode(list(coords), raw)
         items.append((_key(arr, coords), data))
+    add_encode(time.perf_counter() - t0)
     store = arr.store_path.store
 
     async def put_all() -> None:
@@ -212,7 +220,7 @@ def write_region(dst: Any, region: Region, block: np.ndarray) -> None:
                 if encoder is not None:
                     _kernel_encode_and_store(arr, encoder, region, block)
                 else:
-                    sync(_encode_and_store(dst, arr, region, block))
+                    add_encode(sync(_encode_and_store(dst, arr, region, block)))
                 return
             except (AttributeError, TypeError, ImportError, NotImplementedError) as exc:
                 _FAST_PATH_OK = False  # internals moved: use the public API from now on

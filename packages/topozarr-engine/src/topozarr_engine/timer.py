@@ -1,4 +1,10 @@
-"""Thread-safe cumulative timing of region work (read / reduce / write)."""
+"""Thread-safe cumulative timing of region work (read / reduce / write = encode + store).
+
+The writers that encode in the calling thread (``shards.write_region``, the native writer)
+report their encode seconds on a per-thread clock (:func:`add_encode`); the engine reads it
+around each write, so a write's seconds split into encode and store without every writer
+taking a timer argument.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["RegionTimer"]
+__all__ = ["RegionTimer", "add_encode", "breakdown", "encode_seconds"]
 
-_STAGES = ("read", "reduce", "write")
+_STAGES = ("read", "reduce", "write", "encode")
+_CLOCK = threading.local()
+
+
+def add_encode(seconds: float) -> None:
+    """Add ``seconds`` of encoding done in this thread (read back by :func:`encode_seconds`)."""
+    _CLOCK.encode = getattr(_CLOCK, "encode", 0.0) + seconds
+
+
+def encode_seconds() -> float:
+    """Encode seconds this thread has reported so far."""
+    return float(getattr(_CLOCK, "encode", 0.0))
+
+
+def breakdown(timers: list[RegionTimer], wall_s: float, workers: int) -> dict[str, float]:
+    """Where a write's thread time went: decode, reduce, encode, store and the rest.
+
+    ``decode_s`` is reading the source (I/O and decode), ``store_s`` the part of writes that
+    is not encoding (handing bytes to the store and waiting for it), and ``other_s`` the
+    workers' remaining time (``workers * wall_s`` minus the stages): Python between the
+    stages, waiting for locks or for work. Seconds are summed over threads.
+    """
+    decode = sum(t.read_s for t in timers)
+    reduce = sum(t.reduce_s for t in timers)
+    encode = sum(t.encode_s for t in timers)
+    store = sum(t.write_s - t.encode_s for t in timers)
+    other = max(0.0, workers * wall_s - decode - reduce - encode - store)
+    return {
+        "decode_s": decode,
+        "reduce_s": reduce,
+        "encode_s": encode,
+        "store_s": store,
+        "other_s": other,
+        "wall_s": wall_s,
+        "workers": float(workers),
+    }
 
 
 class RegionTimer:
     """Cumulative seconds and counts of region work, summed across worker threads.
 
     Seconds are summed over threads, so with several workers they can exceed the wall time.
+    ``encode_s`` is the part of ``write_s`` spent encoding (when the writer reports it).
     Counts: ``regions`` (processed), ``skipped`` (all-fill regions not written), ``writes``.
     """
 
@@ -25,6 +67,7 @@ class RegionTimer:
         self.read_s = 0.0
         self.reduce_s = 0.0
         self.write_s = 0.0
+        self.encode_s = 0.0
         self.regions = 0
         self.skipped = 0
         self.writes = 0
@@ -33,7 +76,7 @@ class RegionTimer:
         self.region_shapes: set[tuple[int, ...]] = set()
 
     def add(self, stage: str, seconds: float) -> None:
-        """Add ``seconds`` to ``stage`` (one of ``"read"``, ``"reduce"``, ``"write"``)."""
+        """Add ``seconds`` to ``stage`` (``"read"``, ``"reduce"``, ``"write"``, ``"encode"``)."""
         if stage not in _STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {_STAGES}")
         with self._lock:
@@ -75,6 +118,8 @@ class RegionTimer:
                 "read_s": self.read_s,
                 "reduce_s": self.reduce_s,
                 "write_s": self.write_s,
+                "encode_s": self.encode_s,
+                "store_s": self.write_s - self.encode_s,
                 "regions": self.regions,
                 "skipped": self.skipped,
                 "writes": self.writes,

@@ -32,7 +32,7 @@ def _variable_encoding(
     if user.get("shards") is not None:
         enc["shards"] = tuple(user.pop("shards"))
     user.pop("shards", None)
-    enc["compressors"] = user.pop("compressors", default_compressors())
+    enc["compressors"] = user.pop("compressors", default_compressors(dtype))
     fill = pyramid.fill_values.get(name)
     if fill is None:
         fill = np.nan if dtype.kind == "f" else None

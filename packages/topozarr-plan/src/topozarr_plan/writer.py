@@ -48,6 +48,7 @@ from topozarr_engine import (
     DEFAULT_MAX_REGION_BYTES,
     RegionTimer,
 )
+from topozarr_engine.timer import breakdown
 
 from topozarr_plan.errors import PlanError
 from topozarr_plan.fingerprint import describe_plan, differences, digest_of
@@ -270,6 +271,7 @@ def write_pyramid(
     if not stats:
         return None
     counts = timers.pop("tiles")
+    total = breakdown([timers[level] for level in requested], wall, workers)
     return {
         str(level): {
             **timers[level].as_dict(),
@@ -277,6 +279,7 @@ def write_pyramid(
             "block_s": timers[level].read_s + timers[level].reduce_s,
             "wall_s": wall,
             "workers": workers,
+            "breakdown": total,  # the whole write's, the same in every level's entry
             "path": "single-pass" if single_pass else "level-by-level",
             "complete": complete,
             **counts,
@@ -310,12 +313,14 @@ def _append(
         return None
     counts = timers.pop("tiles")
     wall = time.perf_counter() - t_start
+    total = breakdown(list(timers.values()), wall, workers)
     return {
         str(level): {
             **timer.as_dict(),
             "block_s": timer.read_s + timer.reduce_s,
             "wall_s": wall,
             "workers": workers,
+            "breakdown": total,
             "path": "append",
             "complete": True,
             "append": {"dim": dim, "from": plan.old, "to": plan.total},
