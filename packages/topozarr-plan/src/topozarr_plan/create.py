@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from topozarr_engine.codecs import default_compressors
 from topozarr_metadata import ZarrLayerVarConfig
+from zarr.codecs import BytesCodec
 
 from topozarr_plan._kernel import kernel_caps
 from topozarr_plan.flat import recommend_encoding
@@ -111,6 +113,10 @@ def _encodings(
             )
         )
         for name in names:
+            # The codecs write() uses, so that DataTree.to_zarr(encoding=pyramid.encoding)
+            # writes the same array metadata (it replaces the variables' own encoding).
+            per_var[name]["serializer"] = BytesCodec()
+            per_var[name]["compressors"] = default_compressors(dtypes[name])
             if fill_values[name] is not None:
                 # DataTree.to_zarr(encoding=...) replaces each variable's own encoding, so the
                 # fill must travel here: "fill_value" is the Zarr array's fill (what

@@ -34,7 +34,15 @@ def _digest(values: Any) -> str:
 
 def _stable(value: Any) -> str:
     """A canonical text of a JSON-like value (numpy scalars and arrays included)."""
-    return json.dumps(value, sort_keys=True, default=lambda v: repr(np.asarray(v).tolist()))
+    return json.dumps(value, sort_keys=True, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of what json does not know: a zarr codec's own dict, numpy values' lists."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    return repr(np.asarray(value).tolist())
 
 
 def describe_plan(pyramid: Pyramid, spatial: list[str]) -> dict[str, str]:

@@ -130,6 +130,8 @@ def _write_template(
             chunks=enc["chunks"],
             shards=enc.get("shards"),
             compressors=enc["compressors"],
+            serializer=enc.get("serializer", "auto"),
+            filters=enc.get("filters", "auto"),
             fill_value=enc.get("fill_value"),
             dimension_names=[str(d) for d in var.dims],
             attributes=attrs,

@@ -29,11 +29,13 @@ class Pyramid:
         write). Template attrs are the source's (minus stale geo keys) plus the level's
         group attrs; spatial variables carry their ``_FillValue`` in ``encoding``.
     encoding : dict
-        Nested dict ``{path: {var: {"chunks": ..., "shards": ...}}}`` with paths ``"/0"``,
-        ``"/1"``, ...; shaped for ``DataTree.to_zarr(encoding=...)``. No ``"shards"`` key when
-        sharding is disabled. Variables with a fill value also carry ``"fill_value"`` (the
-        Zarr array's fill) and ``"_FillValue"`` (xarray's CF mask), because an explicit
-        ``to_zarr`` encoding replaces the variables' own.
+        Nested dict ``{path: {var: {"chunks": ..., "shards": ..., "serializer": ...,
+        "compressors": ...}}}`` with paths ``"/0"``, ``"/1"``, ...; shaped for
+        ``DataTree.to_zarr(encoding=...)``, which then writes the same array metadata as
+        :meth:`write` (which reads its codecs from here: edit them to change what it
+        writes). No ``"shards"`` key when sharding is disabled. Variables with a fill value
+        also carry ``"fill_value"`` (the Zarr array's fill) and ``"_FillValue"`` (xarray's CF
+        mask), because an explicit ``to_zarr`` encoding replaces the variables' own.
     attrs : dict
         Root group metadata (multiscales / proj: / spatial: / zarr-layer).
     x_dim, y_dim : str
