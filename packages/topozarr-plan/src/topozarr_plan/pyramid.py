@@ -52,8 +52,8 @@ class Pyramid:
         valid).
     group_attrs : dict of int to dict
         Attributes of each level group (proj:* and spatial:* of that level), from
-        ``topozarr_metadata.level_group_attrs``. Not in the seed contract; added with a
-        default so the documented fields keep their order and defaults.
+        ``topozarr_metadata.level_group_attrs``. Added after the documented fields, with a
+        default, so those keep their order and defaults.
     """
 
     source: xr.Dataset
