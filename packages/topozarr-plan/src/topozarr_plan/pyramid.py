@@ -75,12 +75,13 @@ class Pyramid:
         return str(self.method.get(name, DEFAULT_METHOD))
 
     def as_datatree(self) -> xr.DataTree:
-        """Return a lazy DataTree with all pyramid levels coarsened via xarray.
+        """Return a lazy DataTree with all pyramid levels, each reduced from the source.
 
         Each level is reduced from the source dataset by its cumulative factor with the
-        topozarr kernel (the same values, dtypes and fill handling as :meth:`write`). If the
-        source is Dask-backed, the returned tree is fully lazy — suitable for writing on a
-        Dask distributed cluster or with icechunk. Non-dask sources are wrapped in dask when
+        topozarr kernel, block by block (``map_blocks``, not xarray's ``coarsen``): the same
+        values, dtypes and fill handling as :meth:`write`. If the source is Dask-backed, the
+        returned tree is fully lazy — suitable for writing on a Dask distributed cluster or
+        with icechunk. Non-dask sources are wrapped in dask when
         it is installed (lazily, without reading), else the levels are computed eagerly.
         Use ``self.encoding`` (already shaped for ``DataTree.to_zarr``) to apply the
         recommended chunks and shards:
