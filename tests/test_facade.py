@@ -1,4 +1,4 @@
-"""Every import path the seed API reference documents works, and names the members' objects."""
+"""Every import path of the documented API works, and names the members' objects."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import topozarr_engine
 import topozarr_metadata
 import topozarr_plan
 
-SEED_PATHS = [
+DOCUMENTED_PATHS = [
     ("topozarr", "create_pyramid", topozarr_plan.create_pyramid),
     ("topozarr", "Pyramid", topozarr_plan.Pyramid),
     ("topozarr", "ZarrLayerVarConfig", topozarr_metadata.ZarrLayerVarConfig),
@@ -29,8 +29,8 @@ SEED_PATHS = [
 ]
 
 
-@pytest.mark.parametrize(("module", "name", "expected"), SEED_PATHS)
-def test_seed_import_path(module: str, name: str, expected: object) -> None:
+@pytest.mark.parametrize(("module", "name", "expected"), DOCUMENTED_PATHS)
+def test_documented_import_path(module: str, name: str, expected: object) -> None:
     namespace: dict[str, object] = {}
     exec(f"from {module} import {name}", namespace)
     assert namespace[name] is expected

@@ -1,6 +1,8 @@
 """Read a written pyramid back: a summary for `topozarr info`.
 
-`topozarr validate` reads the store its own way (each node's zarr.json): see validate_store.
+The root's GeoZarr attributes are parsed by :func:`topozarr_metadata.read_multiscales` (the
+rules are in docs/metadata.md); zarr-python describes the arrays. `topozarr validate` reads the
+store its own way (each node's zarr.json): see validate_store.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zarr
+from topozarr_metadata import LevelMetadata, MetadataReadError, PyramidMetadata, read_multiscales
 
 from topozarr.errors import UsageError
 
@@ -40,23 +43,27 @@ def _attrs(node: zarr.Group | zarr.Array) -> dict[str, Any]:
     return dict(node.attrs)
 
 
-def _layout(root: zarr.Group) -> list[dict[str, Any]]:
-    """The multiscales layout entries of the root group, or [] when there are none."""
-    multiscales = _attrs(root).get("multiscales")
-    return list(multiscales.get("layout") or []) if isinstance(multiscales, dict) else []
+def read_pyramid(root: zarr.Group) -> PyramidMetadata:
+    """The root's multiscales metadata, or a one-line UsageError saying why there is none."""
+    try:
+        return read_multiscales(_attrs(root))
+    except MetadataReadError as err:
+        raise UsageError(
+            f"the store has no readable multiscales layout ({err}); is it a topozarr pyramid?"
+        ) from err
 
 
 def _dims(arr: zarr.Array) -> list[str]:
     return [str(d) for d in getattr(arr.metadata, "dimension_names", None) or ()]
 
 
-def _groups(root: zarr.Group) -> list[tuple[dict[str, Any], zarr.Group]]:
-    """(layout entry, level group) for every layout asset that exists as a group."""
+def _groups(root: zarr.Group, meta: PyramidMetadata) -> list[tuple[LevelMetadata, zarr.Group]]:
+    """(layout level, level group) for every layout asset that exists as a group."""
     out = []
-    for entry in _layout(root):
-        node = root.get(str(entry.get("asset", "")))
+    for level in meta.levels:
+        node = root.get(level.asset)
         if isinstance(node, zarr.Group):
-            out.append((entry, node))
+            out.append((level, node))
     return out
 
 
@@ -93,45 +100,48 @@ def _array_summary(name: str, arr: zarr.Array) -> ArraySummary:
 
 def summarize(root: zarr.Group) -> dict[str, Any]:
     """Levels, shapes, chunks/shards, dtypes, CRS, bbox, method and stored bytes of a pyramid."""
-    attrs = _attrs(root)
-    if not _layout(root):
-        raise UsageError("the store has no multiscales layout; is it a topozarr pyramid?")
-    default_method = attrs["multiscales"].get("resampling_method")
+    meta = read_pyramid(root)
     levels = []
-    for entry, group in _groups(root):
+    for level, group in _groups(root, meta):
         group_attrs = _attrs(group)
         arrays = tuple(
             _array_summary(name, arr) for name, arr in sorted(group.arrays(), key=lambda kv: kv[0])
         )
         levels.append(
             LevelSummary(
-                asset=str(entry["asset"]),
-                shape=tuple(entry.get("spatial:shape") or group_attrs.get("spatial:shape") or ()),
-                bbox=tuple(group_attrs.get("spatial:bbox", ())),
-                resampling_method=entry.get("resampling_method", default_method),
+                asset=level.asset,
+                shape=level.shape or tuple(group_attrs.get("spatial:shape") or ()),
+                # The level group's own bbox as written; else the extent of its transform.
+                bbox=tuple(group_attrs.get("spatial:bbox") or level.bbox or ()),
+                resampling_method=level.resampling_method,
                 arrays=arrays,
             )
         )
     return {
-        "crs": attrs.get("proj:code") or "(WKT2 only)",
-        "dims": attrs.get("spatial:dimensions"),
-        "bbox": attrs.get("spatial:bbox"),
-        "method": default_method,
+        "crs": meta.crs.code if meta.crs is not None and meta.crs.code else "(WKT2 only)",
+        "dims": list(meta.dims) if meta.dims is not None else None,
+        "bbox": list(meta.bbox) if meta.bbox is not None else None,
+        "method": meta.resampling_method,
         "levels": levels,
         "stored_bytes": sum(a.stored_bytes for lv in levels for a in lv.arrays),
-        "extents": extents(root),
+        "extents": _extents(root, meta),
     }
 
 
 def extents(root: zarr.Group) -> dict[str, dict[str, Any]]:
     """Size, first and last value of each non-spatial dim of level 0 (CF times decoded)."""
+    try:
+        meta = read_multiscales(_attrs(root))
+    except MetadataReadError:
+        return {}  # a flat store, or not a pyramid at all
+    return _extents(root, meta)
+
+
+def _extents(root: zarr.Group, meta: PyramidMetadata) -> dict[str, dict[str, Any]]:
     import xarray as xr
 
-    layout = _layout(root)
-    spatial = set(_attrs(root).get("spatial:dimensions") or ())
-    if not layout:
-        return {}
-    level0 = xr.open_zarr(root.store, group=str(layout[0]["asset"]), consolidated=False)
+    spatial = set(meta.dims or ())
+    level0 = xr.open_zarr(root.store, group=meta.levels[0].asset, consolidated=False)
     out = {}
     for dim, size in level0.sizes.items():
         if dim in spatial:

@@ -1,9 +1,10 @@
-"""Shared fixtures: CRS strings, the shared v0.1 schemas, and a worked-example builder."""
+"""Shared fixtures: CRS strings, the official v0.1 schemas and examples, all inside the repo."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,21 @@ import pytest
 from jsonschema import Draft202012Validator
 
 HERE = Path(__file__).parent
-# <repo>/packages/topozarr-metadata/tests -> <repo>/../shared/specs
-SHARED_SPECS = HERE.parents[2].parent / "shared" / "specs"
-V01_SCHEMAS = {
-    "multiscales": SHARED_SPECS / "multiscales" / "schema.json",
-    "proj": SHARED_SPECS / "proj" / "schema.json",
-    "spatial": SHARED_SPECS / "spatial" / "schema.json",
-    "zarr-conventions": SHARED_SPECS / "zarr-conventions-spec" / "zarr-conventions-schema.json",
+# Public example documents of the conventions, copied verbatim (see data/PROVENANCE.md).
+EXAMPLES = HERE / "data" / "examples"
+# The shipped schemas are the official v0.1 files: test_package.py checks their SHA-256
+# against the digests recorded in schemas/PROVENANCE.md, so they serve as the reference here.
+SCHEMA_FILES = {
+    "multiscales": "multiscales.schema.json",
+    "proj": "proj.schema.json",
+    "spatial": "spatial.schema.json",
+    "zarr-conventions": "zarr-conventions.schema.json",
 }
+
+
+def shipped_schema(name: str) -> bytes:
+    """Bytes of one schema shipped as package data of topozarr_metadata."""
+    return (resources.files("topozarr_metadata") / "schemas" / SCHEMA_FILES[name]).read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -28,23 +36,24 @@ def crs() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def shared_specs() -> Path:
-    assert SHARED_SPECS.is_dir(), f"shared specs not found at {SHARED_SPECS}"
-    return SHARED_SPECS
+def example() -> Callable[[str], dict[str, Any]]:
+    """Load one official example document from tests/data/examples by relative path."""
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    return load
 
 
 @pytest.fixture(scope="session")
-def v01_schema_paths(shared_specs: Path) -> dict[str, Path]:
-    """Convention name -> shared v0.1 schema file."""
-    return dict(V01_SCHEMAS)
+def schema_errors() -> Callable[[str, dict[str, Any]], list[str]]:
+    """Validate a group node document against one official v0.1 schema; return error texts.
 
-
-@pytest.fixture(scope="session")
-def schema_errors(shared_specs: Path) -> Callable[[str, dict[str, Any]], list[str]]:
-    """Validate a group node document against one shared v0.1 schema; return error texts."""
+    A plain ``Draft202012Validator`` over the schema files, independent of
+    :func:`topozarr_metadata.validate`'s own schema machinery.
+    """
     validators = {
-        name: Draft202012Validator(json.loads(path.read_text()))
-        for name, path in V01_SCHEMAS.items()
+        name: Draft202012Validator(json.loads(shipped_schema(name))) for name in SCHEMA_FILES
     }
 
     def check(name: str, attrs: dict[str, Any]) -> list[str]:

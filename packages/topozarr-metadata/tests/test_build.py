@@ -1,4 +1,4 @@
-"""Builders: the RULES.md worked example, schema validity over a grid of cases, errors."""
+"""Builders: the worked example of docs/metadata.md, schema validity over many cases, errors."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from topozarr_metadata import (
     multiscale_attrs,
 )
 
-# --- RULES.md section 0 and 5, transcribed by hand (independent reference) ---------------------
+# --- docs/metadata.md (CMOs, worked example), transcribed by hand: the independent reference ------
 
 MULTISCALES_CMO = {
     "schema_url": "https://raw.githubusercontent.com/zarr-conventions/multiscales/refs/tags/v0.1/schema.json",
@@ -145,7 +145,7 @@ def test_worked_example_level_group_exact(crs: dict[str, dict[str, str]]) -> Non
     assert _types_equal(built, expected)
 
 
-def test_worked_example_validates_against_shared_schemas(crs, schema_errors) -> None:
+def test_worked_example_validates_against_official_schemas(crs, schema_errors) -> None:
     wkt2 = crs["EPSG:4326"]["wkt2"]
     root = _worked(wkt2)
     for name in ("multiscales", "proj", "spatial", "zarr-conventions"):

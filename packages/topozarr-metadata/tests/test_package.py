@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import re
 import subprocess
 import sys
 import tomllib
@@ -12,6 +14,7 @@ from pathlib import Path
 import topozarr_metadata
 
 PYPROJECT = Path(__file__).parents[1] / "pyproject.toml"
+SCHEMA_NAMES = ("multiscales", "proj", "spatial", "zarr-conventions")
 
 
 def test_import_pulls_in_no_third_party_module() -> None:
@@ -38,8 +41,17 @@ def test_version_matches_dist() -> None:
     assert topozarr_metadata.__version__ == importlib.metadata.version("topozarr-metadata")
 
 
-def test_shipped_schemas_are_the_shared_v01_files(v01_schema_paths: dict[str, Path]) -> None:
+def _recorded_digests() -> dict[str, str]:
+    """File name -> SHA-256 from the digest table of schemas/PROVENANCE.md."""
+    text = (resources.files("topozarr_metadata") / "schemas" / "PROVENANCE.md").read_text("utf-8")
+    return dict(re.findall(r"^\| `([\w.-]+\.json)` \| `([0-9a-f]{64})` \|$", text, flags=re.M))
+
+
+def test_shipped_schemas_match_the_digests_in_provenance() -> None:
     shipped = resources.files("topozarr_metadata") / "schemas"
-    for name, shared in v01_schema_paths.items():
-        assert (shipped / f"{name}.schema.json").read_bytes() == shared.read_bytes(), name
-    assert (shipped / "PROVENANCE.md").is_file()
+    recorded = _recorded_digests()
+    names = sorted(p.name for p in shipped.iterdir() if p.name.endswith(".json"))
+    assert sorted(recorded) == names
+    assert names == sorted(f"{n}.schema.json" for n in SCHEMA_NAMES)
+    for name in names:
+        assert hashlib.sha256((shipped / name).read_bytes()).hexdigest() == recorded[name], name

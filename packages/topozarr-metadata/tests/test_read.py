@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,8 +128,8 @@ def test_sparse_and_south_up(crs) -> None:
     assert meta.hints == {}
 
 
-def test_star_graph_official_example(shared_specs: Path) -> None:
-    doc = json.loads((shared_specs / "spatial" / "examples" / "multiscales.json").read_text())
+def test_star_graph_official_example(example) -> None:
+    doc = example("spatial-v0.1/multiscales.json")
     meta = _read_quietly(doc)
     assert [lvl.asset for lvl in meta.levels] == ["r10m", "r20m", "r60m"]
     assert [lvl.derived_from for lvl in meta.levels] == [None, "r10m", "r10m"]
@@ -203,13 +201,13 @@ def test_level_for_resolution_rejects(root, res: Any) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "multiscales/examples-draft-v1/power-of-2-pyramid.json",
-        "multiscales/examples-draft-v1/sentinel-2-multiresolution.json",
-        "proj/examples-draft-v1/multiscales.json",
+        "multiscales-draft-v1/power-of-2-pyramid.json",
+        "multiscales-draft-v1/sentinel-2-multiresolution.json",
+        "geo-proj-draft-v1/multiscales.json",
     ],
 )
-def test_draft_documents_read_with_warning(shared_specs: Path, name: str) -> None:
-    doc = json.loads((shared_specs / name).read_text())
+def test_draft_documents_read_with_warning(example, name: str) -> None:
+    doc = example(name)
     with pytest.warns(LegacyConventionWarning, match="draft URL"):
         meta = read_multiscales(doc)
     assert meta.legacy is True

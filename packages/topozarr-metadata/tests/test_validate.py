@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +27,7 @@ DIMS = ("lat", "lon")
 
 @pytest.fixture
 def store(crs) -> dict[str, Any]:
-    """Root attrs, level group attrs and dimension_names of the RULES.md worked example."""
+    """Root attrs, level group attrs and dimension_names of the worked example in docs/metadata.md."""
     wkt2 = crs["EPSG:4326"]["wkt2"]
     common = {"shape": SHAPE, "transform": TRANSFORM, "dims": DIMS, "crs_wkt2": wkt2}
     root = multiscale_attrs(
@@ -305,21 +303,21 @@ def test_non_mapping_input() -> None:
 # --- official examples --------------------------------------------------------------------------
 
 
-def test_official_v01_spatial_multiscales_example_is_clean(shared_specs: Path) -> None:
-    doc = json.loads((shared_specs / "spatial" / "examples" / "multiscales.json").read_text())
+def test_official_v01_spatial_multiscales_example_is_clean(example) -> None:
+    doc = example("spatial-v0.1/multiscales.json")
     assert validate(doc) == []
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "multiscales/examples-draft-v1/power-of-2-pyramid.json",
-        "multiscales/examples-draft-v1/geospatial-pyramid.json",
-        "proj/examples-draft-v1/multiscales.json",
+        "multiscales-draft-v1/power-of-2-pyramid.json",
+        "multiscales-draft-v1/geospatial-pyramid.json",
+        "geo-proj-draft-v1/multiscales.json",
     ],
 )
-def test_draft_examples_are_flagged(shared_specs: Path, name: str) -> None:
-    doc = json.loads((shared_specs / name).read_text())
+def test_draft_examples_are_flagged(example, name: str) -> None:
+    doc = example(name)
     findings = validate(doc)
     assert any("draft" in f.message for f in findings), findings
 

@@ -16,7 +16,7 @@ def _transform(ds: xr.Dataset) -> list[float]:
 
 
 def test_north_up_rules_example() -> None:
-    # RULES.md worked example: 1024 x 2048 global EPSG:4326, descending latitude.
+    # The worked example of docs/metadata.md: 1024 x 2048 global EPSG:4326, descending latitude.
     ds = make_dataset(1024, 2048, res=0.17578125, x0=-180.0, y_top=90.0)
     assert _transform(ds) == [0.17578125, 0.0, -180.0, 0.0, -0.17578125, 90.0]
 

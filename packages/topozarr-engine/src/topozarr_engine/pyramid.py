@@ -1,6 +1,6 @@
 """The single-pass pyramid writer: read level 0 once, write every level, read nothing back.
 
-Algorithm (see DESIGN.md, "The single-pass streaming writer"):
+Algorithm (docs/design.md, "Engine (`topozarr-engine`) and `Pyramid.write`"):
 
 1. Level 0 is read in tiles aligned to its shards, widened to whole source chunks (each source
    chunk decoded once) and to multiples of the pyramid strides when that fits
@@ -17,6 +17,9 @@ Algorithm (see DESIGN.md, "The single-pass streaming writer"):
    memory is about ``workers x tile x 3`` plus one shard per level (plus the deep levels'
    accumulators, which are small: they are the coarsest levels).
 5. Written levels are never read back; regions whose values are all fill are not written.
+6. With a ``journal`` (a :class:`~topozarr_engine.tilelog.TileLog`), each finished tile task is
+   recorded; a rerun of the same plan skips finished tiles and replays, from ``replay_from``
+   (the stored level 0), only those that still feed a coarse shard not yet stored.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Builders (:func:`multiscale_attrs`, :func:`level_group_attrs`, :func:`flat_attrs`,
 :func:`layer_hints_attrs`) emit multiscales v0.1 + proj v0.1 + spatial v0.1
-attributes as described in ``shared/specs/RULES.md``; :func:`read_multiscales` parses
+attributes by the rules of ``docs/metadata.md``; :func:`read_multiscales` parses
 root attributes into frozen dataclasses; :func:`validate` (needs the ``validate``
 extra) checks attributes against the bundled v0.1 schemas and cross-field rules.
 """

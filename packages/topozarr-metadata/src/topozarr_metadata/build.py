@@ -1,8 +1,8 @@
 """Builders of GeoZarr attribute dicts (multiscales v0.1 + proj v0.1 + spatial v0.1).
 
 Pure functions of plain values; the returned dicts are fresh, JSON-ready (Python
-floats in transforms, bboxes and scales; ints in shapes) and follow
-``shared/specs/RULES.md``:
+floats in transforms, bboxes and scales; ints in shapes) and follow the rules
+restated in the repository's ``docs/metadata.md``:
 
 * root (= multiscales group): ``zarr_conventions`` [multiscales, proj, spatial],
   ``multiscales`` {resampling_method, layout}, ``proj:code`` (when known),

@@ -54,8 +54,8 @@ class Pyramid:
         valid).
     group_attrs : dict of int to dict
         Attributes of each level group (proj:* and spatial:* of that level), from
-        ``topozarr_metadata.level_group_attrs``. Not in the seed contract; added with a
-        default so the documented fields keep their order and defaults.
+        ``topozarr_metadata.level_group_attrs``. Added after the documented fields, with a
+        default, so those keep their order and defaults.
     """
 
     source: xr.Dataset
@@ -77,12 +77,13 @@ class Pyramid:
         return str(self.method.get(name, DEFAULT_METHOD))
 
     def as_datatree(self) -> xr.DataTree:
-        """Return a lazy DataTree with all pyramid levels coarsened via xarray.
+        """Return a lazy DataTree with all pyramid levels, each reduced from the source.
 
         Each level is reduced from the source dataset by its cumulative factor with the
-        topozarr kernel (the same values, dtypes and fill handling as :meth:`write`). If the
-        source is Dask-backed, the returned tree is fully lazy — suitable for writing on a
-        Dask distributed cluster or with icechunk. Non-dask sources are wrapped in dask when
+        topozarr kernel, block by block (``map_blocks``, not xarray's ``coarsen``): the same
+        values, dtypes and fill handling as :meth:`write`. If the source is Dask-backed, the
+        returned tree is fully lazy — suitable for writing on a Dask distributed cluster or
+        with icechunk. Non-dask sources are wrapped in dask when
         it is installed (lazily, without reading), else the levels are computed eagerly.
         Use ``self.encoding`` (already shaped for ``DataTree.to_zarr``) to apply the
         recommended chunks and shards:
@@ -120,12 +121,19 @@ class Pyramid:
     ) -> dict[str, Any] | None:
         """Compute and write pyramid levels to a Zarr store.
 
-        Level 0 is streamed region by region from the source dataset; each
-        subsequent level is block-reduced from the previously written level,
-        streaming shard-sized regions through the Rust kernel on a thread
-        pool. Levels are written sequentially (each reads the previous one);
-        variables within a level are processed in parallel on a shared pool.
-        For bounded memory on large stores, open the source lazily (e.g.
+        One pass over the source writes every level: level 0 is read once, in tiles aligned
+        to its shards (widened to whole source chunks within ``max_region_bytes``) and
+        visited in Z-order. Each tile is written to level 0 and reduced by the Rust kernel
+        into every coarser level at once: a level whose windows fit in the tile gets its
+        final values there, and deeper levels fold the tile into exact partial states (sum
+        and count, running max/min, ...) kept across tiles. A coarse shard is encoded and
+        stored as soon as its last tile is in, so memory holds a few tiles and about one
+        shard per level, and written levels are never read back. Every level therefore
+        equals the reduction of the native cells by its cumulative factor (as
+        ``as_datatree`` and xarray ``coarsen(boundary="trim")`` compute it), never a mean of
+        means. Variables run in parallel on one shared thread pool. Root attributes and
+        consolidated metadata are written last, once every level is complete. For bounded
+        memory on large sources, open the source lazily (e.g.
         ``xr.open_zarr(store, chunks=None)``).
 
         Parameters
@@ -141,36 +149,47 @@ class Pyramid:
             count and available memory (peak memory is roughly
             ``max_workers * 5 * region_bytes``).
         levels : list of int or None, default None
-            Subset of levels to write (e.g. ``[1, 2]``). Defaults to all levels.
+            Subset of levels to write (e.g. ``[1, 2]``). Defaults to all levels. A subset is
+            still one pass over the source: each listed level is computed from level 0 by its
+            cumulative factor (level 0 is read, and written only when listed), so the other
+            levels need not exist.
         max_region_bytes : int, default DEFAULT_MAX_REGION_BYTES
             Memory budget per level-0 copy region. Regions are widened to cover whole source
             chunks when that fits the budget, so each source chunk is read once.
         progress : bool, default False
             Show a tqdm progress bar over written regions (requires ``tqdm``).
         stats : bool, default False
-            Collect and return per-level timing stats: region shapes, worker count, wall
-            time, and cumulative per-region read/reduce/write seconds (summed across
-            threads).
-
-            With level pipelining active (``keep_levels_in_memory=True`` or auto-enabled),
-            level N's ``reduce_s`` captures fused-reduce time (reducing level-N blocks into
-            the level-N+1 buffer) rather than the reduce of level N itself (which is zero
-            when reading from memory). ``read_s = block_s - reduce_s`` remains the pure
-            source-read time at every level.
+            Return per-level statistics: ``read_s``, ``reduce_s``, ``block_s`` (read +
+            reduce) and ``write_s`` (seconds summed across threads), ``regions``,
+            ``skipped``, ``writes``, ``bytes_read``, ``bytes_written``, ``region_shapes``,
+            ``workers``, one shared ``wall_s``, ``path`` (``"single-pass"``,
+            ``"level-by-level"`` or ``"append"``), ``complete`` and the tile counts
+            ``tiles_run``, ``tiles_replayed``, ``passes_skipped``. Tile reads count for
+            level 0 (or for the first level of the pass when level 0 is not written), the
+            in-tile reduction for the first coarser level, each fold for its deep level.
         keep_levels_in_memory : bool or None, default None
-            Control level pipelining. ``None`` (default) auto-enables fusion when the higher
-            levels fit in half the available RAM after accounting for the worker region
-            budget. ``True`` forces fusion and raises ``MemoryError`` if the budget is
-            exceeded. ``False`` disables fusion and always re-reads from the store.
+            How many passes over the source. ``None`` (default) makes the single pass
+            described above whenever its estimated memory (tiles in flight, one shard
+            buffer per coarse level, the deep levels' accumulators) fits in half the
+            available memory. ``True`` forces the single pass and raises ``MemoryError``
+            when the estimate does not fit. ``False`` makes one pass over the source per
+            coarse level (level 0 is written with the first), so only one coarse level is in
+            memory at a time. Every choice writes the same values and reads the source, never
+            a written level (only a resume reads level 0 again).
         io : {"python", "rust"}, default "python"
-            ``"python"`` (default) writes everything through zarr-python. ``"rust"`` encodes
-            and stores spatial-variable regions natively in the ``topozarr-core`` kernel (a
-            bundled Rust extension, no extra install) -- one shared connection pool, no
-            per-region trip through zarr-python's sync bridge. Metadata, coords, and
-            non-spatial variables still go through zarr-python. Supports local paths,
-            ``s3://`` URLs, ``LocalStore``, and obstore-backed ``ObjectStore`` targets. This
-            is unrelated to the optional ``zarrs`` codec pipeline (a separate zarr-python
-            codec backend).
+            Who stores the shards of the spatial variables. In both cases the engine writes
+            whole shards, encoded by the kernel (the zarrs codecs, from the array's own
+            ``zarr.json``) in the worker threads with the GIL released. ``"python"``
+            (default) stores those bytes through the zarr-python store, so every store
+            zarr-python accepts works; a codec chain the kernel does not know is encoded by
+            zarr-python's pipeline instead. ``"rust"`` has the kernel store them too, through
+            object_store, with uploads in flight in the background on one connection pool;
+            a tile counts as finished once its own uploads have. It supports local paths,
+            ``s3://`` URLs, ``LocalStore`` and obstore-backed ``ObjectStore`` targets; any
+            other store raises ``PlanError`` before anything is written. Either way, array
+            metadata, coordinates, non-spatial variables and attributes go through
+            zarr-python. This is unrelated to the optional ``zarrs`` codec pipeline (a
+            separate zarr-python codec backend).
         resume : bool, default False
             Continue an interrupted write of the same plan (same source, options and
             levels) from its journal in the store: finished tiles are not read from the
@@ -193,9 +212,14 @@ class Pyramid:
             dask-backed); ``io="python"``, all levels, no ``resume`` / ``append_dim`` yet.
             Values and metadata are those of a local write; see docs/usage.md, "Clusters".
 
-        The write holds a lease in the store (``.topozarr-write/``): a second writer fails at
-        once, naming the holder. A write that fails or is killed leaves the store unpublished
-        (no root ``multiscales``) and resumable; see docs/usage.md, "Failures and resume".
+        The write keeps a journal in the store (``.topozarr-write/``): a lease taken by
+        conditional create, so a second writer fails at once, naming the holder; the plan;
+        and a record per finished tile naming the coarse shards it completed. A write that
+        fails or is killed leaves the store unpublished (no root ``multiscales``) and
+        resumable: ``resume=True`` runs the same plan, skips finished tiles and replays, from
+        the stored level 0, those that still feed a coarse shard not yet stored. The root
+        metadata is published when every level is complete and the journal is removed
+        last; see docs/usage.md, "Failures and resume".
 
         Returns
         -------

@@ -128,12 +128,14 @@ def write_pyramid(
         Every path gives the same values: each level is reduced from the native cells by its
         cumulative factor.
     io
-        ``"python"`` writes through zarr-python. ``"rust"``: the kernel encodes each spatial
-        shard with the array's codec chain (from its ``zarr.json``) and stores it through
-        object_store, concurrently and with the GIL released; metadata, coordinates and
-        non-spatial variables still go through zarr-python. Supports a local path,
-        ``LocalStore``, an ``s3://`` URL and an obstore-backed ``ObjectStore``; any other store
-        raises ``PlanError`` (a ``ValueError``) before anything is written.
+        ``"python"``: the kernel encodes each whole spatial shard (zarr-python's pipeline
+        when the kernel does not know the codec chain) and zarr-python's store stores it.
+        ``"rust"``: the kernel encodes each spatial shard with the array's codec chain (from
+        its ``zarr.json``) and stores it through object_store, concurrently and with the GIL
+        released; metadata, coordinates and non-spatial variables still go through
+        zarr-python. Supports a local path, ``LocalStore``, an ``s3://`` URL and an
+        obstore-backed ``ObjectStore``; any other store raises ``PlanError`` (a
+        ``ValueError``) before anything is written.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Walk the seed API reference: every documented parameter, default, field and error."""
+"""Walk the documented API (README "Public API", docstrings): every parameter, field, error."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_defaults_and_aliases() -> None:
     assert {"mean", "max", "min", "sum"} <= set(typing.get_args(CoarseningMethod))
 
 
-def test_pyramid_fields_in_seed_order() -> None:
+def test_pyramid_fields_in_documented_order() -> None:
     fields = dataclasses.fields(Pyramid)
     names = [f.name for f in fields]
     assert names[:9] == [
@@ -84,7 +84,7 @@ def test_pyramid_fields_in_seed_order() -> None:
         assert by_name[required].default_factory is dataclasses.MISSING
     assert by_name["factors"].default_factory() == []  # type: ignore[misc]
     assert by_name["fill_values"].default_factory() == {}  # type: ignore[misc]
-    # The extra field has a default so the seed constructor call still works.
+    # The extra field has a default so the documented constructor call still works.
     assert names[9:] == ["group_attrs"]
     p = Pyramid(
         source=make_dataset(),
@@ -226,7 +226,7 @@ def _air_temperature_like() -> Any:
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
-def test_seed_examples(tmp_path: Any) -> None:
+def test_documented_examples(tmp_path: Any) -> None:
     import xarray as xr
 
     ds = _air_temperature_like()
@@ -243,7 +243,7 @@ def test_seed_examples(tmp_path: Any) -> None:
     np.testing.assert_allclose(back["2"]["air"].values, ref.values, rtol=1e-6)
 
 
-def test_annotations_match_seed() -> None:
+def test_annotations_match_documented_api() -> None:
     import xarray as xr
     from topozarr_metadata import ZarrLayerVarConfig
 
@@ -253,7 +253,7 @@ def test_annotations_match_seed() -> None:
     assert hints["encoding"] == dict[str, Any]
     assert hints["attrs"] == dict[str, Any]
     assert hints["x_dim"] is str and hints["y_dim"] is str
-    # Issue 8 widened the seed's CoarseningMethod: a {variable: method} dict is accepted too.
+    # Issue 8 widened the documented CoarseningMethod: a {variable: method} dict is accepted too.
     assert hints["method"] == CoarseningMethod | dict[str, CoarseningMethod]
     assert hints["factors"] == list[int]
     assert hints["fill_values"] == dict[str, float | int | None]
