@@ -72,7 +72,7 @@ def _check_version() -> None:
             "Python layers are released together and must match exactly. Reinstall them "
             f"together, e.g. `pip install --force-reinstall topozarr-core=={required}` or "
             "`pip install -U topozarr` (in a source checkout: `uv sync` or "
-            "`maturin develop -m packages/topozarr-core/Cargo.toml`)."
+            "`maturin develop -m packages/topozarr-core/crates/bindings/Cargo.toml`)."
         )
 
 
