@@ -56,21 +56,22 @@ def tests(session: nox.Session, python: str) -> None:
 
 @nox.session(python=False)
 def rust(session: nox.Session) -> None:
-    """cargo test, rustfmt --check and clippy -D warnings on the kernel crate."""
+    """cargo fmt --check, clippy -D warnings and cargo test over the kernel's cargo workspace."""
     manifest = str(CORE / "Cargo.toml")
-    session.run("cargo", "fmt", "--manifest-path", manifest, "--check", external=True)
+    session.run("cargo", "fmt", "--all", "--manifest-path", manifest, "--check", external=True)
     session.run(
         "cargo",
         "clippy",
         "--manifest-path",
         manifest,
+        "--workspace",
         "--all-targets",
         "--",
         "-D",
         "warnings",
         external=True,
     )
-    session.run("cargo", "test", "--manifest-path", manifest, external=True)
+    session.run("cargo", "test", "--manifest-path", manifest, "--workspace", external=True)
 
 
 @nox.session(python=False)
@@ -117,7 +118,7 @@ def _pins() -> list[str]:
         manifests[m] = ROOT / "packages" / m / "pyproject.toml"
     for name, path in manifests.items():
         versions[name] = tomllib.loads(path.read_text())["project"]["version"]
-    cargo = tomllib.loads((CORE / "Cargo.toml").read_text())["package"]["version"]
+    cargo = tomllib.loads((CORE / "Cargo.toml").read_text())["workspace"]["package"]["version"]
     problems = []
     if cargo != versions["topozarr-core"]:
         problems.append(f"Cargo.toml version {cargo} != topozarr-core {versions['topozarr-core']}")

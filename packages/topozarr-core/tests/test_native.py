@@ -190,6 +190,21 @@ def test_s3_configuration_errors_name_the_key_and_hide_the_secret():
     assert "S3CR3T-never-shown" not in str(info.value)
 
 
+def test_s3_options_are_checked_like_python_keyword_arguments():
+    def s3(bucket, prefix="", *, config=None, max_retries=10_000, retry_timeout=300.0):
+        """What Python itself says for a misspelt keyword-only option."""
+
+    with pytest.raises(TypeError) as expected:
+        s3("bucket", max_retry=3)
+    wanted = str(expected.value).split(") ", 1)[1]  # "got an unexpected keyword argument ..."
+    with pytest.raises(TypeError, match=wanted):
+        NativeStore.s3("bucket", max_retry=3)
+    with pytest.raises(TypeError, match="max_retries"):
+        NativeStore.s3("bucket", max_retries="many")
+    with pytest.raises(ValueError, match="retry_timeout"):
+        NativeStore.s3("bucket", retry_timeout=-1.0)
+
+
 def test_shard_encoder_bytes_decode_through_zarr_python(tmp_path):
     from topozarr_core import ShardEncoder
 

@@ -45,3 +45,30 @@ def test_no_fill_value_and_nan_fill_on_integers():
     assert is_all_fill(np.zeros(4, np.int16), None) is False
     assert is_all_fill(np.zeros(4, np.int16), np.nan) is False
     assert is_all_fill(np.zeros(0, np.int16), None) is True
+
+
+KERNEL_DTYPES = ["uint8", "int16", "uint32", "int64", "float32", "float64"]
+
+
+@pytest.mark.parametrize("dtype", KERNEL_DTYPES)
+@pytest.mark.parametrize("method", ["mean", "max", "min", "sum", "nearest", "mode"])
+def test_output_dtype_and_empty_value_are_what_the_kernel_computes(method, dtype) -> None:
+    from topozarr_engine.accumulate import output_dtype
+    from topozarr_engine.blocks import empty_value
+    from topozarr_engine.kernel import block_reduce
+
+    dt = np.dtype(dtype)
+    assert output_dtype(method, dt) == block_reduce(np.arange(4, dtype=dt), (2,), method).dtype
+    # A window whose every cell is the fill value: the kernel's own answer.
+    empty = block_reduce(np.full(2, 5, dtype=dt), (2,), method, fill_value=5)
+    assert empty_value(method, dt, 5) == empty[0]
+
+
+def test_an_unknown_method_is_an_error_naming_the_valid_ones() -> None:
+    from topozarr_engine.accumulate import output_dtype
+    from topozarr_engine.blocks import empty_value
+
+    with pytest.raises(ValueError, match=r"'median'.*mean"):
+        output_dtype("median", np.dtype("float32"))
+    with pytest.raises(ValueError, match=r"'median'.*mean"):
+        empty_value("median", np.dtype("float32"), None)

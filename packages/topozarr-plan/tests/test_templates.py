@@ -242,3 +242,17 @@ def test_gdal_geotransform_restated_per_level() -> None:
         "0.0 1.0 0.0 10.0 0.0 -1.0",
         "0.0 2.0 0.0 10.0 0.0 -2.0",
     ]
+
+
+def test_coarsening_method_literal_lists_the_kernels_methods() -> None:
+    from typing import get_args
+
+    from topozarr_engine.kernel import METHODS
+    from topozarr_plan.types import CoarseningMethod
+
+    assert get_args(CoarseningMethod) == tuple(METHODS)
+
+
+def test_an_unknown_method_has_no_output_dtype() -> None:
+    with pytest.raises(ValueError, match="'median'"):
+        output_dtype(np.dtype("uint8"), "median", 2)

@@ -15,6 +15,7 @@ from topozarr_core._core import (
     UploadGroup,
     __version__,
     block_reduce,
+    method_table,
     pyramid_tile,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "UploadGroup",
     "__version__",
     "block_reduce",
+    "method_table",
     "pyramid_tile",
 ]

@@ -1,7 +1,7 @@
 """Type stubs and reference documentation for the compiled kernel ``topozarr_core._core``."""
 
 from collections.abc import Sequence
-from typing import Any, Final, final
+from typing import Any, Final, Literal, TypedDict, final
 
 import numpy.typing as npt
 
@@ -19,6 +19,27 @@ MAX_NDIM: Final[int]
 
 SIMD: Final[str]
 """Instruction set the fast paths use on this machine: ``"avx2"`` or ``"generic"``."""
+
+class _MethodRow(TypedDict):
+    """One row of `method_table` (a plain dict at run time)."""
+
+    name: str
+    """The method, as `METHODS` spells it."""
+    output_dtype: dict[str, str]
+    """numpy name of the output dtype for each source dtype of `DTYPES`: the source dtype, or
+    for ``sum`` numpy's sum dtype (``int64``/``uint64`` for integers)."""
+    empty: Literal["fill", "zero"]
+    """What a window without a valid cell reports: the fill value (NaN for floats without
+    one), or 0 (``sum``)."""
+    decomposable: bool
+    """Whether a coarser level follows exactly from fixed-size partial states of a finer one
+    (false for ``mode``, whose per-cell histogram grows with the number of distinct values)."""
+    state_bytes: dict[str, int]
+    """Bytes per level cell of a fresh `Accumulator` (``nbytes / cells``) for each source
+    dtype; a ``mode`` cell then grows by one (value, count) entry per distinct value."""
+
+def method_table() -> list[_MethodRow]:
+    """The kernel's method table: one `_MethodRow` dict per method, in `METHODS` order."""
 
 def block_reduce(
     a: npt.NDArray[Any],
@@ -332,5 +353,6 @@ __all__ = [
     "UploadGroup",
     "__version__",
     "block_reduce",
+    "method_table",
     "pyramid_tile",
 ]

@@ -22,11 +22,10 @@ __all__ = ["LevelAccumulator", "output_dtype"]
 
 
 def output_dtype(method: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
-    """dtype the kernel returns: the input dtype, except int64/uint64 for integer ``sum``."""
+    """dtype the kernel returns for ``method`` over ``dtype``, from the kernel's method table
+    (the input dtype, except int64/uint64 for integer ``sum``)."""
     dtype = np.dtype(dtype)
-    if method == "sum" and dtype.kind in "iu":
-        return np.dtype(np.int64 if dtype.kind == "i" else np.uint64)
-    return dtype
+    return np.dtype(kernel.method_row(method)["output_dtype"].get(dtype.name, dtype.name))
 
 
 class LevelAccumulator:

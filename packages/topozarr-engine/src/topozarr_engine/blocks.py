@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from topozarr_engine import kernel
+
 __all__ = ["array_block_shape", "empty_value", "is_all_fill", "materialize"]
 
 
@@ -62,11 +64,11 @@ def _all_equal(values: np.ndarray, fill_value: Any, nan: bool) -> bool:
 
 
 def empty_value(method: str, dtype: np.dtype[Any], fill_value: Any) -> Any:
-    """Value the kernel gives a window with no valid cell.
+    """Value the kernel gives a window with no valid cell (the method table's ``empty``).
 
     0 for ``sum``; otherwise ``fill_value``, or NaN for floats without one.
     """
-    if method == "sum":
+    if kernel.method_row(method)["empty"] == "zero":
         return dtype.type(0)
     if fill_value is not None:
         return fill_value

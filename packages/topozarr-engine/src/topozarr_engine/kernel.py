@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
+from typing import Any
 
 import topozarr_core
 from topozarr_core import (
@@ -22,6 +23,7 @@ from topozarr_core import (
     ShardEncoder,
     UploadGroup,
     block_reduce,
+    method_table,
 )
 
 from topozarr_engine.errors import KernelVersionError
@@ -31,18 +33,34 @@ __all__ = [
     "KERNEL_VERSION",
     "MAX_NDIM",
     "METHODS",
+    "METHOD_TABLE",
     "Accumulator",
     "NativeArray",
     "NativeStore",
     "ShardEncoder",
     "UploadGroup",
     "block_reduce",
+    "method_row",
     "pyramid_tile",
     "required_kernel_version",
 ]
 
 #: Version of the installed topozarr-core kernel.
 KERNEL_VERSION: str = topozarr_core.__version__
+
+#: The kernel's method table by name (see ``topozarr_core.method_table``): output dtype and
+#: accumulator bytes per cell for each source dtype, empty-window value, decomposability.
+METHOD_TABLE: dict[str, Any] = {row["name"]: row for row in method_table()}
+
+
+def method_row(method: str) -> Any:
+    """The kernel's table row of ``method``; ``ValueError`` naming the valid ones otherwise."""
+    try:
+        return METHOD_TABLE[method]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
+        ) from None
 
 
 def required_kernel_version() -> str | None:
@@ -72,7 +90,7 @@ def _check_version() -> None:
             "Python layers are released together and must match exactly. Reinstall them "
             f"together, e.g. `pip install --force-reinstall topozarr-core=={required}` or "
             "`pip install -U topozarr` (in a source checkout: `uv sync` or "
-            "`maturin develop -m packages/topozarr-core/Cargo.toml`)."
+            "`maturin develop -m packages/topozarr-core/crates/bindings/Cargo.toml`)."
         )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KernelCaps", "block_reduce_fn", "kernel_caps"]
+__all__ = ["KernelCaps", "block_reduce_fn", "kernel_caps", "kernel_output_dtype"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,9 @@ def block_reduce_fn() -> Callable[..., np.ndarray]:
     """Return the kernel's ``block_reduce(a, stride, method, fill_value=None, skipna=True)``."""
     fn: Callable[..., np.ndarray] = _module().block_reduce
     return fn
+
+
+def kernel_output_dtype(method: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype the kernel returns for ``method`` over ``dtype`` (its method table)."""
+    row = _module().method_row(method)
+    return np.dtype(row["output_dtype"].get(dtype.name, dtype.name))

@@ -16,6 +16,7 @@ import numpy as np
 import pyproj
 import xarray as xr
 
+from topozarr_plan._kernel import kernel_output_dtype
 from topozarr_plan.attrs import json_attrs
 from topozarr_plan.errors import PlanError
 from topozarr_plan.grid import RESOLUTION_ATTR, AxisGrid, level_coordinate
@@ -119,13 +120,14 @@ def fill_value_for(name: str, var: xr.DataArray) -> float | int | None:
 def output_dtype(dtype: np.dtype[Any], method: str, factor: int) -> np.dtype[Any]:
     """Dtype of a spatial variable at cumulative ``factor``.
 
-    Level 0 is a copy (source dtype). Integer ``sum`` widens like numpy (int64 / uint64);
-    every other method keeps the dtype (integer mean rounds half to even in the kernel).
+    Level 0 is a copy (source dtype); coarser levels have the dtype the kernel's method table
+    gives: integer ``sum`` widens like numpy (int64 / uint64), every other method keeps the
+    dtype (integer mean rounds half to even in the kernel).
     """
     dtype = np.dtype(dtype)
-    if factor == 1 or method != "sum" or dtype.kind not in "iu":
+    if factor == 1:
         return dtype
-    return np.add.reduce(np.zeros(1, dtype=dtype)).dtype
+    return kernel_output_dtype(method, dtype)
 
 
 def level_shape(

@@ -95,7 +95,7 @@ pub fn out_shape(g: &Geom) -> [usize; 4] {
 /// Views an array of 1 to 4 dimensions as 4-D by prepending length-1 axes (no copy).
 pub fn as4<T>(a: ArrayViewD<'_, T>) -> Result<ArrayView4<'_, T>> {
     let nd = a.ndim();
-    if nd == 0 || nd > crate::MAX_NDIM {
+    if nd == 0 || nd > crate::any::MAX_NDIM {
         return Err(KernelError::BadNdim(nd));
     }
     let mut v = a;

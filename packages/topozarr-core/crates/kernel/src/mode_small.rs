@@ -236,8 +236,9 @@ pub fn mode_small<T: Elem>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::any::{AnyArray, AnyView};
+    use crate::api::block_reduce;
     use crate::dtype::{Elem, FillValue};
-    use crate::kernel::{block_reduce, AnyArray, AnyView};
     use ndarray::{ArrayD, IxDyn};
     use std::time::Instant;
 

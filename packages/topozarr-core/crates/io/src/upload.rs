@@ -13,8 +13,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
-use crate::error::{KernelError, Result, StorageKind};
 use crate::target::Target;
+use topozarr_kernel::error::{KernelError, Result, StorageKind};
 
 const UNIT: usize = 1024;
 

@@ -6,13 +6,13 @@
 //!
 //! Mode is not decomposable (the mode of modes is not the mode), so:
 //! * `block_reduce` / `pyramid_tile` reduce every level from the native cells of the tile;
-//! * the [`ModeAcc`] accumulator keeps an exact sparse histogram (sorted `(value, count)` pairs)
+//! * the [`crate::mode_acc::ModeAcc`] accumulator keeps an exact sparse histogram (sorted `(value, count)` pairs)
 //!   per level cell, merged tile by tile. Its memory is the number of distinct valid values per
 //!   level cell, which is small for categorical data (see the README for measured figures).
+use crate::any::AnyArray;
 use crate::dtype::{Elem, Missing};
 use crate::error::{KernelError, Result};
-use crate::kernel::{squeeze, AnyArray, Kernel};
-pub use crate::mode_acc::{new_mode_accumulator, ModeAcc};
+use crate::kernel::{squeeze, Kernel};
 use crate::mode_small::{
     key, mode_2x2, mode_large_simd, mode_small, mode_square_simd, LargeScratch, SMALL,
 };
@@ -171,6 +171,47 @@ pub struct ModeScratch<T> {
     todo: Vec<usize>,
 }
 
+impl<T: Elem> ModeRow<T> {
+    /// The SIMD and small-window paths of [`RowKernel::row`]; true when they finished the row,
+    /// else `sc.todo` lists the windows left for the counting table (or sort).
+    fn whole_windows(
+        &self,
+        sc: &mut ModeScratch<T>,
+        rows: &[ArrayView1<'_, T>],
+        ax: &Ax,
+        out: &mut [MaybeUninit<T>],
+    ) -> bool {
+        // Whole windows over contiguous rows: square ones of small integers with AVX2, the
+        // rest of up to SMALL cells by pairwise counting, vectorised by the compiler.
+        // Larger square ones with AVX2 through a bound, leaving the windows it cannot decide.
+        // The windows left go to the counting table (or sort) below.
+        let miss = self.miss;
+        let mut done = 0;
+        sc.todo.clear();
+        let mut large = false;
+        if ax.p == 0 && out.len() * ax.s <= ax.n {
+            let sl: Vec<&[T]> = rows.iter().filter_map(|r| r.as_slice()).collect();
+            if sl.len() == rows.len() {
+                if mode_large_simd(&sl, ax.s, out, miss, self.skipna, &mut sc.large) {
+                    large = true;
+                    sc.todo.extend_from_slice(&sc.large.pending);
+                } else {
+                    done = mode_square_simd(&sl, ax.s, out, miss, self.skipna);
+                }
+                if rows.len() * ax.s <= SMALL {
+                    let rest: Vec<&[T]> = sl.iter().map(|r| &r[done * ax.s..]).collect();
+                    mode_small(&rest, ax.s, &mut out[done..], miss, self.skipna);
+                    return true;
+                }
+            }
+        }
+        if !large {
+            sc.todo.extend(done..out.len());
+        }
+        false
+    }
+}
+
 impl<T: Elem> RowKernel<T> for ModeRow<T> {
     type O = T;
     type Scratch = ModeScratch<T>;
@@ -189,31 +230,8 @@ impl<T: Elem> RowKernel<T> for ModeRow<T> {
                 return;
             }
         }
-        // Whole windows over contiguous rows: square ones of small integers with AVX2, the
-        // rest of up to SMALL cells by pairwise counting, vectorised by the compiler.
-        // Larger square ones with AVX2 through a bound, leaving the windows it cannot decide.
-        // The windows left go to the counting table (or sort) below.
-        let mut done = 0;
-        sc.todo.clear();
-        let mut large = false;
-        if ax.p == 0 && out.len() * ax.s <= ax.n {
-            let sl: Vec<&[T]> = rows.iter().filter_map(|r| r.as_slice()).collect();
-            if sl.len() == rows.len() {
-                if mode_large_simd(&sl, ax.s, out, miss, self.skipna, &mut sc.large) {
-                    large = true;
-                    sc.todo.extend_from_slice(&sc.large.pending);
-                } else {
-                    done = mode_square_simd(&sl, ax.s, out, miss, self.skipna);
-                }
-                if rows.len() * ax.s <= SMALL {
-                    let rest: Vec<&[T]> = sl.iter().map(|r| &r[done * ax.s..]).collect();
-                    mode_small(&rest, ax.s, &mut out[done..], miss, self.skipna);
-                    return;
-                }
-            }
-        }
-        if !large {
-            sc.todo.extend(done..out.len());
+        if self.whole_windows(sc, rows, ax, out) {
+            return;
         }
         // Contiguous row slices (strided rows are copied once).
         let ModeScratch {
@@ -325,9 +343,8 @@ pub fn pyramid_tile_mode<T: Kernel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accumulate::new_accumulator;
+    use crate::api::{block_reduce, new_accumulator};
     use crate::dtype::FillValue;
-    use crate::kernel::block_reduce;
     use ndarray::s;
     use ndarray::{Array, ArrayD, IxDyn};
     use std::collections::BTreeMap;

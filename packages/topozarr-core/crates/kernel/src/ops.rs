@@ -4,34 +4,12 @@
 //! kernels (`mode*.rs`).
 use crate::dtype::{Elem, Missing};
 use crate::error::{KernelError, Result};
-
-/// Names accepted as `method`, in the order `METHODS` reports them.
-pub const METHODS: [&str; 6] = ["mean", "max", "min", "sum", "nearest", "mode"];
-
-/// A reduction method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Mean,
-    Max,
-    Min,
-    Sum,
-    Nearest,
-    /// Majority: see `crate::mode`.
-    Mode,
-}
+pub use crate::methods::{Method, METHODS};
 
 impl std::str::FromStr for Method {
     type Err = KernelError;
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "mean" => Method::Mean,
-            "max" => Method::Max,
-            "min" => Method::Min,
-            "sum" => Method::Sum,
-            "nearest" => Method::Nearest,
-            "mode" => Method::Mode,
-            _ => return Err(KernelError::UnknownMethod(s.to_string())),
-        })
+        Method::from_name(s).ok_or_else(|| KernelError::UnknownMethod(s.to_string()))
     }
 }
 
@@ -54,7 +32,7 @@ pub trait Op<T: Elem>: Fold<T> + Copy + Send {
         + PartialEq
         + Default
         + 'static
-        + crate::kernel::IntoAny;
+        + crate::any::IntoAny;
     fn finish(&self, s: &Self::S) -> Self::Out;
     /// The same op for windows of `full` cells (what `skipna=False` compares counts against).
     fn with_full(self, full: u32) -> Self;

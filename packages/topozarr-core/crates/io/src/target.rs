@@ -10,7 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
 
-use crate::error::{KernelError, Result, StorageKind};
+use topozarr_kernel::error::{KernelError, Result, StorageKind};
 
 /// How an S3 target rides out transient failures (5xx, 429 throttling, timeouts, dropped
 /// connections): object_store retries each request with exponential backoff and jitter until

@@ -5,11 +5,11 @@ use std::fmt;
 /// Every way a kernel call can reject its input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KernelError {
-    /// `method` is not one of [`crate::reduce::METHODS`].
+    /// `method` is not one of [`crate::methods::METHODS`].
     UnknownMethod(String),
     /// The array's dtype is not one the kernel reduces (maps to `TypeError`).
     UnsupportedDtype(String),
-    /// 0-d arrays and arrays with more than [`crate::MAX_NDIM`] dimensions.
+    /// 0-d arrays and arrays with more than [`crate::any::MAX_NDIM`] dimensions.
     BadNdim(usize),
     /// A stride (or offset/phase/shape) tuple whose length does not match the array's ndim.
     LengthMismatch {
@@ -65,7 +65,7 @@ impl fmt::Display for KernelError {
             KernelError::UnknownMethod(m) => write!(
                 f,
                 "unknown method {m:?}; valid methods are {}",
-                crate::reduce::METHODS
+                crate::methods::METHODS
                     .iter()
                     .map(|m| format!("{m:?}"))
                     .collect::<Vec<_>>()
@@ -74,12 +74,12 @@ impl fmt::Display for KernelError {
             KernelError::UnsupportedDtype(d) => write!(
                 f,
                 "unsupported dtype {d:?}; supported dtypes are {}",
-                crate::dtype::DTYPE_NAMES.join(", ")
+                crate::any::DTYPE_NAMES.join(", ")
             ),
             KernelError::BadNdim(n) => write!(
                 f,
                 "arrays must have 1 to {} dimensions, got {n}",
-                crate::MAX_NDIM
+                crate::any::MAX_NDIM
             ),
             KernelError::LengthMismatch {
                 what,

@@ -3,10 +3,11 @@
 //! running extreme + flags), never from finished values, so every level equals reducing the
 //! native cells directly (integer means round once, from the exact native sum). The partial
 //! states (`NativeStates`, `states_of`) are shared with the deep-level `Accumulator`.
+use crate::any::{AnyArray, IntoAny};
 use crate::columns::{ColOp, Columns};
 use crate::dtype::{fill_for, Elem, Missing};
 use crate::error::{KernelError, Result};
-use crate::kernel::{squeeze, AnyArray, AnyView, Args, IntoAny, Kernel};
+use crate::kernel::{squeeze, Args, Kernel};
 use crate::reduce::{
     as4, check_stride, drive, nearest, out_shape, strict_geom, stride_cells, ExtOp, Fold, Generic,
     Geom, Method, NearState, NearestOp, Op, StateFold, SumOp, PAR_MIN_CELLS,
@@ -239,10 +240,13 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
         .collect())
 }
 
-fn pyramid_tile_t<T: Kernel>(
+/// `pyramid_tile` for element type `T`; `mode` computes every level of the majority method (from
+/// `crate::mode`, which sits above this module).
+pub fn pyramid_tile_t<T: Kernel>(
     a: ArrayViewD<'_, T>,
     strides: &[Vec<i64>],
     args: &Args,
+    mode: impl Fn(ArrayView4<'_, T>, &[[usize; 4]], Missing<T>, bool, usize) -> Vec<AnyArray>,
 ) -> Result<Vec<AnyArray>> {
     let nd = a.ndim();
     let v = as4(a)?;
@@ -259,18 +263,6 @@ fn pyramid_tile_t<T: Kernel>(
             .iter()
             .map(|s| T::into_any(squeeze(nearest(v, &strict_geom(v.shape(), s)), nd)))
             .collect(),
-        Method::Mode => crate::mode::pyramid_tile_mode(v, &strides, miss, skipna, nd),
+        Method::Mode => mode(v, &strides, miss, skipna, nd),
     })
-}
-
-/// `pyramid_tile`: `block_reduce` of `a` for every cumulative stride, strict trim, in one pass.
-pub fn pyramid_tile(
-    a: AnyView<'_>,
-    strides: &[Vec<i64>],
-    method: &str,
-    fill: Option<crate::dtype::FillValue>,
-    skipna: bool,
-) -> Result<Vec<AnyArray>> {
-    let args = Args::parse(method, fill, skipna)?;
-    crate::with_view!(a, a, pyramid_tile_t(a, strides, &args))
 }

@@ -3,9 +3,10 @@
 //! tile. Mode is not decomposable, so nothing smaller than the histogram can carry a window's
 //! state between tiles; its growth is fallible (a `MemoryError`, not an abort).
 use crate::accumulate::{fold_geometry, index_list, LevelAccumulator};
+use crate::any::{AnyArray, AnyView};
 use crate::dtype::{fill_for, Elem, FillValue, Missing};
 use crate::error::{KernelError, Result};
-use crate::kernel::{squeeze, AnyArray, AnyView, Kernel};
+use crate::kernel::{squeeze, Kernel};
 use crate::mode::{merge_runs, mode_of_runs, runs_of, try_grow};
 use crate::reduce::{stride_cells, Method};
 use ndarray::{s, Array4};
@@ -19,6 +20,13 @@ pub struct ModeAcc<T: Elem> {
     stride: Option<[usize; 4]>,
     /// Sorted `(value, count)` runs of the valid native cells of each level cell (row-major).
     cells: Vec<Vec<(T, u32)>>,
+}
+
+impl<T: Elem> ModeAcc<T> {
+    /// Bytes of one empty cell (its histogram's header).
+    pub const CELL_BYTES: usize = std::mem::size_of::<Vec<(T, u32)>>();
+    /// Bytes each distinct value adds to a cell's histogram.
+    pub const ENTRY_BYTES: usize = std::mem::size_of::<(T, u32)>();
 }
 
 impl<T: Kernel> ModeAcc<T> {
@@ -125,11 +133,11 @@ impl<T: Kernel> LevelAccumulator for ModeAcc<T> {
     }
 
     fn nbytes(&self) -> usize {
-        self.cells.len() * std::mem::size_of::<Vec<(T, u32)>>()
+        self.cells.len() * Self::CELL_BYTES
             + self
                 .cells
                 .iter()
-                .map(|h| h.capacity() * std::mem::size_of::<(T, u32)>())
+                .map(|h| h.capacity() * Self::ENTRY_BYTES)
                 .sum::<usize>()
     }
 
@@ -161,7 +169,7 @@ pub fn new_mode_accumulator<T: Kernel>(
             shape[i - (4 - ndim)]
         }
     });
-    let cell = std::mem::size_of::<Vec<(T, u32)>>();
+    let cell = ModeAcc::<T>::CELL_BYTES;
     let cells = shape4.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
     let bytes = cells.and_then(|c| c.checked_mul(cell));
     let (Some(cells), Some(bytes)) = (cells, bytes) else {

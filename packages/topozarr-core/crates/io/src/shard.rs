@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use zarrs::array::{Array, ArrayBytes, ArrayMetadata, ArrayToBytesCodecTraits, CodecOptions};
 
-use crate::error::{KernelError, Result};
+use topozarr_kernel::error::{KernelError, Result};
 
 /// An array's outer grid and codec chain, detached from any storage.
 pub struct ShardCodec {

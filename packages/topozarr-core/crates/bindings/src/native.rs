@@ -1,20 +1,22 @@
 //! Python bindings of the native writer (`io="rust"`): `NativeStore` (a storage target with its
 //! upload pool) and `NativeArray` (one array's shard encoder). Every blocking call releases the
-//! GIL; errors go through `crate::to_py`.
+//! GIL; errors go through `crate::errors::to_py`.
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use numpy::PyReadonlyArrayDyn;
-use pyo3::exceptions::PyValueError;
+use pyo3::conversion::FromPyObjectOwned;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 
-use crate::error::KernelError;
-use crate::shard::ShardCodec;
-use crate::target::{Retry, Target};
-use crate::to_py;
-use crate::upload::{Group, Uploader};
+use topozarr_io::shard::ShardCodec;
+use topozarr_io::target::{Retry, Target};
+use topozarr_io::upload::{Group, Uploader};
+use topozarr_kernel::error::KernelError;
+
+use crate::errors::to_py;
 
 const IO_THREADS: usize = 2;
 
@@ -39,6 +41,77 @@ fn seconds(v: f64, what: &str) -> PyResult<Duration> {
             "{what} must be a positive number of seconds, got {v}"
         ))
     })
+}
+
+/// The keyword options of `NativeStore.s3` (taken as `**options` so that the binding stays
+/// within clippy's argument limit; `_core.pyi` lists them with their defaults).
+struct S3Options {
+    config: Vec<(String, String)>,
+    client: Vec<(String, String)>,
+    max_inflight_bytes: usize,
+    retry: Retry,
+}
+
+const S3_OPTIONS: [&str; 8] = [
+    "config",
+    "client_options",
+    "max_inflight_bytes",
+    "max_retries",
+    "retry_timeout",
+    "connect_timeout",
+    "init_backoff",
+    "max_backoff",
+];
+
+/// The option `name` of `options` (absent or None: `None`), extracted as `T`.
+fn option<'py, T: FromPyObjectOwned<'py>>(
+    options: Option<&Bound<'py, PyDict>>,
+    name: &str,
+) -> PyResult<Option<T>> {
+    let Some(v) = options.map(|o| o.get_item(name)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    if v.is_none() {
+        return Ok(None);
+    }
+    v.extract::<T>().map(Some).map_err(|e| {
+        let e: PyErr = e.into();
+        PyTypeError::new_err(format!("NativeStore.s3() argument '{name}': {e}"))
+    })
+}
+
+impl S3Options {
+    fn parse(options: Option<&Bound<'_, PyDict>>) -> PyResult<S3Options> {
+        if let Some(o) = options {
+            for key in o.keys() {
+                let key = key.str()?.to_string();
+                if !S3_OPTIONS.contains(&key.as_str()) {
+                    return Err(PyTypeError::new_err(format!(
+                        "NativeStore.s3() got an unexpected keyword argument '{key}'"
+                    )));
+                }
+            }
+        }
+        let budget = option::<f64>(options, "retry_timeout")?.unwrap_or(300.0);
+        let mut retry = Retry::with_budget(seconds(budget, "retry_timeout")?);
+        retry.max_retries = option(options, "max_retries")?.unwrap_or(10_000);
+        let connect = option::<f64>(options, "connect_timeout")?.unwrap_or(5.0);
+        retry.connect_timeout = seconds(connect, "connect_timeout")?;
+        if let Some(v) = option::<f64>(options, "init_backoff")? {
+            retry.init_backoff = seconds(v, "init_backoff")?;
+        }
+        if let Some(v) = option::<f64>(options, "max_backoff")? {
+            retry.max_backoff = seconds(v, "max_backoff")?;
+        }
+        let config = option::<Bound<'_, PyDict>>(options, "config")?;
+        let client = option::<Bound<'_, PyDict>>(options, "client_options")?;
+        Ok(S3Options {
+            config: pairs(config.as_ref())?,
+            client: pairs(client.as_ref())?,
+            max_inflight_bytes: option(options, "max_inflight_bytes")?.unwrap_or(268_435_456),
+            retry,
+        })
+    }
 }
 
 /// A storage target of the native writer: a local directory or an S3 bucket (prefix), with a
@@ -69,38 +142,18 @@ impl NativeStore {
     /// (`max_retries` is a backstop); `init_backoff` / `max_backoff` (seconds) default to
     /// 0.1 s and an eighth of the budget (0.2 s to 15 s). 4xx answers are never retried.
     #[staticmethod]
-    #[pyo3(signature = (bucket, prefix = "", *, config = None, client_options = None,
-        max_inflight_bytes = 268_435_456, max_retries = 10_000, retry_timeout = 300.0,
-        connect_timeout = 5.0, init_backoff = None, max_backoff = None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (bucket, prefix = "", **options))]
     fn s3(
         py: Python<'_>,
         bucket: &str,
         prefix: &str,
-        config: Option<&Bound<'_, PyDict>>,
-        client_options: Option<&Bound<'_, PyDict>>,
-        max_inflight_bytes: usize,
-        max_retries: usize,
-        retry_timeout: f64,
-        connect_timeout: f64,
-        init_backoff: Option<f64>,
-        max_backoff: Option<f64>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<NativeStore> {
-        let config = pairs(config)?;
-        let client = pairs(client_options)?;
-        let mut retry = Retry::with_budget(seconds(retry_timeout, "retry_timeout")?);
-        retry.max_retries = max_retries;
-        retry.connect_timeout = seconds(connect_timeout, "connect_timeout")?;
-        if let Some(v) = init_backoff {
-            retry.init_backoff = seconds(v, "init_backoff")?;
-        }
-        if let Some(v) = max_backoff {
-            retry.max_backoff = seconds(v, "max_backoff")?;
-        }
+        let o = S3Options::parse(options)?;
         let up = py
             .detach(|| {
-                let target = Target::s3(bucket, prefix, &config, &client, retry)?;
-                Uploader::new(target, max_inflight_bytes, IO_THREADS)
+                let target = Target::s3(bucket, prefix, &o.config, &o.client, o.retry)?;
+                Uploader::new(target, o.max_inflight_bytes, IO_THREADS)
             })
             .map_err(to_py)?;
         Ok(NativeStore { up: Arc::new(up) })

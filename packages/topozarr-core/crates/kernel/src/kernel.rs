@@ -1,5 +1,6 @@
-//! Typed entry points: dtype dispatch, argument checks and the choice between the fast and the
-//! generic path. pyo3-free, so `cargo test` exercises everything the Python API does.
+//! Typed reductions: the `Kernel` element trait, argument checks and the choice between the fast
+//! and the generic path (`crate::api` dispatches on the dtype). pyo3-free, so `cargo test` exercises everything the Python API does.
+use crate::any::{AnyArray, AnyView, IntoAny};
 use crate::columns::{ColOp, Columns};
 use crate::dtype::{fill_for, Elem, FillValue, Missing};
 use crate::error::Result;
@@ -8,86 +9,6 @@ use crate::reduce::{
     as4, check_stride, drive, nearest, trim_geom, window_cells, ExtOp, Geom, Method, Op, SumOp,
 };
 use ndarray::{Array4, ArrayD, ArrayView4, ArrayViewD, IxDyn};
-
-/// A borrowed input array of any supported dtype.
-pub enum AnyView<'a> {
-    U8(ArrayViewD<'a, u8>),
-    I8(ArrayViewD<'a, i8>),
-    U16(ArrayViewD<'a, u16>),
-    I16(ArrayViewD<'a, i16>),
-    U32(ArrayViewD<'a, u32>),
-    I32(ArrayViewD<'a, i32>),
-    U64(ArrayViewD<'a, u64>),
-    I64(ArrayViewD<'a, i64>),
-    F32(ArrayViewD<'a, f32>),
-    F64(ArrayViewD<'a, f64>),
-}
-
-/// An owned result array of any supported dtype.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyArray {
-    U8(ArrayD<u8>),
-    I8(ArrayD<i8>),
-    U16(ArrayD<u16>),
-    I16(ArrayD<i16>),
-    U32(ArrayD<u32>),
-    I32(ArrayD<i32>),
-    U64(ArrayD<u64>),
-    I64(ArrayD<i64>),
-    F32(ArrayD<f32>),
-    F64(ArrayD<f64>),
-}
-
-/// Element types with an `AnyArray` variant.
-pub trait IntoAny: Sized {
-    fn into_any(a: ArrayD<Self>) -> AnyArray;
-}
-
-macro_rules! any_from {
-    ($($v:ident $t:ty),*) => {$(
-        impl IntoAny for $t {
-            fn into_any(a: ArrayD<$t>) -> AnyArray {
-                AnyArray::$v(a)
-            }
-        }
-        impl From<ArrayD<$t>> for AnyArray {
-            fn from(a: ArrayD<$t>) -> Self {
-                AnyArray::$v(a)
-            }
-        }
-        impl<'a> From<ArrayViewD<'a, $t>> for AnyView<'a> {
-            fn from(a: ArrayViewD<'a, $t>) -> Self {
-                AnyView::$v(a)
-            }
-        }
-    )*};
-}
-any_from!(U8 u8, I8 i8, U16 u16, I16 i16, U32 u32, I32 i32, U64 u64, I64 i64, F32 f32, F64 f64);
-
-/// Runs `$body` with `$a` bound to the typed view and `T` to its element type.
-#[macro_export]
-macro_rules! with_view {
-    ($view:expr, $a:ident, $body:expr) => {
-        match $view {
-            $crate::kernel::AnyView::U8($a) => $body,
-            $crate::kernel::AnyView::I8($a) => $body,
-            $crate::kernel::AnyView::U16($a) => $body,
-            $crate::kernel::AnyView::I16($a) => $body,
-            $crate::kernel::AnyView::U32($a) => $body,
-            $crate::kernel::AnyView::I32($a) => $body,
-            $crate::kernel::AnyView::U64($a) => $body,
-            $crate::kernel::AnyView::I64($a) => $body,
-            $crate::kernel::AnyView::F32($a) => $body,
-            $crate::kernel::AnyView::F64($a) => $body,
-        }
-    };
-}
-
-impl AnyView<'_> {
-    pub fn ndim(&self) -> usize {
-        with_view!(self, a, a.ndim())
-    }
-}
 
 /// Element types with an `AnyArray` variant for their own and their sum's output.
 pub trait Kernel: Elem {
@@ -202,10 +123,13 @@ fn columns<T: Elem, K: ColOp<T>>(v: ArrayView4<'_, T>, g: &Geom, op: K, ndim: us
     finish_any(drive(v, g, &Columns::<K, false>::new(&op)), ndim)
 }
 
-fn block_reduce_t<T: Kernel>(
+/// `block_reduce` for element type `T`; `mode` is the majority kernel (from `crate::mode`, which
+/// sits above this module).
+pub fn block_reduce_t<T: Kernel>(
     a: ArrayViewD<'_, T>,
     stride: &[i64],
     args: &Args,
+    mode: impl Fn(ArrayView4<'_, T>, &Geom, Missing<T>, bool) -> Array4<T>,
 ) -> Result<AnyArray> {
     let nd = a.ndim();
     let v = as4(a)?;
@@ -246,7 +170,7 @@ fn block_reduce_t<T: Kernel>(
             nd,
         ),
         Method::Nearest => finish_any(nearest(v, &g), nd),
-        Method::Mode => finish_any(crate::mode::mode_reduce(v, &g, miss, skipna), nd),
+        Method::Mode => finish_any(mode(v, &g, miss, skipna), nd),
     })
 }
 
@@ -262,21 +186,11 @@ fn reshape_any(a: AnyArray, ndim: usize) -> AnyArray {
     sq!(U8, I8, U16, I16, U32, I32, U64, I64, F32, F64)
 }
 
-/// `block_reduce`: see the Python docstring in `_core.pyi` for the full contract.
-pub fn block_reduce(
-    a: AnyView<'_>,
-    stride: &[i64],
-    method: &str,
-    fill: Option<FillValue>,
-    skipna: bool,
-) -> Result<AnyArray> {
-    let args = Args::parse(method, fill, skipna)?;
-    with_view!(a, a, block_reduce_t(a, stride, &args))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::block_reduce;
+    use crate::dtype::FillValue;
 
     fn rg<T: Elem, K: Op<T>>(a: ArrayView4<'_, T>, g: &Geom, op: &K) -> Array4<K::Out> {
         crate::reduce::reduce_generic(a, g, op).unwrap()

@@ -124,6 +124,47 @@ fn rotation(s: usize, b: usize, q: usize) -> [u8; 32] {
     })
 }
 
+/// The missing-value rule of one kernel call: `fill` marks missing cells when `has_fill`.
+#[derive(Clone, Copy)]
+struct Rule {
+    fill: u16,
+    has_fill: bool,
+    skipna: bool,
+}
+
+/// How [`across`] combines the cells of a group.
+#[derive(Clone, Copy)]
+enum Lanes {
+    MaxU,
+    MinS,
+    MinU,
+    Or,
+    Add,
+}
+
+/// Combines the `S` cells of every group (as laid out by [`rotation`]) with `op`, so each cell
+/// of a group holds the result for the whole group: log2(S) rotate-and-combine steps.
+#[inline(always)]
+unsafe fn across<W: Width, const S: usize>(
+    mut v: __m256i,
+    rot: &[__m256i; S],
+    op: Lanes,
+) -> __m256i {
+    let mut h = 1;
+    while h < S {
+        let o = _mm256_shuffle_epi8(v, rot[h]);
+        v = match op {
+            Lanes::MaxU => W::max_u(v, o),
+            Lanes::MinS => W::min::<true>(v, o),
+            Lanes::MinU => W::min::<false>(v, o),
+            Lanes::Or => _mm256_or_si256(v, o),
+            Lanes::Add => W::add(v, o),
+        };
+        h *= 2;
+    }
+    v
+}
+
 /// Mode of windows of `R` rows by `S` columns into `out` (`nwin` cells of `W::B` bytes): as
 /// many whole vectors of windows as fit; returns how many windows were done (the caller
 /// finishes the rest). `rows` are the cells' bytes.
@@ -138,8 +179,6 @@ fn rotation(s: usize, b: usize, q: usize) -> [u8; 32] {
 /// AVX2 must be available; every row holds at least `nwin * S` cells; `out` is valid for
 /// `nwin * W::B` bytes of writes, and `stats` (with `STATS`) for `4 * plane` bytes, with
 /// `plane >= nwin * S * W::B`.
-// Raw parts from the typed entry points; a struct around them would only rename them.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn kernel<
     W: Width,
@@ -153,10 +192,13 @@ unsafe fn kernel<
     stats: *mut u8,
     plane: usize,
     nwin: usize,
-    fill: u16,
-    has_fill: bool,
-    skipna: bool,
+    rule: Rule,
 ) -> usize {
+    let Rule {
+        fill,
+        has_fill,
+        skipna,
+    } = rule;
     let b = W::B;
     let g = S * b;
     let per = 32 / g;
@@ -200,30 +242,18 @@ unsafe fn kernel<
         for c in &cnt[1..] {
             mx = W::max_u(mx, *c);
         }
-        let mut h = 1;
-        while h < S {
-            mx = W::max_u(mx, _mm256_shuffle_epi8(mx, rot[h]));
-            h *= 2;
-        }
+        let mx = across::<W, S>(mx, &rot, Lanes::MaxU);
         let mut best = top;
         for i in 0..R {
             let v = _mm256_blendv_epi8(top, r[i], W::eq(cnt[i], mx));
             best = W::min::<SIGNED>(best, v);
         }
-        let mut h = 1;
-        while h < S {
-            best = W::min::<SIGNED>(best, _mm256_shuffle_epi8(best, rot[h]));
-            h *= 2;
-        }
+        let min = if SIGNED { Lanes::MinS } else { Lanes::MinU };
+        let best = across::<W, S>(best, &rot, min);
         // No valid cell: every count is 0. With `skipna=False`, also any missing cell.
         let mut missing = W::eq(mx, zero);
         if !skipna && has_fill {
-            let mut h = 1;
-            while h < S {
-                bad = _mm256_or_si256(bad, _mm256_shuffle_epi8(bad, rot[h]));
-                h *= 2;
-            }
-            missing = _mm256_or_si256(missing, bad);
+            missing = _mm256_or_si256(missing, across::<W, S>(bad, &rot, Lanes::Or));
         }
         let v = _mm256_blendv_epi8(best, fillv, missing);
         if !STATS {
@@ -246,13 +276,9 @@ unsafe fn kernel<
                     valid = W::sub(valid, _mm256_andnot_si256(W::eq(r[i], fillv), top_all()));
                 }
             }
-            let mut h = 1;
-            while h < S {
-                second = W::max_u(second, _mm256_shuffle_epi8(second, rot[h]));
-                if has_fill {
-                    valid = W::add(valid, _mm256_shuffle_epi8(valid, rot[h]));
-                }
-                h *= 2;
+            let second = across::<W, S>(second, &rot, Lanes::MaxU);
+            if has_fill {
+                valid = across::<W, S>(valid, &rot, Lanes::Add);
             }
             let p = stats.add(off);
             _mm256_storeu_si256(p as *mut __m256i, v);
@@ -282,9 +308,11 @@ macro_rules! entry {
                 std::ptr::null_mut(),
                 0,
                 nwin,
-                fill,
-                has_fill,
-                skipna,
+                Rule {
+                    fill,
+                    has_fill,
+                    skipna,
+                },
             )
         }
     };
@@ -349,9 +377,11 @@ macro_rules! stats_entry {
                 stats,
                 plane,
                 nwin,
-                fill,
-                has_fill,
-                true,
+                Rule {
+                    fill,
+                    has_fill,
+                    skipna: true,
+                },
             )
         }
     };

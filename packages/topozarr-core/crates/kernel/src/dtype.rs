@@ -3,11 +3,6 @@ use crate::error::{KernelError, Result};
 use std::fmt::Debug;
 use std::ops::AddAssign;
 
-/// numpy names of the supported dtypes, in the order `DTYPES` reports them.
-pub const DTYPE_NAMES: [&str; 10] = [
-    "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64",
-];
-
 /// A `fill_value` as it arrived from Python, before it is checked against a dtype.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FillValue {
@@ -32,17 +27,27 @@ impl std::fmt::Display for FillValue {
 /// Output element of `sum` (numpy's `np.sum` promotion: floats keep their type, signed integers
 /// go to int64, unsigned ones to uint64).
 pub trait SumOut:
-    Copy + Send + Sync + Debug + PartialEq + Default + 'static + crate::kernel::IntoAny
+    Copy + Send + Sync + Debug + PartialEq + Default + 'static + crate::any::IntoAny
 {
+    /// numpy's name for this sum dtype.
+    const NAME: &'static str;
 }
-impl SumOut for f32 {}
-impl SumOut for f64 {}
-impl SumOut for i64 {}
-impl SumOut for u64 {}
+impl SumOut for f32 {
+    const NAME: &'static str = "float32";
+}
+impl SumOut for f64 {
+    const NAME: &'static str = "float64";
+}
+impl SumOut for i64 {
+    const NAME: &'static str = "int64";
+}
+impl SumOut for u64 {
+    const NAME: &'static str = "uint64";
+}
 
 /// One supported element type.
 pub trait Elem:
-    Copy + Send + Sync + Debug + PartialOrd + Default + 'static + crate::kernel::IntoAny
+    Copy + Send + Sync + Debug + PartialOrd + Default + 'static + crate::any::IntoAny
 {
     const NAME: &'static str;
     const IS_FLOAT: bool;

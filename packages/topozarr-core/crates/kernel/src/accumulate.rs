@@ -1,14 +1,15 @@
 //! The accumulating form used by the single-pass pyramid writer (with `tile.rs`).
 //!
-//! * [`crate::tile::pyramid_tile`] reduces one native tile to every coarser level at once: level 1 from the
+//! * [`crate::api::pyramid_tile`] reduces one native tile to every coarser level at once: level 1 from the
 //!   native cells, each further level from the previous level's *partial states* (sum + count,
 //!   running extreme + flags), never from finished values, so every level equals reducing the
 //!   native cells directly (integer means round once, from the exact native sum).
-//! * [`new_accumulator`] keeps those partial states for one whole level across many tiles, for the
+//! * [`crate::api::new_accumulator`] keeps those partial states for one whole level across many tiles, for the
 //!   deep levels whose windows span several tiles.
-use crate::dtype::{fill_for, Missing};
+use crate::any::{AnyArray, AnyView, IntoAny};
+use crate::dtype::{fill_for, FillValue, Missing};
 use crate::error::{KernelError, Result};
-use crate::kernel::{squeeze, AnyArray, AnyView, Args, IntoAny, Kernel};
+use crate::kernel::{squeeze, Args, Kernel};
 use crate::reduce::{as4, check_stride, stride_cells, Ax, ExtOp, Geom, Method, NearestOp, SumOp};
 use ndarray::{s, Array4, ArrayView4, ArrayViewD, Zip};
 
@@ -265,7 +266,13 @@ fn make<T: Kernel, K: NativeStates<T> + 'static>(
     }))
 }
 
-fn new_t<T: Kernel>(shape: &[usize], args: &Args) -> Result<Box<dyn LevelAccumulator>> {
+/// A new accumulator over element type `T`; `mode` makes the majority one (from `crate::mode_acc`,
+/// which sits above this module).
+pub fn new_t<T: Kernel>(
+    shape: &[usize],
+    args: &Args,
+    mode: impl Fn(&[usize], Option<FillValue>, bool) -> Result<Box<dyn LevelAccumulator>>,
+) -> Result<Box<dyn LevelAccumulator>> {
     let miss = Missing::new(fill_for::<T>(args.fill)?);
     let skipna = args.skipna;
     match args.method {
@@ -274,48 +281,14 @@ fn new_t<T: Kernel>(shape: &[usize], args: &Args) -> Result<Box<dyn LevelAccumul
         Method::Max => make::<T, _>(ExtOp::<T, true>::new(miss, skipna), args.method, shape),
         Method::Min => make::<T, _>(ExtOp::<T, false>::new(miss, skipna), args.method, shape),
         Method::Nearest => make::<T, _>(NearestOp { miss }, args.method, shape),
-        Method::Mode => crate::mode::new_mode_accumulator::<T>(shape, args.fill, skipna),
-    }
-}
-
-/// A new accumulator for one level of `shape` (level cells) over source dtype `dtype`.
-pub fn new_accumulator(
-    shape: &[i64],
-    dtype: &str,
-    method: &str,
-    fill: Option<crate::dtype::FillValue>,
-    skipna: bool,
-) -> Result<Box<dyn LevelAccumulator>> {
-    let args = Args::parse(method, fill, skipna)?;
-    let nd = shape.len();
-    if nd == 0 || nd > crate::MAX_NDIM {
-        return Err(KernelError::BadNdim(nd));
-    }
-    let shape = shape
-        .iter()
-        .map(|&n| usize::try_from(n))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| KernelError::Invalid(format!("shape {shape:?} has a negative entry")))?;
-    match dtype {
-        "uint8" => new_t::<u8>(&shape, &args),
-        "int8" => new_t::<i8>(&shape, &args),
-        "uint16" => new_t::<u16>(&shape, &args),
-        "int16" => new_t::<i16>(&shape, &args),
-        "uint32" => new_t::<u32>(&shape, &args),
-        "int32" => new_t::<i32>(&shape, &args),
-        "uint64" => new_t::<u64>(&shape, &args),
-        "int64" => new_t::<i64>(&shape, &args),
-        "float32" => new_t::<f32>(&shape, &args),
-        "float64" => new_t::<f64>(&shape, &args),
-        other => Err(KernelError::UnsupportedDtype(other.to_string())),
+        Method::Mode => mode(shape, args.fill, skipna),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::block_reduce;
-    use crate::tile::pyramid_tile;
+    use crate::api::{block_reduce, new_accumulator, pyramid_tile};
     use ndarray::{Array, ArrayD, IxDyn};
 
     fn raster() -> ArrayD<i32> {

@@ -1,0 +1,31 @@
+//! The `topozarr_core._core` extension: registration only. Each exposed group has its own file
+//! (`reduce`, `accumulator`, `methods`, `native`); `convert` turns Python arguments into kernel
+//! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
+//! crates `topozarr-kernel` and `topozarr-io`.
+mod accumulator;
+mod convert;
+mod errors;
+mod methods;
+mod native;
+mod reduce;
+
+use pyo3::prelude::*;
+use topozarr_kernel::{fast, pool};
+
+#[global_allocator]
+static ALLOC: pool::RecyclingAlloc = pool::RecyclingAlloc;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SIMD", fast::simd_level())?;
+    methods::register(m)?;
+    m.add_function(wrap_pyfunction!(reduce::block_reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce::pyramid_tile, m)?)?;
+    m.add_class::<accumulator::Accumulator>()?;
+    m.add_class::<native::NativeStore>()?;
+    m.add_class::<native::NativeArray>()?;
+    m.add_class::<native::ShardEncoder>()?;
+    m.add_class::<native::UploadGroup>()?;
+    Ok(())
+}

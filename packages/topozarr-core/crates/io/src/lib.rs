@@ -1,0 +1,7 @@
+//! The native writer behind `io="rust"`, without pyo3: shard encoding with zarrs (`shard`),
+//! storage targets on object_store (`target`) and bounded concurrent uploads on a small tokio
+//! runtime (`upload`). Errors are the kernel's `KernelError::Storage`, so the bindings map every
+//! failure to a Python exception in one place.
+pub mod shard;
+pub mod target;
+pub mod upload;
