@@ -84,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     group = build.add_mutually_exclusive_group()
     group.add_argument("--levels", type=int, help="number of levels, 2x apart (default: auto)")
     group.add_argument("--factors", type=_int_list, help="cumulative factors, e.g. 1,4,16")
-    build.add_argument(
-        "--method", default="mean", help="mean|max|min|sum|nearest|mode, or var=method,..."
-    )
+    from topozarr_core import METHODS  # the kernel's method table names them
+
+    build.add_argument("--method", default="mean", help=f"{'|'.join(METHODS)}, or var=method,...")
     build.add_argument("--x-dim", help="x dimension (default: x/lon/longitude)")
     build.add_argument("--y-dim", help="y dimension (default: y/lat/latitude)")
     build.add_argument("--crs", help="CRS when the source has none, e.g. EPSG:4326")

@@ -63,11 +63,13 @@ def reduce_windows(values: np.ndarray, missing: np.ndarray, method: str, fill: A
         out = _extreme(values, missing, method)
     elif method == "mode":
         out = _mode(values, missing)
-    else:
+    elif method == "mean":
         total = np.where(missing, 0, values).astype(np.float64).sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = total / count
         out = np.round(out) if values.dtype.kind in "iu" else out
+    else:
+        raise ValueError(f"no reference for method {method!r}")
     return np.where(count == 0, empty, out)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from topozarr_engine.kernel import METHOD_TABLE
 from topozarr_metadata import Finding
 
 from topozarr.store_nodes import ArrayNode, LevelNode, StoreNodes
@@ -69,12 +70,20 @@ def _array_findings(
     if base is None or base is array:
         return out
     for key, label in _SAME_IN_EVERY_LEVEL:
-        if array.doc.get(key) != base.doc.get(key):
+        want = base.doc.get(key)
+        if key == "data_type":
+            want = _coarse_data_type(array, node, want)
+        if array.doc.get(key) != want:
             out.append(
                 Finding(
                     f"{array.path}#/{key}",
                     f"{label} {array.doc.get(key)!r} differs from level "
-                    f"{base.path.partition('/')[0]}'s {base.doc.get(key)!r}",
+                    f"{base.path.partition('/')[0]}'s {base.doc.get(key)!r}"
+                    + (
+                        f" (its {_method(array, node)} gives {want!r})"
+                        if want != base.doc.get(key)
+                        else ""
+                    ),
                 )
             )
     out.extend(_extra_dim_findings(array, base, shape, dims or ()))
@@ -149,3 +158,21 @@ def _compare(path: str, own: dict[str, Any], copy: dict[str, Any]) -> list[Findi
             "that read each node (zarr-layer, zarrs) see the former",
         )
     ]
+
+
+def _method(array: ArrayNode, node: LevelNode) -> str | None:
+    """The array's own resampling_method, else its level's."""
+    attrs = array.doc.get("attributes") or {}
+    return attrs.get("resampling_method") or node.level.resampling_method
+
+
+def _coarse_data_type(array: ArrayNode, node: LevelNode, base: Any) -> Any:
+    """The data type the kernel's method table gives a coarse level of a ``base`` array.
+
+    (Integer ``sum`` widens to 64 bits; every other method keeps the type.) An unknown method
+    keeps the base type: the value checks report the method itself.
+    """
+    row = METHOD_TABLE.get(_method(array, node) or "")
+    if row is None or not isinstance(base, str):
+        return base
+    return row["output_dtype"].get(base, base)

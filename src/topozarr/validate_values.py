@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from topozarr_engine.kernel import METHODS
 from topozarr_metadata import Finding
 
 from topozarr import reference_reduce as ref
@@ -83,6 +84,15 @@ def value_findings(
     """Recompute every cell (``full``) or ``samples`` random cells of each coarse array."""
     findings = []
     for pair in pairs:
+        if pair.method not in METHODS:
+            findings.append(
+                Finding(
+                    pair.coarse.path,
+                    f"resampling_method {pair.method!r} is not a method topozarr can recompute "
+                    f"({', '.join(METHODS)}); its values were not checked",
+                )
+            )
+            continue
         blocks = _all_blocks(pair) if full else _sample_blocks(pair, samples, rng)
         for block in blocks:
             finding = _check_block(reader, pair, block)

@@ -25,6 +25,7 @@ from topozarr_engine import (
     write_pyramid_arrays,
 )
 from topozarr_engine.accumulate import output_dtype
+from topozarr_engine.kernel import method_row
 from topozarr_engine.pool import cancel_all, wait_all
 from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
@@ -117,7 +118,9 @@ def single_pass_bytes(
             itemsize = output_dtype(pyramid.method_for(name), var.dtype).itemsize
             total += 2 * shard * itemsize  # about one open shard buffer per level
             if level in layout.deep:
-                total += 17 * pyramid.level_templates[level][name].size  # sum + count + flag
+                # The accumulator's partial state per level cell, from the kernel's table.
+                state = method_row(pyramid.method_for(name))["state_bytes"][var.dtype.name]
+                total += state * pyramid.level_templates[level][name].size
     return total + 3 * max(1, workers) * biggest_tile
 
 
