@@ -8,7 +8,10 @@ differ: zarr-python lays a shard's inner chunks out in the order their encodings
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import pytest
 import xarray as xr
 import xproj  # noqa: F401
 import zarr
+from topozarr_engine import RegionError
 from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
 
@@ -119,6 +123,71 @@ def write_both(ds: xr.Dataset, tmp_path: Path, client: Any, **create: Any) -> tu
     return local, remote
 
 
+def _tripwire(block: np.ndarray, *, counter: str, at: int, kill: bool) -> np.ndarray:
+    """Pass ``block`` through; the ``at``-th chunk read anywhere (0-based) fails its task.
+
+    Reads are numbered by exclusive file creation in ``counter``, a count every worker process
+    shares. ``kill`` kills the reading worker process instead of raising.
+    """
+    for n in itertools.count():
+        try:
+            os.close(os.open(os.path.join(counter, str(n)), os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            continue
+    if n == at:
+        if kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"tripwire: chunk read {n} fails")
+    return block
+
+
+def tripped(ds: xr.Dataset, counter: Path, *, at: int, kill: bool = False) -> xr.Dataset:
+    """``ds`` (dask-backed) whose ``at``-th chunk read fails: a test-only source wrapper."""
+    counter.mkdir()
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        data = var.data.map_blocks(
+            _tripwire, counter=str(counter), at=at, kill=kill, dtype=var.dtype
+        )
+        out[name] = var.copy(data=data)
+    return out
+
+
+def blocks_run(stats: dict[str, Any]) -> int:
+    return int(stats["0"]["tiles_run"])
+
+
+def test_interrupted_write_resumes_to_the_local_write(tmp_path: Path, client: Any) -> None:
+    ds = dem().chunk({"y": 32, "x": 32})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    create_pyramid(with_crs(ds), **CREATE).write(local, max_region_bytes=1)
+    pyramid = create_pyramid(with_crs(tripped(ds, tmp_path / "reads", at=20)), **CREATE)
+    with pytest.raises(RegionError, match="tripwire: chunk read 20 fails"):
+        pyramid.write(remote, client=client, max_region_bytes=1)
+    assert "multiscales" not in zarr.open_group(remote, mode="r").attrs  # not published
+    stats = pyramid.write(remote, client=client, max_region_bytes=1, resume=True, stats=True)
+    assert stats is not None
+    clean = create_pyramid(with_crs(ds), **CREATE).write(
+        tmp_path / "clean.zarr", client=client, max_region_bytes=1, stats=True
+    )
+    assert clean is not None
+    # Only the failed block ran again in stage 1 (with stage 2's blocks, not recorded yet).
+    assert blocks_run(stats) < blocks_run(clean)
+    assert_same_store(remote, local)
+
+
+def test_killed_worker_gives_the_local_write(tmp_path: Path, client: Any) -> None:
+    ds = dem().chunk({"y": 32, "x": 32})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    create_pyramid(with_crs(ds), **CREATE).write(local, max_region_bytes=1)
+    pyramid = create_pyramid(with_crs(tripped(ds, tmp_path / "reads", at=20, kill=True)), **CREATE)
+    pyramid.write(remote, client=client, max_region_bytes=1)
+    assert len(os.listdir(tmp_path / "reads")) > 20  # the kill did happen
+    assert_same_store(remote, local)
+    client.wait_for_workers(2)
+
+
 def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any) -> None:
     ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
     local, remote = write_both(ds, tmp_path, client)
@@ -158,12 +227,6 @@ def test_memory_store_is_refused(tmp_path: Path, client: Any) -> None:
     pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
     with pytest.raises(PlanError, match="MemoryStore; pass a path on a shared filesystem"):
         pyramid.write(zarr.storage.MemoryStore(), client=client)
-
-
-def test_rust_io_is_refused(tmp_path: Path, client: Any) -> None:
-    pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
-    with pytest.raises(PlanError, match="io='python' only"):
-        pyramid.write(tmp_path / "out.zarr", client=client, io="rust")
 
 
 def footprints(

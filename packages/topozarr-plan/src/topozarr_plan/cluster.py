@@ -29,23 +29,22 @@ import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import zarr
-from topozarr_engine import Region, RegionTimer, write_pyramid_arrays
-from topozarr_engine import shards as engine_shards
+from topozarr_engine import Region, RegionTimer
 from topozarr_engine.region import coarsened_shape
 
+from topozarr_plan.cluster_tasks import BlockJob, block_record, load_job, run_block
 from topozarr_plan.errors import PlanError
+from topozarr_plan.journal import NoJournal
 from topozarr_plan.passes import kernel_fill, level0_block, level_strides, source_chunks
 from topozarr_plan.stores import is_s3_url
 
 if TYPE_CHECKING:
-    import xarray as xr
-
+    from topozarr_plan.journal import WriteJournal
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = ["check_cluster_write", "run_on_cluster", "store_location"]
@@ -87,19 +86,15 @@ def check_cluster_write(
 ) -> None:
     """Refuse, before any I/O, what the cluster path does not do (yet).
 
-    ``options`` holds the ``write`` options that matter: ``io``, ``levels``, ``resume``,
-    ``append_dim``, ``keep_levels_in_memory``.
+    ``options`` holds the ``write`` options that matter: ``levels``, ``append_dim``,
+    ``keep_levels_in_memory``.
     """
-    if options.get("io") != "python":
-        raise PlanError(f"client= writes with io='python' only, got io={options.get('io')!r}")
     for option in ("levels", "append_dim"):
         if options.get(option) is not None:
             raise PlanError(
                 f"client= writes every level of a fresh pyramid; {option}="
                 f"{options[option]!r} is not supported with it yet: write without client="
             )
-    if options.get("resume"):
-        raise PlanError("client= cannot resume a write yet: rerun it with mode='w'")
     if options.get("keep_levels_in_memory") is False:
         raise PlanError(
             "client= bounds memory per block already; keep_levels_in_memory=False is for "
@@ -195,127 +190,6 @@ def split_levels(
     return [0], list(range(1, nlevels))
 
 
-# ----------------------------------------------------------------------------- worker side
-
-
-class _Window:
-    """The part of a store array over one block, as the engine sees a destination."""
-
-    def __init__(
-        self, array: zarr.Array, block: Region, stride: Sequence[int], *, store: bool = True
-    ) -> None:
-        self.array = array
-        self.store = store
-        self.offset = tuple(a // s for a, s in zip(block.start, stride, strict=True))
-        self.shape = coarsened_shape(block.shape, stride)
-        self.dtype = array.dtype
-        self.fill_value = array.fill_value
-        self.shards = array.shards
-        self.chunks = array.chunks
-
-
-def _write_window(dst: _Window, region: Region, block: np.ndarray) -> None:
-    if not dst.store:
-        return  # a level computed only to reach the deeper ones the same way
-    shifted = Region.from_bounds(
-        [a + o for a, o in zip(region.start, dst.offset, strict=True)],
-        [b + o for b, o in zip(region.stop, dst.offset, strict=True)],
-    )
-    engine_shards.write_region(dst.array, shifted, block)
-
-
-class _BlockSource:
-    """Level-0 values of one block, read lazily from the source or the stored level 0."""
-
-    def __init__(self, values: Any, block: Region) -> None:
-        self.values = values
-        self.block = block
-        self.shape = block.shape
-        self.dtype = np.dtype(values.dtype)
-
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        sl = tuple(
-            slice(s.start + a, s.stop + a) for s, a in zip(key, self.block.start, strict=True)
-        )
-        part = self.values[sl]
-        if getattr(part, "chunks", None) is not None and hasattr(part, "compute"):
-            # A dask graph runs here, in this task: never through the cluster's scheduler.
-            part = part.compute(scheduler="synchronous")
-        return np.asarray(getattr(part, "values", part))
-
-
-@dataclass(frozen=True)
-class BlockJob:
-    """One variable's stage, as it travels to the workers (small and picklable).
-
-    ``levels`` are the levels the engine computes (with their ``strides``), ``written`` those
-    it stores. Stage 2 computes the stage-1 levels again without storing them: the kernel
-    reduces a tile level by level, so a deep level's float sums are added in the order a
-    local write adds them only when the same chain of levels leads to it.
-    """
-
-    where: str
-    name: str
-    source: xr.Variable
-    levels: tuple[int, ...]
-    written: frozenset[int]
-    strides: tuple[tuple[int, ...], ...]
-    method: str
-    fill_value: float | int | None
-    source_chunks: tuple[int, ...] | None
-    level0_block: tuple[int, ...]
-    max_region_bytes: int
-    threads: int
-
-
-def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
-    """Write the shards of ``job.written`` inside level-0 ``block``; per-level timer counts.
-
-    Without level 0 its reads count for the first level written, as in a local pass.
-    """
-    from topozarr_plan.stores import resolve_store
-
-    zstore = resolve_store(job.where, check=False)
-    arrays = {
-        lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+") for lv in {0, *job.levels}
-    }
-    values: Any = job.source
-    if 0 not in job.written and arrays[0].dtype == job.source.dtype:
-        values = arrays[0]  # stage 2: the stored level 0 holds the source's values
-    # a None first destination: level 0 is read as the source but not written (stage 2)
-    dsts: list[_Window | None] = [
-        _Window(arrays[lv], block, stride, store=lv in job.written)
-        for lv, stride in zip(job.levels, job.strides, strict=True)
-    ]
-    if job.levels[0] != 0:
-        dsts.insert(0, None)
-    timers = [RegionTimer() for _ in dsts]
-    write_pyramid_arrays(
-        _BlockSource(values, block),
-        dsts,
-        strides=[
-            (1,) * block.ndim,
-            *(s for lv, s in zip(job.levels, job.strides, strict=True) if lv),
-        ],
-        method=job.method,
-        fill_value=job.fill_value,
-        source_chunks=job.source_chunks,
-        level0_block=job.level0_block,
-        max_region_bytes=job.max_region_bytes,
-        max_workers=job.threads,
-        timers=timers,
-        name=job.name,
-        write_region=_write_window,
-    )
-    out = []
-    for lv, timer in zip([0, *(lv for lv in job.levels if lv)], timers, strict=True):
-        if lv in job.written:
-            out.append((lv, timer.as_dict()))
-        elif lv == 0:
-            out.append((min(job.written), timer.as_dict()))
-    return out
-
-
 # ----------------------------------------------------------------------------- client side
 
 
@@ -335,20 +209,32 @@ def _merge(timer: RegionTimer | None, counts: Mapping[str, Any]) -> None:
         timer.count(shape=tuple(shape))
 
 
-def _jobs(
-    pyramid: Pyramid,
-    where: str,
-    name: str,
-    written: list[int],
-    max_region_bytes: int,
-    threads: int,
-) -> BlockJob:
+@dataclass(frozen=True)
+class _Run:
+    """What every stage of one cluster pass shares."""
+
+    client: Any
+    pyramid: Pyramid
+    where: str
+    io: str
+    max_region_bytes: int
+    timers: Mapping[int, RegionTimer]
+    progress: Any = None
+    record: str | None = None  # journal prefix of this pass's block records
+    done: frozenset[str] = frozenset()  # block records of an interrupted run
+
+
+def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> BlockJob:
+    pyramid = run.pyramid
     var = pyramid.source[name].variable
     # Stage 2 starts from level 1 again (see BlockJob); stage 1 stops at its last level.
     levels = list(range(0 if 0 in written else 1, max(written) + 1))
     strides = [level_strides(var.dims, pyramid.factors[lv], pyramid) for lv in levels]
+    record = None
+    if run.record is not None:
+        record = f"{run.record}v{index}/l{'.'.join(str(lv) for lv in written)}/"
     return BlockJob(
-        where=where,
+        where=run.where,
         name=name,
         source=var,
         levels=tuple(levels),
@@ -358,25 +244,30 @@ def _jobs(
         fill_value=kernel_fill(pyramid.fill_values.get(name)),
         source_chunks=source_chunks(var),
         level0_block=level0_block(pyramid, name),
-        max_region_bytes=max_region_bytes,
+        max_region_bytes=run.max_region_bytes,
         threads=threads,
+        io=run.io,
+        record=record,
     )
 
 
-def _run_stage(
-    client: Any,
-    pyramid: Pyramid,
-    where: str,
-    spatial: Sequence[str],
-    levels: list[int],
-    max_region_bytes: int,
-    timers: Mapping[int, RegionTimer],
-) -> int:
-    """Submit every block of ``levels`` for every variable, wait, merge the counts."""
+def _submit_job(client: Any, job: BlockJob) -> Any:
+    """The job as a future the block tasks depend on: rebuilt from its task if lost."""
+    from distributed.protocol.pickle import dumps
+
+    return client.submit(load_job, dumps(job), pure=False)
+
+
+def _run_stage(run: _Run, spatial: Sequence[str], levels: list[int]) -> tuple[int, int]:
+    """Submit every unfinished block of ``levels`` for every variable, wait, merge the counts.
+
+    Returns the blocks run and those skipped (finished by an interrupted run).
+    """
+    client = run.client
     threads = max(1, sum(client.nthreads().values()))
     per_variable = []
     for name in spatial:
-        v = _describe(pyramid, name)
+        v = _describe(run.pyramid, name)
         st = [v.strides[lv] for lv in levels]
         blocks = plan_blocks(v.shape, st, [v.shards[lv] for lv in levels])
         _check_windows(blocks, v.shape, st)
@@ -384,39 +275,69 @@ def _run_stage(
     nblocks = sum(len(b) for _, b in per_variable)
     # Few blocks (the deep levels): each task gets the threads the others leave idle.
     inner = max(1, min(os.cpu_count() or 1, threads // max(1, nblocks)))
-    futures = []
-    for name, blocks in per_variable:
-        job = _jobs(pyramid, where, name, levels, max_region_bytes, inner)
-        [scattered] = client.scatter([job], broadcast=False, hash=False)
-        futures += client.map(run_block, [scattered] * len(blocks), blocks, pure=False)
-    for result in client.gather(futures):
-        for level, counts in result:
-            _merge(timers.get(level), counts)
-    return nblocks
+    futures: dict[Any, int] = {}
+    skipped = 0
+    for index, (name, blocks) in enumerate(per_variable):
+        job = _job(run, index, name, levels, inner)
+        todo = [
+            b for b in blocks if job.record is None or block_record(job.record, b) not in run.done
+        ]
+        skipped += len(blocks) - len(todo)
+        if not todo:
+            continue
+        job_future = _submit_job(client, job)
+        itemsize = run.pyramid.source[name].variable.dtype.itemsize
+        for fut, b in zip(
+            client.map(run_block, [job_future] * len(todo), todo, pure=False), todo, strict=True
+        ):
+            futures[fut] = math.prod(b.shape) * itemsize
+    _gather(run, futures)
+    return nblocks - skipped, skipped
 
 
-def run_on_cluster(
-    client: Any,
-    pyramid: Pyramid,
-    where: str,
-    spatial: Sequence[str],
-    max_region_bytes: int,
-    timers: Mapping[int, RegionTimer],
-) -> dict[str, int]:
+def _gather(run: _Run, futures: Mapping[Any, int]) -> None:
+    """Merge each block's counts as it finishes, moving the progress bar by its bytes.
+
+    A failed block fails the write only once every other block has finished: a block still
+    running would otherwise go on writing under a resumed write, and finished blocks are
+    recorded, so a resume runs only what failed. An interrupt of the client cancels the rest.
+    """
+    from distributed import as_completed
+
+    failed = None
+    try:
+        for fut in as_completed(list(futures)):
+            if fut.status == "error":
+                failed = failed or fut
+                continue
+            for level, counts in fut.result():
+                _merge(run.timers.get(level), counts)
+            if run.progress is not None:
+                run.progress.add(futures[fut])
+    except BaseException:
+        run.client.cancel(list(futures))
+        raise
+    if failed is not None:
+        failed.result()  # raises the block's error, with its traceback from the worker
+
+
+def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     """Fill every level of every spatial variable on the cluster (stage 1, then stage 2).
 
-    Returns tile counts as ``passes.run_pass`` does (``tiles_run`` counts stage-1 blocks).
+    Returns tile counts as ``passes.run_pass`` does: ``tiles_run`` counts the blocks run,
+    ``tiles_replayed`` stays 0 (no block is ever replayed: blocks share no shard).
     """
-    threads = max(1, sum(client.nthreads().values()))
-    variables = [_describe(pyramid, name) for name in spatial]
-    first, deep = split_levels(variables, len(pyramid.factors), threads)
-    ran = _run_stage(client, pyramid, where, spatial, first, max_region_bytes, timers)
+    threads = max(1, sum(run.client.nthreads().values()))
+    variables = [_describe(run.pyramid, name) for name in spatial]
+    first, deep = split_levels(variables, len(run.pyramid.factors), threads)
+    # The bar counts source bytes: stage 2 reads stored level 0, so it gets no share of it.
+    ran, _ = _run_stage(run, spatial, first)
     if deep:
-        _run_stage(client, pyramid, where, spatial, deep, max_region_bytes, timers)
+        ran += _run_stage(replace(run, progress=None), spatial, deep)[0]
     return {"tiles_run": ran, "tiles_replayed": 0}
 
 
-def cluster_pass(client: Any, where: str) -> Any:
+def cluster_pass(client: Any, where: str, io: str) -> Any:
     """A stand-in for ``passes.run_pass`` that runs the pass on ``client``'s cluster."""
 
     def run(
@@ -429,9 +350,18 @@ def cluster_pass(client: Any, where: str) -> Any:
         progress: Any,
         max_region_bytes: int,
         native: Any = None,
+        journal: WriteJournal | None = None,
+        pass_index: int = 0,
         **_: Any,
     ) -> dict[str, int]:
         # The client only laid the arrays out: the workers open them from ``where``.
-        return run_on_cluster(client, pyramid, where, spatial, max_region_bytes, timers)
+        record, done = None, frozenset[str]()
+        if journal is not None and not isinstance(journal, NoJournal):
+            record = f"blocks/p{pass_index}/"
+            done = frozenset(journal.names(record))
+        if native is not None:
+            native.flush()  # nothing is written through the client's own native writer
+        state = _Run(client, pyramid, where, io, max_region_bytes, timers, progress, record, done)
+        return run_on_cluster(state, spatial)
 
     return run
