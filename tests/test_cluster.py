@@ -25,6 +25,9 @@ import zarr
 from topozarr_engine import RegionError
 from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
+from topozarr_plan.stores import resolve_store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
 from topozarr import create_pyramid
 
@@ -91,35 +94,55 @@ def with_crs(ds: xr.Dataset) -> xr.Dataset:
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
-def store_files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".topozarr-write" not in p.parts
-    }
+def store_keys(target: Path | str) -> dict[str, bytes]:
+    """Every key of a local or S3 store (the write journal left out) and its bytes."""
+    zstore = resolve_store(target, check=False)
+
+    async def read() -> dict[str, bytes]:
+        proto = default_buffer_prototype()
+        keys = sorted([k async for k in zstore.list()])
+        out = {}
+        for key in keys:
+            if not key.startswith(".topozarr-write/"):
+                buf = await zstore.get(key, prototype=proto)
+                out[key] = buf.to_bytes()
+        return out
+
+    return dict(sync(read()))
 
 
-def assert_same_store(got: Path, want: Path) -> None:
-    a, b = store_files(want), store_files(got)
+def assert_same_store(got: Path | str, want: Path | str) -> None:
+    a, b = store_keys(want), store_keys(got)
     assert sorted(b) == sorted(a)
     for key in a:
         if key.endswith("zarr.json"):
             assert json.loads(b[key]) == json.loads(a[key]), key
-    ref = zarr.open_group(want, mode="r")
-    out = zarr.open_group(got, mode="r")
+    ref = zarr.open_group(resolve_store(want, check=False), mode="r")
+    out = zarr.open_group(resolve_store(got, check=False), mode="r")
     for path, array in ref.members(max_depth=None):
         if isinstance(array, zarr.Array):
             np.testing.assert_array_equal(out[path][...], array[...], err_msg=path)
 
 
-def write_both(ds: xr.Dataset, tmp_path: Path, client: Any, **create: Any) -> tuple[Path, Path]:
+def write_both(
+    ds: xr.Dataset,
+    tmp_path: Path,
+    client: Any,
+    *,
+    io: str = "python",
+    target: str | None = None,
+    **create: Any,
+) -> tuple[Path, Path | str]:
+    """The plan written locally (``io="python"``, threads) and on the cluster (``io``, to
+    ``target``: an ``s3://`` URL, or a path under ``tmp_path``)."""
     pyramid = create_pyramid(with_crs(ds), **{**CREATE, **create})
-    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    local = tmp_path / "local.zarr"
+    remote: Path | str = target or tmp_path / "cluster.zarr"
     # One shard per tile on both sides: blocks then hold several tiles and deep levels run
     # as a second stage. The same tiles on both sides, because float64 sums of deep levels
     # (folded across tiles) differ in the last bit from in-tile ones, whatever runs them.
     pyramid.write(local, max_region_bytes=1)
-    pyramid.write(remote, client=client, max_region_bytes=1)
+    pyramid.write(remote, client=client, max_region_bytes=1, io=io)
     return local, remote
 
 
@@ -188,24 +211,57 @@ def test_killed_worker_gives_the_local_write(tmp_path: Path, client: Any) -> Non
     client.wait_for_workers(2)
 
 
-def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any) -> None:
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any, io: str) -> None:
     ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
-    local, remote = write_both(ds, tmp_path, client)
+    local, remote = write_both(ds, tmp_path, client, io=io)
     assert_same_store(remote, local)
 
 
-@pytest.mark.parametrize("method", ["max", "mode"])
+@pytest.mark.parametrize(
+    ("method", "io"), [("max", "python"), ("mode", "python"), ("mode", "rust")]
+)
 def test_integer_fill_from_dask_graph_equals_local_write(
-    tmp_path: Path, client: Any, method: str
+    tmp_path: Path, client: Any, method: str, io: str
 ) -> None:
     ds = classes().chunk({"y": 50, "x": 87})  # in memory, but dask: the graph travels
-    local, remote = write_both(ds, tmp_path, client, method=method)
+    local, remote = write_both(ds, tmp_path, client, method=method, io=io)
     assert_same_store(remote, local)
 
 
-def test_time_dim_equals_local_write(tmp_path: Path, client: Any) -> None:
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_time_dim_equals_local_write(tmp_path: Path, client: Any, io: str) -> None:
     ds = on_disk(cube(), tmp_path / "src.zarr", (1, 32, 64))
-    local, remote = write_both(ds, tmp_path, client, levels=6)
+    local, remote = write_both(ds, tmp_path, client, levels=6, io=io)
+    assert_same_store(remote, local)
+
+
+class _Environ(distributed.WorkerPlugin):
+    """Set environment variables in every worker process, also those started later."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def setup(self, worker: Any) -> None:
+        os.environ.update(self.env)
+
+
+@pytest.fixture
+def s3_env(s3_server: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3 server's ``AWS_*`` variables here and on every worker (as on a real cluster)."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    client.register_plugin(_Environ(s3_server.env()), name="s3-env")
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(("io", "method"), [("python", "mean"), ("rust", "max")])
+def test_s3_equals_local_write(
+    tmp_path: Path, client: Any, s3_env: None, s3_server: Any, s3_prefix: str, io: str, method: str
+) -> None:
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    url = s3_server.url(f"{s3_prefix}/cluster.zarr")
+    local, remote = write_both(ds, tmp_path, client, io=io, target=url, method=method)
     assert_same_store(remote, local)
 
 
