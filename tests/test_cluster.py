@@ -236,6 +236,40 @@ def test_time_dim_equals_local_write(tmp_path: Path, client: Any, io: str) -> No
     assert_same_store(remote, local)
 
 
+def test_progress_and_stats_from_the_workers(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tqdm.auto
+
+    updates: list[int] = []
+
+    class Recording(tqdm.auto.tqdm):  # type: ignore[misc, name-defined]
+        def update(self, n: float | None = 1) -> bool | None:
+            updates.append(int(n or 0))
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    local = pyramid.write(tmp_path / "local.zarr", max_region_bytes=1, stats=True)
+    updates.clear()
+    remote = pyramid.write(
+        tmp_path / "cluster.zarr", client=client, max_region_bytes=1, stats=True, progress=True
+    )
+    assert local is not None and remote is not None
+    # One step per finished block, adding up to the source's bytes.
+    assert len(updates) > 1 and all(n > 0 for n in updates)
+    assert sum(updates) == ds["elevation"].nbytes
+    # The workers' timers, merged: what each level wrote is what a local write does; the
+    # source is read once (level 0), stage 2 reads the stored level 0 once more.
+    assert remote["0"]["bytes_read"] == local["0"]["bytes_read"] == ds["elevation"].nbytes
+    assert sum(remote[level]["bytes_read"] for level in remote) == 2 * ds["elevation"].nbytes
+    for level in local:
+        for key in ("bytes_written", "writes", "skipped"):
+            assert remote[level][key] == local[level][key], (level, key)
+        assert remote[level]["write_s"] > 0
+
+
 class _Environ(distributed.WorkerPlugin):
     """Set environment variables in every worker process, also those started later."""
 
