@@ -270,6 +270,79 @@ def test_progress_and_stats_from_the_workers(
         assert remote[level]["write_s"] > 0
 
 
+class CountingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
+    """A source store that counts reads of ``name``'s chunks, in whichever process.
+
+    Each read creates a file ``<chunk key>@<pid>@<n>`` in ``counter`` (a directory every
+    worker sees), so the count survives pickling to the workers.
+    """
+
+    def __init__(self, store: Any, counter: str, name: str) -> None:
+        super().__init__(store)
+        self.counter = counter
+        self.name = name
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"store": self._store, "counter": self.counter, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["store"], state["counter"], state["name"])  # type: ignore[misc]
+
+    def _with_store(self, store: Any) -> CountingStore:
+        return type(self)(store, self.counter, self.name)
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        if key.startswith(f"{self.name}/c/"):
+            tag = f"{key.replace('/', '_')}@{os.getpid()}@"
+            for n in itertools.count():
+                try:
+                    os.close(
+                        os.open(os.path.join(self.counter, f"{tag}{n}"), os.O_CREAT | os.O_EXCL)
+                    )
+                    break
+                except FileExistsError:
+                    continue
+        return await self._store.get(key, prototype, byte_range)
+
+
+def chunk_reads(counter: Path) -> tuple[dict[str, int], set[int]]:
+    """Reads per chunk key, and the processes that read."""
+    reads: dict[str, int] = {}
+    pids = set()
+    for entry in os.listdir(counter):
+        key, pid, _ = entry.split("@")
+        reads[key] = reads.get(key, 0) + 1
+        pids.add(int(pid))
+    return reads, pids
+
+
+@pytest.mark.parametrize("chunks", [(32, 32), (48, 40)])
+def test_each_source_chunk_is_read_once_on_the_workers(
+    tmp_path: Path, client: Any, chunks: tuple[int, int]
+) -> None:
+    src, counts = tmp_path / "src.zarr", tmp_path / "reads"
+    dem().to_zarr(
+        src, zarr_format=3, consolidated=False, encoding={"elevation": {"chunks": chunks}}
+    )
+    counts.mkdir()
+    store = CountingStore(zarr.storage.LocalStore(src, read_only=True), str(counts), "elevation")
+    ds = xr.open_zarr(store, consolidated=False)
+    nchunks = zarr.open_array(src / "elevation").nchunks
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    pyramid.write(tmp_path / "cluster.zarr", client=client)
+    reads, pids = chunk_reads(counts)
+    assert os.getpid() not in pids  # none in the client
+    assert len(reads) == nchunks and set(reads.values()) == {1}, reads
+    for entry in os.listdir(counts):
+        os.remove(counts / entry)
+    pyramid.as_datatree().to_zarr(tmp_path / "tree.zarr", zarr_format=3, consolidated=False)
+    tree, _ = chunk_reads(counts)
+    print(
+        f"source chunks: {nchunks}; reads by write(client=): {sum(reads.values())}, "
+        f"by as_datatree().to_zarr(): {sum(tree.values())}"
+    )
+
+
 class _Environ(distributed.WorkerPlugin):
     """Set environment variables in every worker process, also those started later."""
 
@@ -357,3 +430,18 @@ def test_blocks_tile_the_grid_and_hold_each_shard_whole(shape: tuple[int, int]) 
                 own = (e - a) // stride if e - a >= stride else 1
                 level = n // stride if n >= stride else 1
                 assert own == len([c for c in range(level) if a <= c * stride < e])
+
+
+def test_aligned_blocks_hold_each_source_chunk_whole() -> None:
+    shape, chunks = (203, 317), (48, 40)
+    blocks = plan_blocks(shape, [(1, 1), (2, 2)], [(32, 32), (16, 16)], align=chunks)
+    cover = np.zeros(shape, dtype=int)
+    for b in blocks:
+        cover[b.slices] += 1
+    assert (cover == 1).all() and len(blocks) > 1
+    owner = np.zeros(shape, dtype=int)
+    for i, b in enumerate(blocks):
+        owner[b.slices] = i
+    for y in range(0, shape[0], chunks[0]):
+        for x in range(0, shape[1], chunks[1]):
+            assert len(np.unique(owner[y : y + chunks[0], x : x + chunks[1]])) == 1, (y, x)

@@ -1,7 +1,8 @@
 """``Pyramid.write(store, client=client)``: the single-pass writer on a dask.distributed cluster.
 
 The client lays out the store (templates, journal lease, publication) exactly as a local write
-does; only the spatial arrays are filled on the workers, in two stages of *block* tasks.
+does; only the spatial arrays are filled on the workers, in two stages of *block* tasks
+(``cluster_tasks.py`` is the worker side).
 
 A block is a level-0 region whose edges are multiples of the shard footprint (cumulative
 stride x shard shape) of every level the stage writes, so each shard of those levels lies in
@@ -11,11 +12,19 @@ block origin), so it reads each of its level-0 tiles once and writes every shard
 finished; no two tasks ever write the same shard and no partial state crosses tasks.
 
 1. Stage 1 writes levels ``0..k`` from the source, ``k`` being the deepest level that still
-   gives enough blocks to keep every worker thread busy.
+   gives enough blocks to keep every worker thread busy. Its block edges are also multiples
+   of the source's chunks when that still gives enough blocks, so no source chunk is read by
+   two tasks.
 2. Stage 2 writes the levels deeper than ``k`` (their shards span several stage-1 blocks), in
-   blocks of their own, reading the level 0 that stage 1 stored (the source again when level 0
-   is stored with another dtype). Every coarse value is still reduced from native cells: a mean
-   of stored means would not be exact with NaN holes or integer rounding.
+   blocks of their own, reading the level 0 that stage 1 stored. Every coarse value is still
+   reduced from native cells: a mean of stored means would not be exact with NaN holes or
+   integer rounding. (When level 0 is stored with another dtype than the source's, stage 1
+   writes every level, so the source is still read once.)
+
+Resume: each block task, once its shards are stored, records itself in the write journal
+(``blocks/p<pass>/v<var>/l<levels>/<start>-<stop>``); ``resume=True`` skips recorded blocks.
+Blocks share no shard, so nothing is ever replayed, and a task run twice (its worker died, or
+a resume) rewrites the same whole shards.
 
 The store travels to the workers as a path on a shared filesystem or an ``s3://`` URL
 (credentials from each worker's environment), the source as the lazy ``xarray.Variable`` it
@@ -114,17 +123,24 @@ def check_cluster_write(
 
 
 def plan_blocks(
-    shape: Sequence[int], strides: Sequence[Sequence[int]], shards: Sequence[Sequence[int]]
+    shape: Sequence[int],
+    strides: Sequence[Sequence[int]],
+    shards: Sequence[Sequence[int]],
+    *,
+    align: Sequence[int] | None = None,
 ) -> list[Region]:
     """Level-0 blocks covering ``shape`` so that each shard of every level lies in one block.
 
-    ``strides`` and ``shards`` are given per level written. A last piece of an axis shorter
-    than the largest stride joins the block before it: alone it would make windows of its own
-    that the whole array trims away.
+    ``strides`` and ``shards`` are given per level written; with ``align`` (the source's
+    chunks) block edges are also multiples of it, so no source chunk is read by two blocks.
+    A last piece of an axis shorter than the largest stride joins the block before it: alone
+    it would make windows of its own that the whole array trims away.
     """
     edges = []
     for axis, n in enumerate(shape):
         step = math.lcm(*(st[axis] * sh[axis] for st, sh in zip(strides, shards, strict=True)))
+        if align is not None:
+            step = math.lcm(step, align[axis])
         cuts = [*range(0, n, step), n]
         if len(cuts) > 2 and n - cuts[-2] < max(st[axis] for st in strides):
             del cuts[-2]
@@ -158,6 +174,16 @@ class _Variable:
     shape: tuple[int, ...]
     strides: list[tuple[int, ...]]
     shards: list[tuple[int, ...]]
+    chunks: tuple[int, ...] | None  # the source's
+
+    def blocks(self, levels: Sequence[int], *, aligned: bool) -> list[Region]:
+        """The blocks of a stage writing ``levels`` (aligned to the source chunks or not)."""
+        return plan_blocks(
+            self.shape,
+            [self.strides[lv] for lv in levels],
+            [self.shards[lv] for lv in levels],
+            align=self.chunks if aligned else None,
+        )
 
 
 def _describe(pyramid: Pyramid, name: str) -> _Variable:
@@ -167,27 +193,26 @@ def _describe(pyramid: Pyramid, name: str) -> _Variable:
         enc = pyramid.encoding[f"/{level}"][name]
         shards.append(tuple(int(n) for n in (enc.get("shards") or enc["chunks"])))
     strides = [level_strides(var.dims, f, pyramid) for f in pyramid.factors]
-    return _Variable(tuple(int(n) for n in var.shape), strides, shards)
+    return _Variable(tuple(int(n) for n in var.shape), strides, shards, source_chunks(var))
 
 
 def split_levels(
     variables: Sequence[_Variable], nlevels: int, threads: int
-) -> tuple[list[int], list[int]]:
-    """Levels of stage 1 (from the source) and stage 2 (from stored level 0).
+) -> tuple[list[int], list[int], bool]:
+    """Levels of stage 1 (from the source), of stage 2 (from stored level 0), and whether
+    stage 1's blocks are aligned to the source chunks.
 
     Stage 1 takes the deepest prefix of levels that still gives ``BLOCKS_PER_THREAD`` blocks per
-    worker thread (level 0 at least); the same split for every variable keeps stage 2 simple.
+    worker thread (level 0 at least), with blocks aligned to the source chunks when that still
+    gives enough of them (then each source chunk is read by one task only); the same split for
+    every variable keeps stage 2 simple.
     """
     want = BLOCKS_PER_THREAD * max(1, threads)
-    for k in range(nlevels - 1, 0, -1):
-        levels = range(k + 1)
-        count = sum(
-            len(plan_blocks(v.shape, [v.strides[i] for i in levels], [v.shards[i] for i in levels]))
-            for v in variables
-        )
-        if count >= want:
-            return list(levels), list(range(k + 1, nlevels))
-    return [0], list(range(1, nlevels))
+    for aligned in (True, False):
+        for k in range(nlevels - 1, -1, -1):
+            if sum(len(v.blocks(range(k + 1), aligned=aligned)) for v in variables) >= want:
+                return list(range(k + 1)), list(range(k + 1, nlevels)), aligned
+    return [0], list(range(1, nlevels)), False
 
 
 # ----------------------------------------------------------------------------- client side
@@ -258,7 +283,9 @@ def _submit_job(client: Any, job: BlockJob) -> Any:
     return client.submit(load_job, dumps(job), pure=False)
 
 
-def _run_stage(run: _Run, spatial: Sequence[str], levels: list[int]) -> tuple[int, int]:
+def _run_stage(
+    run: _Run, spatial: Sequence[str], levels: list[int], *, aligned: bool = False
+) -> tuple[int, int]:
     """Submit every unfinished block of ``levels`` for every variable, wait, merge the counts.
 
     Returns the blocks run and those skipped (finished by an interrupted run).
@@ -268,9 +295,8 @@ def _run_stage(run: _Run, spatial: Sequence[str], levels: list[int]) -> tuple[in
     per_variable = []
     for name in spatial:
         v = _describe(run.pyramid, name)
-        st = [v.strides[lv] for lv in levels]
-        blocks = plan_blocks(v.shape, st, [v.shards[lv] for lv in levels])
-        _check_windows(blocks, v.shape, st)
+        blocks = v.blocks(levels, aligned=aligned)
+        _check_windows(blocks, v.shape, [v.strides[lv] for lv in levels])
         per_variable.append((name, blocks))
     nblocks = sum(len(b) for _, b in per_variable)
     # Few blocks (the deep levels): each task gets the threads the others leave idle.
@@ -321,6 +347,13 @@ def _gather(run: _Run, futures: Mapping[Any, int]) -> None:
         failed.result()  # raises the block's error, with its traceback from the worker
 
 
+def _level0_differs(pyramid: Pyramid, name: str) -> bool:
+    """Level 0 is stored with another dtype than the source's (its values are not the
+    source's, so no level may be reduced from them)."""
+    stored = pyramid.level_templates[0][name].dtype
+    return bool(stored != pyramid.source[name].dtype)
+
+
 def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     """Fill every level of every spatial variable on the cluster (stage 1, then stage 2).
 
@@ -329,9 +362,13 @@ def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     """
     threads = max(1, sum(run.client.nthreads().values()))
     variables = [_describe(run.pyramid, name) for name in spatial]
-    first, deep = split_levels(variables, len(run.pyramid.factors), threads)
+    nlevels = len(run.pyramid.factors)
+    first, deep, aligned = split_levels(variables, nlevels, threads)
+    if any(_level0_differs(run.pyramid, name) for name in spatial):
+        # Stage 2 could only read the source again: every level in stage 1 (fewer blocks).
+        first, deep, aligned = list(range(nlevels)), [], True
     # The bar counts source bytes: stage 2 reads stored level 0, so it gets no share of it.
-    ran, _ = _run_stage(run, spatial, first)
+    ran, _ = _run_stage(run, spatial, first, aligned=aligned)
     if deep:
         ran += _run_stage(replace(run, progress=None), spatial, deep)[0]
     return {"tiles_run": ran, "tiles_replayed": 0}
