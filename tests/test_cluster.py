@@ -200,12 +200,13 @@ def test_interrupted_write_resumes_to_the_local_write(tmp_path: Path, client: An
     assert_same_store(remote, local)
 
 
-def test_killed_worker_gives_the_local_write(tmp_path: Path, client: Any) -> None:
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_killed_worker_gives_the_local_write(tmp_path: Path, client: Any, io: str) -> None:
     ds = dem().chunk({"y": 32, "x": 32})
     local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
     create_pyramid(with_crs(ds), **CREATE).write(local, max_region_bytes=1)
     pyramid = create_pyramid(with_crs(tripped(ds, tmp_path / "reads", at=20, kill=True)), **CREATE)
-    pyramid.write(remote, client=client, max_region_bytes=1)
+    pyramid.write(remote, client=client, max_region_bytes=1, io=io)
     assert len(os.listdir(tmp_path / "reads")) > 20  # the kill did happen
     assert_same_store(remote, local)
     client.wait_for_workers(2)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -299,8 +298,9 @@ def _run_stage(
         _check_windows(blocks, v.shape, [v.strides[lv] for lv in levels])
         per_variable.append((name, blocks))
     nblocks = sum(len(b) for _, b in per_variable)
-    # Few blocks (the deep levels): each task gets the threads the others leave idle.
-    inner = max(1, min(os.cpu_count() or 1, threads // max(1, nblocks)))
+    # Few blocks (the deep levels): each task gets the threads the others leave idle (capped
+    # by its worker machine's CPU count there).
+    inner = max(1, threads // max(1, nblocks))
     futures: dict[Any, int] = {}
     skipped = 0
     for index, (name, blocks) in enumerate(per_variable):

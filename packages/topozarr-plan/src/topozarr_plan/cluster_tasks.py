@@ -13,6 +13,7 @@ dask runs again (its worker died, or a resume) gives the same store.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -172,7 +173,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         source_chunks=job.source_chunks,
         level0_block=job.level0_block,
         max_region_bytes=job.max_region_bytes,
-        max_workers=job.threads,
+        max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
         timers=timers,
         name=job.name,
         write_region=_window_writer(native),
