@@ -344,6 +344,22 @@ def test_each_source_chunk_is_read_once_on_the_workers(
     )
 
 
+@pytest.mark.parametrize("shape", [(203, 317), (37, 1029)])
+def test_max_stage_two_reads_a_stored_coarse_level(
+    tmp_path: Path, client: Any, shape: tuple[int, int]
+) -> None:
+    """max is order-free: stage 2 reads the deepest stage-1 level, not level 0."""
+    ds = on_disk(dem(*shape), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **{**CREATE, "method": "max"})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    pyramid.write(local, max_region_bytes=1)
+    stats = pyramid.write(remote, client=client, max_region_bytes=1, stats=True)
+    assert stats is not None
+    assert_same_store(remote, local)
+    again = sum(stats[level]["bytes_read"] for level in stats) - ds["elevation"].nbytes
+    assert 0 < again <= ds["elevation"].nbytes // 4
+
+
 class _Environ(distributed.WorkerPlugin):
     """Set environment variables in every worker process, also those started later."""
 

@@ -251,9 +251,20 @@ class _Run:
 def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> BlockJob:
     pyramid = run.pyramid
     var = pyramid.source[name].variable
-    # Stage 2 starts from level 1 again (see BlockJob); stage 1 stops at its last level.
-    levels = list(range(0 if 0 in written else 1, max(written) + 1))
-    strides = [level_strides(var.dims, pyramid.factors[lv], pyramid) for lv in levels]
+    # Stage 2 starts from level 1 again (see BlockJob), or from the last stage-1 level for
+    # max/min; stage 1 stops at its last level.
+    base = 0 if 0 in written else _stored_base(pyramid, name, min(written) - 1, max(written))
+    levels = list(range(base + 1 if base else (0 if 0 in written else 1), max(written) + 1))
+    base_stride = level_strides(var.dims, pyramid.factors[base], pyramid)
+    strides = [
+        tuple(
+            s // b
+            for s, b in zip(
+                level_strides(var.dims, pyramid.factors[lv], pyramid), base_stride, strict=True
+            )
+        )
+        for lv in levels
+    ]
     record = None
     if run.record is not None:
         record = f"{run.record}v{index}/l{'.'.join(str(lv) for lv in written)}/"
@@ -272,7 +283,34 @@ def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> 
         threads=threads,
         io=run.io,
         record=record,
+        base=base,
+        base_stride=base_stride,
     )
+
+
+#: Methods whose value over a window equals that over the stored values of its sub-windows
+#: whatever the order: stage 2 may read a stored coarser level instead of level 0.
+ORDER_FREE = ("max", "min")
+
+
+def _stored_base(pyramid: Pyramid, name: str, last: int, deepest: int) -> int:
+    """The stored level stage 2 reads: ``last`` (the deepest stage-1 level) when that is exact,
+    else 0.
+
+    Exact for ``max``/``min`` when each deep window is the union of whole windows of ``last``:
+    on an axis shorter than a deep stride the deep level keeps one partial window over the
+    whole axis, which the stored level covers only when its own stride divides the axis (or
+    exceeds it).
+    """
+    var = pyramid.source[name].variable
+    if last < 1 or pyramid.method_for(name) not in ORDER_FREE:
+        return 0
+    stored = level_strides(var.dims, pyramid.factors[last], pyramid)
+    deep = level_strides(var.dims, pyramid.factors[deepest], pyramid)
+    exact = all(
+        n >= d or n % s == 0 or n < s for n, s, d in zip(var.shape, stored, deep, strict=True)
+    )
+    return last if exact else 0
 
 
 def _submit_job(client: Any, job: BlockJob) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +94,10 @@ class BlockJob:
     ``levels`` are the levels the engine computes (with their ``strides``), ``written`` those
     it stores. Stage 2 computes the stage-1 levels again without storing them: the kernel
     reduces a tile level by level, so a deep level's float sums are added in the order a
-    local write adds them only when the same chain of levels leads to it. ``record`` is the
-    journal prefix of this stage's block records (``None``: no journal).
+    local write adds them only when the same chain of levels leads to it. For ``max`` and
+    ``min`` (exact whatever the order) stage 2 reads the deepest stored stage-1 level
+    ``base`` instead, 4**base times fewer cells; ``strides`` are then relative to it.
+    ``record`` is the journal prefix of this stage's block records (``None``: no journal).
     """
 
     where: str
@@ -112,6 +114,8 @@ class BlockJob:
     threads: int
     io: str = "python"
     record: str | None = None
+    base: int = 0  # the stored level stage 2 reads (0, or the last stage-1 level for max/min)
+    base_stride: tuple[int, ...] = ()  # its cumulative stride
 
 
 def load_job(payload: bytes) -> BlockJob:
@@ -143,10 +147,13 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
 
     zstore = resolve_store(job.where, check=False)
     arrays = {
-        lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+") for lv in {0, *job.levels}
+        lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+")
+        for lv in {0, job.base, *job.levels}
     }
     values: Any = job.source
-    if 0 not in job.written and arrays[0].dtype == job.source.dtype:
+    if job.base:
+        values, block = arrays[job.base], _base_region(job, arrays, block)
+    elif 0 not in job.written and arrays[0].dtype == job.source.dtype:
         values = arrays[0]  # stage 2: the stored level 0 holds the source's values
     native = None
     if job.io == "rust":
@@ -161,6 +168,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
     if job.levels[0] != 0:
         dsts.insert(0, None)
     timers = [RegionTimer() for _ in dsts]
+    base = arrays[job.base]
     write_pyramid_arrays(
         _BlockSource(values, block),
         dsts,
@@ -170,8 +178,8 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         ],
         method=job.method,
         fill_value=job.fill_value,
-        source_chunks=job.source_chunks,
-        level0_block=job.level0_block,
+        source_chunks=base.chunks if job.base else job.source_chunks,
+        level0_block=(base.shards or base.chunks) if job.base else job.level0_block,
         max_region_bytes=job.max_region_bytes,
         max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
         timers=timers,
@@ -183,12 +191,23 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
     if job.record is not None:
         _record(zstore, block_record(job.record, block))
     out = []
-    for lv, timer in zip([0, *(lv for lv in job.levels if lv)], timers, strict=True):
+    for lv, timer in zip([job.base, *(lv for lv in job.levels if lv)], timers, strict=True):
         if lv in job.written:
             out.append((lv, timer.as_dict()))
-        elif lv == 0:
+        elif lv == job.base:
             out.append((min(job.written), timer.as_dict()))
     return out
+
+
+def _base_region(job: BlockJob, arrays: Mapping[int, zarr.Array], block: Region) -> Region:
+    """The cells of stored level ``job.base`` over level-0 ``block`` (its edges are multiples
+    of that level's stride: they are multiples of the stage's shard footprints)."""
+    stride = job.base_stride
+    full = arrays[job.base].shape
+    return Region.from_bounds(
+        [a // s for a, s in zip(block.start, stride, strict=True)],
+        [min(n, -(-b // s)) for n, b, s in zip(full, block.stop, stride, strict=True)],
+    )
 
 
 def _record(zstore: Any, name: str) -> None:
