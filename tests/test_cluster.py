@@ -260,7 +260,8 @@ def test_progress_and_stats_from_the_workers(
     for level in local:
         for key in ("bytes_written", "writes", "skipped"):
             assert remote[level][key] == local[level][key], (level, key)
-        assert remote[level]["write_s"] > 0
+        assert remote[level]["write_s"] >= remote[level]["encode_s"] > 0
+        assert remote[level]["workers"] == sum(client.nthreads().values())
 
 
 class CountingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]

@@ -220,7 +220,7 @@ def split_levels(
 def _merge(timer: RegionTimer | None, counts: Mapping[str, Any]) -> None:
     if timer is None:
         return
-    for stage in ("read", "reduce", "write"):
+    for stage in ("read", "reduce", "write", "encode"):
         timer.add(stage, counts[f"{stage}_s"])
     timer.count(
         regions=counts["regions"],

@@ -223,6 +223,8 @@ def write_pyramid(
             if max_workers is not None
             else default_workers(pyramid, spatial, max_region_bytes)
         )
+        if client is not None:  # the stats' "workers": the cluster's threads do the work
+            workers = max(1, sum(client.nthreads().values()))
         single_pass = client is not None or use_single_pass(
             pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
         )
