@@ -58,12 +58,24 @@ def _timed(run: Callable[[], Any], out: Path) -> float:
     return seconds
 
 
+def _print_plan(pyramid: Any, threads: int) -> None:
+    from topozarr_plan.cluster import _describe, split_levels
+
+    var = _describe(pyramid, "elevation")
+    first, deep, aligned = split_levels([var], len(pyramid.factors), threads)
+    print(
+        f"stage 1: levels {first} in {len(var.blocks(first, aligned=aligned))} blocks; "
+        f"stage 2: levels {deep} in {len(var.blocks(deep, aligned=False)) if deep else 0}"
+    )
+
+
 def speed(size: str, rounds: int) -> None:
     src = make_source("dem", size)
     print(f"DEM {size}: shape {src.shape}, float32, {describe(src)}; {LEVELS} levels")
     pyramid = _pyramid(src.path)
     out = DATA / "out-cluster.zarr"
     cluster, client = _cluster()
+    _print_plan(pyramid, threads=2)
     contenders: dict[str, Callable[[], Any]] = {
         "cluster": lambda: pyramid.write(out, client=client),
         "datatree": lambda: pyramid.as_datatree().to_zarr(out, zarr_format=3, consolidated=False),
