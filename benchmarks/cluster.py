@@ -78,7 +78,9 @@ def speed(size: str, rounds: int) -> None:
     _print_plan(pyramid, threads=2)
     contenders: dict[str, Callable[[], Any]] = {
         "cluster": lambda: pyramid.write(out, client=client),
-        "datatree": lambda: pyramid.as_datatree().to_zarr(out, zarr_format=3, consolidated=False),
+        "datatree": lambda: pyramid.as_datatree().to_zarr(
+            out, zarr_format=3, consolidated=False, encoding=pyramid.encoding
+        ),
         "threads": lambda: pyramid.write(out, max_workers=2),
     }
     try:
