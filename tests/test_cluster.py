@@ -364,21 +364,22 @@ class _Environ(distributed.WorkerPlugin):
 
 
 @pytest.fixture
-def s3_env(s3_server: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The S3 server's ``AWS_*`` variables here and on every worker (as on a real cluster)."""
+def s3_target(s3_server: Any, s3_prefix: str, client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``s3://`` URL of the test server, whose ``AWS_*`` variables are set here and on every
+    worker (as on a real cluster, credentials come from each worker's environment)."""
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     client.register_plugin(_Environ(s3_server.env()), name="s3-env")
+    return str(s3_server.url(f"{s3_prefix}/cluster.zarr"))
 
 
 @pytest.mark.s3
 @pytest.mark.parametrize(("io", "method"), [("python", "mean"), ("rust", "max")])
 def test_s3_equals_local_write(
-    tmp_path: Path, client: Any, s3_env: None, s3_server: Any, s3_prefix: str, io: str, method: str
+    tmp_path: Path, client: Any, s3_target: str, io: str, method: str
 ) -> None:
     ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
-    url = s3_server.url(f"{s3_prefix}/cluster.zarr")
-    local, remote = write_both(ds, tmp_path, client, io=io, target=url, method=method)
+    local, remote = write_both(ds, tmp_path, client, io=io, target=s3_target, method=method)
     assert_same_store(remote, local)
 
 
