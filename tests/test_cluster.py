@@ -8,7 +8,11 @@ differ: zarr-python lays a shard's inner chunks out in the order their encodings
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +23,12 @@ import pytest
 import xarray as xr
 import xproj  # noqa: F401
 import zarr
+from topozarr_engine import RegionError
 from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
+from topozarr_plan.stores import resolve_store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
 from topozarr import create_pyramid
 
@@ -87,30 +95,50 @@ def with_crs(ds: xr.Dataset) -> xr.Dataset:
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
-def store_files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".topozarr-write" not in p.parts
-    }
+def store_keys(target: Path | str) -> dict[str, bytes]:
+    """Every key of a local or S3 store (the write journal left out) and its bytes."""
+    zstore = resolve_store(target, check=False)
+
+    async def read() -> dict[str, bytes]:
+        proto = default_buffer_prototype()
+        keys = sorted([k async for k in zstore.list()])
+        out = {}
+        for key in keys:
+            if not key.startswith(".topozarr-write/"):
+                buf = await zstore.get(key, prototype=proto)
+                out[key] = buf.to_bytes()
+        return out
+
+    return dict(sync(read()))
 
 
-def assert_same_store(got: Path, want: Path) -> None:
-    a, b = store_files(want), store_files(got)
+def assert_same_store(got: Path | str, want: Path | str) -> None:
+    a, b = store_keys(want), store_keys(got)
     assert sorted(b) == sorted(a)
     for key in a:
         if key.endswith("zarr.json"):
             assert json.loads(b[key]) == json.loads(a[key]), key
-    ref = zarr.open_group(want, mode="r")
-    out = zarr.open_group(got, mode="r")
+    ref = zarr.open_group(resolve_store(want, check=False), mode="r")
+    out = zarr.open_group(resolve_store(got, check=False), mode="r")
     for path, array in ref.members(max_depth=None):
         if isinstance(array, zarr.Array):
             np.testing.assert_array_equal(out[path][...], array[...], err_msg=path)
 
 
-def write_both(ds: xr.Dataset, tmp_path: Path, client: Any, **create: Any) -> tuple[Path, Path]:
+def write_both(
+    ds: xr.Dataset,
+    tmp_path: Path,
+    client: Any,
+    *,
+    io: str = "python",
+    target: str | None = None,
+    **create: Any,
+) -> tuple[Path, Path | str]:
+    """The plan written locally (``io="python"``, threads) and on the cluster (``io``, to
+    ``target``: an ``s3://`` URL, or a path under ``tmp_path``)."""
     pyramid = create_pyramid(with_crs(ds), **{**CREATE, **create})
-    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    local = tmp_path / "local.zarr"
+    remote: Path | str = target or tmp_path / "cluster.zarr"
     # One shard per tile on both sides: blocks then hold several tiles and deep levels run
     # as a second stage. The same tiles on both sides, because float64 sums of deep levels
     # (folded across tiles) differ in the last bit from in-tile ones, whatever runs them.
@@ -119,24 +147,239 @@ def write_both(ds: xr.Dataset, tmp_path: Path, client: Any, **create: Any) -> tu
     return local, remote
 
 
-def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any) -> None:
-    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
-    local, remote = write_both(ds, tmp_path, client)
+def _tripwire(block: np.ndarray, *, counter: str, at: int, kill: bool) -> np.ndarray:
+    """Pass ``block`` through; the ``at``-th chunk read anywhere (0-based) fails its task.
+
+    Reads are numbered by exclusive file creation in ``counter``, a count every worker process
+    shares. ``kill`` kills the reading worker process instead of raising.
+    """
+    for n in itertools.count():
+        try:
+            os.close(os.open(os.path.join(counter, str(n)), os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            continue
+    if n == at:
+        if kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"tripwire: chunk read {n} fails")
+    return block
+
+
+def tripped(ds: xr.Dataset, counter: Path, *, at: int, kill: bool = False) -> xr.Dataset:
+    """``ds`` (dask-backed) whose ``at``-th chunk read fails: a test-only source wrapper."""
+    counter.mkdir()
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        data = var.data.map_blocks(
+            _tripwire, counter=str(counter), at=at, kill=kill, dtype=var.dtype
+        )
+        out[name] = var.copy(data=data)
+    return out
+
+
+def test_interrupted_write_resumes_to_the_local_write(tmp_path: Path, client: Any) -> None:
+    ds = dem().chunk({"y": 32, "x": 32})
+    local, remote, reads = tmp_path / "local.zarr", tmp_path / "cluster.zarr", tmp_path / "reads"
+    create_pyramid(with_crs(ds), **CREATE).write(local, max_region_bytes=1)
+    pyramid = create_pyramid(with_crs(tripped(ds, reads, at=20)), **CREATE)
+    with pytest.raises(RegionError, match="tripwire: chunk read 20 fails"):
+        pyramid.write(remote, client=client, max_region_bytes=1)
+    assert "multiscales" not in zarr.open_group(remote, mode="r").attrs  # not published
+    before = len(os.listdir(reads))
+    pyramid.write(remote, client=client, max_region_bytes=1, resume=True)
+    # The finished blocks were skipped: the resume read only part of the source's chunks.
+    assert 0 < len(os.listdir(reads)) - before < math.prod(len(c) for c in ds.chunks.values())
     assert_same_store(remote, local)
 
 
-@pytest.mark.parametrize("method", ["max", "mode"])
+def test_killed_worker_gives_the_local_write(tmp_path: Path, client: Any) -> None:
+    ds = dem().chunk({"y": 32, "x": 32})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    create_pyramid(with_crs(ds), **CREATE).write(local, max_region_bytes=1)
+    pyramid = create_pyramid(with_crs(tripped(ds, tmp_path / "reads", at=20, kill=True)), **CREATE)
+    pyramid.write(remote, client=client, max_region_bytes=1)
+    assert len(os.listdir(tmp_path / "reads")) > 20  # the kill did happen
+    assert_same_store(remote, local)
+    client.wait_for_workers(2)
+
+
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_dem_mean_from_zarr_equals_local_write(tmp_path: Path, client: Any, io: str) -> None:
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    local, remote = write_both(ds, tmp_path, client, io=io)
+    assert_same_store(remote, local)
+
+
+@pytest.mark.parametrize(
+    ("method", "io"), [("max", "python"), ("mode", "python"), ("mode", "rust")]
+)
 def test_integer_fill_from_dask_graph_equals_local_write(
-    tmp_path: Path, client: Any, method: str
+    tmp_path: Path, client: Any, method: str, io: str
 ) -> None:
     ds = classes().chunk({"y": 50, "x": 87})  # in memory, but dask: the graph travels
-    local, remote = write_both(ds, tmp_path, client, method=method)
+    local, remote = write_both(ds, tmp_path, client, method=method, io=io)
     assert_same_store(remote, local)
 
 
-def test_time_dim_equals_local_write(tmp_path: Path, client: Any) -> None:
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_time_dim_equals_local_write(tmp_path: Path, client: Any, io: str) -> None:
     ds = on_disk(cube(), tmp_path / "src.zarr", (1, 32, 64))
-    local, remote = write_both(ds, tmp_path, client, levels=6)
+    local, remote = write_both(ds, tmp_path, client, levels=6, io=io)
+    assert_same_store(remote, local)
+
+
+def test_progress_and_stats_from_the_workers(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tqdm.auto
+
+    updates: list[int] = []
+
+    class Recording(tqdm.auto.tqdm):  # type: ignore[misc, name-defined]
+        def update(self, n: float | None = 1) -> bool | None:
+            updates.append(int(n or 0))
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    local = pyramid.write(tmp_path / "local.zarr", max_region_bytes=1, stats=True)
+    updates.clear()
+    remote = pyramid.write(
+        tmp_path / "cluster.zarr", client=client, max_region_bytes=1, stats=True, progress=True
+    )
+    assert local is not None and remote is not None
+    # One step per finished block, adding up to the source's bytes.
+    assert len(updates) > 1 and all(n > 0 for n in updates)
+    assert sum(updates) == ds["elevation"].nbytes
+    # The workers' timers, merged: what each level wrote is what a local write does; the
+    # source is read once (level 0), stage 2 reads the stored level 0 once more.
+    assert remote["0"]["bytes_read"] == local["0"]["bytes_read"] == ds["elevation"].nbytes
+    assert sum(remote[level]["bytes_read"] for level in remote) == 2 * ds["elevation"].nbytes
+    for level in local:
+        for key in ("bytes_written", "writes", "skipped"):
+            assert remote[level][key] == local[level][key], (level, key)
+        assert remote[level]["write_s"] >= remote[level]["encode_s"] > 0
+        assert remote[level]["workers"] == sum(client.nthreads().values())
+
+
+class CountingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
+    """A source store that counts reads of ``name``'s chunks, in whichever process.
+
+    Each read creates a file ``<chunk key>@<pid>@<n>`` in ``counter`` (a directory every
+    worker sees), so the count survives pickling to the workers.
+    """
+
+    def __init__(self, store: Any, counter: str, name: str) -> None:
+        super().__init__(store)
+        self.counter = counter
+        self.name = name
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"store": self._store, "counter": self.counter, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["store"], state["counter"], state["name"])  # type: ignore[misc]
+
+    def _with_store(self, store: Any) -> CountingStore:
+        return type(self)(store, self.counter, self.name)
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        if key.startswith(f"{self.name}/c/"):
+            tag = f"{key.replace('/', '_')}@{os.getpid()}@"
+            for n in itertools.count():
+                try:
+                    os.close(
+                        os.open(os.path.join(self.counter, f"{tag}{n}"), os.O_CREAT | os.O_EXCL)
+                    )
+                    break
+                except FileExistsError:
+                    continue
+        return await self._store.get(key, prototype, byte_range)
+
+
+def chunk_reads(counter: Path) -> tuple[dict[str, int], set[int]]:
+    """Reads per chunk key, and the processes that read."""
+    reads: dict[str, int] = {}
+    pids = set()
+    for entry in os.listdir(counter):
+        key, pid, _ = entry.split("@")
+        reads[key] = reads.get(key, 0) + 1
+        pids.add(int(pid))
+    return reads, pids
+
+
+@pytest.mark.parametrize("chunks", [(32, 32), (48, 40)])
+def test_each_source_chunk_is_read_once_on_the_workers(
+    tmp_path: Path, client: Any, chunks: tuple[int, int]
+) -> None:
+    src, counts = tmp_path / "src.zarr", tmp_path / "reads"
+    dem().to_zarr(
+        src, zarr_format=3, consolidated=False, encoding={"elevation": {"chunks": chunks}}
+    )
+    counts.mkdir()
+    store = CountingStore(zarr.storage.LocalStore(src, read_only=True), str(counts), "elevation")
+    ds = xr.open_zarr(store, consolidated=False)
+    nchunks = zarr.open_array(src / "elevation").nchunks
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    pyramid.write(tmp_path / "cluster.zarr", client=client)
+    reads, pids = chunk_reads(counts)
+    assert os.getpid() not in pids  # none in the client
+    assert len(reads) == nchunks and set(reads.values()) == {1}, reads
+    for entry in os.listdir(counts):
+        os.remove(counts / entry)
+    pyramid.as_datatree().to_zarr(tmp_path / "tree.zarr", zarr_format=3, consolidated=False)
+    tree, _ = chunk_reads(counts)
+    print(
+        f"source chunks: {nchunks}; reads by write(client=): {sum(reads.values())}, "
+        f"by as_datatree().to_zarr(): {sum(tree.values())}"
+    )
+
+
+@pytest.mark.parametrize("shape", [(203, 317), (37, 1029)])
+def test_max_stage_two_reads_a_stored_coarse_level(
+    tmp_path: Path, client: Any, shape: tuple[int, int]
+) -> None:
+    """max is order-free: stage 2 reads the deepest stage-1 level, not level 0."""
+    ds = on_disk(dem(*shape), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **{**CREATE, "method": "max"})
+    local, remote = tmp_path / "local.zarr", tmp_path / "cluster.zarr"
+    pyramid.write(local, max_region_bytes=1)
+    stats = pyramid.write(remote, client=client, max_region_bytes=1, stats=True)
+    assert stats is not None
+    assert_same_store(remote, local)
+    again = sum(stats[level]["bytes_read"] for level in stats) - ds["elevation"].nbytes
+    assert 0 < again <= ds["elevation"].nbytes // 4
+
+
+class _Environ(distributed.WorkerPlugin):
+    """Set environment variables in every worker process, also those started later."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def setup(self, worker: Any) -> None:
+        os.environ.update(self.env)
+
+
+@pytest.fixture
+def s3_target(s3_server: Any, s3_prefix: str, client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``s3://`` URL of the test server, whose ``AWS_*`` variables are set here and on every
+    worker (as on a real cluster, credentials come from each worker's environment)."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    client.register_plugin(_Environ(s3_server.env()), name="s3-env")
+    return str(s3_server.url(f"{s3_prefix}/cluster.zarr"))
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(("io", "method"), [("python", "mean"), ("rust", "max")])
+def test_s3_equals_local_write(
+    tmp_path: Path, client: Any, s3_target: str, io: str, method: str
+) -> None:
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    local, remote = write_both(ds, tmp_path, client, io=io, target=s3_target, method=method)
     assert_same_store(remote, local)
 
 
@@ -158,12 +401,6 @@ def test_memory_store_is_refused(tmp_path: Path, client: Any) -> None:
     pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
     with pytest.raises(PlanError, match="MemoryStore; pass a path on a shared filesystem"):
         pyramid.write(zarr.storage.MemoryStore(), client=client)
-
-
-def test_rust_io_is_refused(tmp_path: Path, client: Any) -> None:
-    pyramid = create_pyramid(with_crs(dem().chunk()), **CREATE)
-    with pytest.raises(PlanError, match="io='python' only"):
-        pyramid.write(tmp_path / "out.zarr", client=client, io="rust")
 
 
 def footprints(
@@ -204,3 +441,18 @@ def test_blocks_tile_the_grid_and_hold_each_shard_whole(shape: tuple[int, int]) 
                 own = (e - a) // stride if e - a >= stride else 1
                 level = n // stride if n >= stride else 1
                 assert own == len([c for c in range(level) if a <= c * stride < e])
+
+
+def test_aligned_blocks_hold_each_source_chunk_whole() -> None:
+    shape, chunks = (203, 317), (48, 40)
+    blocks = plan_blocks(shape, [(1, 1), (2, 2)], [(32, 32), (16, 16)], align=chunks)
+    cover = np.zeros(shape, dtype=int)
+    for b in blocks:
+        cover[b.slices] += 1
+    assert (cover == 1).all() and len(blocks) > 1
+    owner = np.zeros(shape, dtype=int)
+    for i, b in enumerate(blocks):
+        owner[b.slices] = i
+    for y in range(0, shape[0], chunks[0]):
+        for x in range(0, shape[1], chunks[1]):
+            assert len(np.unique(owner[y : y + chunks[0], x : x + chunks[1]])) == 1, (y, x)

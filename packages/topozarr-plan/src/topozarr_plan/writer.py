@@ -177,11 +177,11 @@ def write_pyramid(
         check_cluster_write(
             pyramid,
             list(pyramid.encoding["/0"]),
-            {"io": io, "levels": levels, "resume": resume, "append_dim": append_dim,
+            {"levels": levels, "append_dim": append_dim,
              "keep_levels_in_memory": keep_levels_in_memory},
         )  # fmt: skip
         # One pass whatever the memory here: each block task bounds its own memory.
-        run = cluster_pass(client, store_location(store))
+        run = cluster_pass(client, store_location(store), io)
     nlevels = len(pyramid.factors)
     requested = _check_levels(levels, nlevels)
     subset = requested != list(range(nlevels))
@@ -223,6 +223,8 @@ def write_pyramid(
             if max_workers is not None
             else default_workers(pyramid, spatial, max_region_bytes)
         )
+        if client is not None:  # the stats' "workers": the cluster's threads do the work
+            workers = max(1, sum(client.nthreads().values()))
         single_pass = client is not None or use_single_pass(
             pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
         )

@@ -1,0 +1,145 @@
+"""``Pyramid.write(client=...)`` on a LocalCluster vs ``as_datatree().to_zarr`` vs the threads.
+
+    uv run --no-sync python benchmarks/cluster.py                  # 1G DEM, 3 rounds
+    uv run --no-sync python benchmarks/cluster.py --rounds 5 --memory 1G,4G
+
+One ``LocalCluster(n_workers=2, threads_per_worker=1)`` runs the cluster write and the lazy
+``as_datatree().to_zarr()`` (dask on the same cluster); the threaded writer runs in this
+process with ``max_workers=2``: the same two cores. Rounds interleave the three so that the
+machine's drift falls on all of them, and each round gives its own ratios.
+
+``--memory`` then writes each listed DEM size on a fresh cluster of its own and reports the
+workers' peak RSS (VmHWM, read in each worker process): a block task's memory is bounded by
+the tile budget, so it should not grow with the source. Timings on a shared machine are noisy:
+read the per-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_data import DATA, LEVELS, describe, make_source, peak_rss  # noqa: E402
+
+
+def _pyramid(path: Path) -> Any:
+    import xarray as xr
+    import xproj  # noqa: F401
+
+    from topozarr import create_pyramid
+
+    ds = xr.open_zarr(path, consolidated=False).proj.assign_crs(spatial_ref="EPSG:4326")
+    return create_pyramid(ds, levels=LEVELS, x_dim="lon", y_dim="lat")
+
+
+def _cluster() -> tuple[Any, Any]:
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return cluster, Client(cluster)
+
+
+def _timed(run: Callable[[], Any], out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
+def _print_plan(pyramid: Any, threads: int) -> None:
+    from topozarr_plan.cluster import _describe, split_levels
+
+    var = _describe(pyramid, "elevation")
+    first, deep, aligned = split_levels([var], len(pyramid.factors), threads)
+    print(
+        f"stage 1: levels {first} in {len(var.blocks(first, aligned=aligned))} blocks; "
+        f"stage 2: levels {deep} in {len(var.blocks(deep, aligned=False)) if deep else 0}"
+    )
+
+
+def speed(size: str, rounds: int) -> None:
+    src = make_source("dem", size)
+    print(f"DEM {size}: shape {src.shape}, float32, {describe(src)}; {LEVELS} levels")
+    pyramid = _pyramid(src.path)
+    out = DATA / "out-cluster.zarr"
+    cluster, client = _cluster()
+    _print_plan(pyramid, threads=2)
+    contenders: dict[str, Callable[[], Any]] = {
+        "cluster": lambda: pyramid.write(out, client=client),
+        "datatree": lambda: pyramid.as_datatree().to_zarr(
+            out, zarr_format=3, consolidated=False, encoding=pyramid.encoding
+        ),
+        "threads": lambda: pyramid.write(out, max_workers=2),
+    }
+    try:
+        rows = []
+        for r in range(rounds):
+            times = {name: _timed(run, out) for name, run in contenders.items()}
+            rows.append(times)
+            print(
+                f"round {r + 1}: cluster {times['cluster']:.1f} s, as_datatree().to_zarr "
+                f"{times['datatree']:.1f} s, threads {times['threads']:.1f} s; "
+                f"datatree/cluster {times['datatree'] / times['cluster']:.2f}x, "
+                f"cluster/threads {times['cluster'] / times['threads']:.2f}x"
+            )
+    finally:
+        client.close()
+        cluster.close()
+    vs_tree = [t["datatree"] / t["cluster"] for t in rows]
+    vs_threads = [t["cluster"] / t["threads"] for t in rows]
+    print(
+        f"median: as_datatree().to_zarr is {statistics.median(vs_tree):.2f}x the cluster write "
+        f"(target >= 3x); the cluster write is {statistics.median(vs_threads):.2f}x the "
+        "threaded writer on 2 threads (target <= 1.3x)"
+    )
+
+
+def memory(sizes: list[str]) -> None:
+    peaks = {}
+    for size in sizes:
+        src = make_source("dem", size)
+        pyramid = _pyramid(src.path)
+        out = DATA / f"out-cluster-{size}.zarr"
+        cluster, client = _cluster()  # fresh workers: VmHWM is their peak for this write
+        try:
+            seconds = _timed(lambda: pyramid.write(out, client=client), out)  # noqa: B023
+            peaks[size] = max(client.run(peak_rss).values())
+        finally:
+            client.close()
+            cluster.close()
+        print(
+            f"DEM {size} {src.shape}: cluster write {seconds:.1f} s, peak worker RSS "
+            f"{peaks[size] / 2**20:.0f} MiB"
+        )
+    if len(peaks) > 1:
+        lo, hi = min(peaks.values()), max(peaks.values())
+        print(f"peak worker RSS: largest / smallest = {hi / lo:.2f} (target < 1.20)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", default="1G", help="DEM size of the speed rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory", default="1G,4G", help="DEM sizes for peak RSS ('' skips)")
+    parser.add_argument("--no-speed", action="store_true", help="only the memory runs")
+    args = parser.parse_args()
+    if not args.no_speed:
+        speed(args.size, args.rounds)
+    if args.memory:
+        memory(args.memory.split(","))
+
+
+if __name__ == "__main__":
+    main()
