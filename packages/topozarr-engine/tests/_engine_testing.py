@@ -79,3 +79,19 @@ def dem(shape, dtype=np.float32, *, nan_frac=0.1, seed=0, fill=None):
     elif fill is not None:
         a[holes] = fill
     return a
+
+
+def write_levels(values, dsts, *, executor=None, after_read=None, **options):
+    """``write_pyramid_arrays`` with its spec and hooks given as keywords, as the tests read.
+
+    Keywords naming a :class:`WriteHooks` field go to the hooks (``after_read`` is its
+    ``on_read``), the rest to the :class:`PyramidSpec`.
+    """
+    import dataclasses
+
+    from topozarr_engine import PyramidSpec, WriteHooks, write_pyramid_arrays
+
+    hook_names = {f.name for f in dataclasses.fields(WriteHooks)}
+    hooks = WriteHooks(on_read=after_read, **{k: v for k, v in options.items() if k in hook_names})
+    spec = PyramidSpec(**{k: v for k, v in options.items() if k not in hook_names})
+    return write_pyramid_arrays(values, dsts, spec, hooks, executor)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _engine_reference import reference_reduce
-from _engine_testing import dem, make_array
+from _engine_testing import dem, make_array, write_levels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
-from topozarr_engine import RegionError, RegionTimer, coarsened_shape, write_pyramid_arrays
-from topozarr_engine.pyramid import plan_tiles
+from topozarr_engine import RegionError, RegionTimer, coarsened_shape
+from topozarr_engine.pyramid import PyramidSpec, plan_tiles
 
 
 def build(
@@ -38,7 +38,7 @@ def build(
             make_array(store, f"{level}/v", shape, dtype, chunks=ch, shards=sh, fill_value=fill)
         )
     timers = [RegionTimer() for _ in strides]
-    write_pyramid_arrays(
+    write_levels(
         a, dsts, strides=strides, method=method, fill_value=fill, timers=timers, name="v", **kwargs
     )
     return dsts, strides, timers
@@ -143,12 +143,16 @@ def test_recycled_shard_buffers_never_leak_values(store, dtype, fill):
 
 def test_layout_inner_and_deep():
     layout = plan_tiles(
-        (1000, 1000), 4, (64, 64), [(1, 1), (2, 2), (4, 4), (128, 128)], max_region_bytes=1
+        (1000, 1000),
+        4,
+        (64, 64),
+        PyramidSpec([(1, 1), (2, 2), (4, 4), (128, 128)], "mean", max_region_bytes=1),
     )
     assert layout.tile == (64, 64)
     assert layout.inner == [1, 2] and layout.deep == [3]
     # Sparse 3x factors: widened to a multiple of 3 when the budget allows.
-    layout = plan_tiles((1000, 1000), 4, (64, 64), [(1, 1), (3, 3), (9, 9)], max_region_bytes=2**30)
+    spec = PyramidSpec([(1, 1), (3, 3), (9, 9)], "mean", max_region_bytes=2**30)
+    layout = plan_tiles((1000, 1000), 4, (64, 64), spec)
     assert all(t % 9 == 0 for t in layout.tile) and layout.deep == []
 
 
@@ -223,7 +227,7 @@ def test_worker_error_on_coarse_level_write(store):
     with pytest.raises(
         RegionError, match=r"variable 'v', level 2, region \[0:8, 0:8\].*unavailable"
     ):
-        write_pyramid_arrays(a, dsts, strides=strides, method="mean", name="v", max_workers=2)
+        write_levels(a, dsts, strides=strides, method="mean", name="v", max_workers=2)
     assert nlead == 0
 
 
@@ -279,7 +283,8 @@ def test_writer_property(ny, nx, base, nlevels, chunk, shards, budget, method):
 
 
 def test_tile_covering_whole_axis_keeps_sparse_levels_inner(store):
-    layout = plan_tiles((100, 90), 4, (128, 128), [(1, 1), (3, 3), (9, 9)], max_region_bytes=1)
+    spec = PyramidSpec([(1, 1), (3, 3), (9, 9)], "mean", max_region_bytes=1)
+    layout = plan_tiles((100, 90), 4, (128, 128), spec)
     assert layout.inner == [1, 2] and layout.deep == []
     a = dem((100, 90), np.float32)
     dsts, strides, _ = build(store, a, [1, 3, 9], chunks=64, shards=2, max_region_bytes=1)
@@ -299,7 +304,7 @@ def test_skipna_false(store, method, dtype, fill):
         )
         for i, s in enumerate(strides)
     ]
-    write_pyramid_arrays(
+    write_levels(
         a, dsts, strides=strides, method=method, fill_value=fill, skipna=False, max_region_bytes=1
     )
     for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
@@ -332,7 +337,7 @@ def test_level_subset_without_level0_is_exact(
         for level, st in ((2, strides[1]), (4, strides[2]))
     ]
     counting_store.reset()
-    write_pyramid_arrays(
+    write_levels(
         a,
         dsts,
         strides=strides,
@@ -351,9 +356,9 @@ def test_only_level0_may_be_missing(store):
     a = dem((16, 16))
     dst = make_array(store, "0/v", (16, 16), a.dtype, chunks=(4, 4))
     with pytest.raises(ValueError, match="only dsts\\[0\\]"):
-        write_pyramid_arrays(a, [dst, None], strides=[(1, 1), (2, 2)], method="mean")
+        write_levels(a, [dst, None], strides=[(1, 1), (2, 2)], method="mean")
     with pytest.raises(ValueError, match="nothing to write"):
-        write_pyramid_arrays(a, [None], strides=[(1, 1)], method="mean")
+        write_levels(a, [None], strides=[(1, 1)], method="mean")
 
 
 def test_level_subset_tiles_follow_level0_block(store):
@@ -362,7 +367,7 @@ def test_level_subset_tiles_follow_level0_block(store):
     a = dem((64, 96), np.float32, nan_frac=0.3)
     dst = make_array(store, "4/v", (4, 6), a.dtype, chunks=(4, 4), shards=(4, 8))
     shapes = set()
-    write_pyramid_arrays(
+    write_levels(
         a,
         [None, dst],
         strides=[(1, 1), (16, 16)],
@@ -409,7 +414,7 @@ def test_level_subset_property(ny, nx, base, keep, chunk, block, budget, method)
         )
         for k, st in zip(levels, strides[1:], strict=True)
     ]
-    write_pyramid_arrays(
+    write_levels(
         a,
         dsts,
         strides=strides,

@@ -45,22 +45,22 @@ def test_morton():
 
 def test_region_block_widening():
     # Source chunks 3x the shard on the last axis: widened when it fits.
-    assert region_block((100, 100), 4, (8, 8), source_chunks=(8, 24), max_region_bytes=10**6) == (
+    assert region_block((100, 100), 4, (8, 8), widen_to=(8, 24), max_region_bytes=10**6) == (
         8,
         24,
     )
     # Not when over budget (never below the shard).
-    assert region_block((100, 100), 4, (8, 8), source_chunks=(8, 24), max_region_bytes=100) == (
+    assert region_block((100, 100), 4, (8, 8), widen_to=(8, 24), max_region_bytes=100) == (
         8,
         8,
     )
     # lcm, not product
-    assert region_block((100, 100), 1, (4, 4), source_chunks=(6, 6), max_region_bytes=10**6) == (
+    assert region_block((100, 100), 1, (4, 4), widen_to=(6, 6), max_region_bytes=10**6) == (
         12,
         12,
     )
     # Shard already covers the axis: nothing to do.
-    assert region_block((4, 100), 1, (8, 4), source_chunks=(3, 4), max_region_bytes=10**6) == (8, 4)
+    assert region_block((4, 100), 1, (8, 4), widen_to=(3, 4), max_region_bytes=10**6) == (8, 4)
 
 
 def test_coarsened_shape():

@@ -39,3 +39,14 @@ def test_timer_threadsafe():
     with t.time("write"):
         pass
     assert t.write_s >= 0
+
+
+def test_count_refuses_an_unknown_counter() -> None:
+    import pytest
+    from topozarr_engine import RegionTimer
+
+    timer = RegionTimer()
+    with pytest.raises(TypeError, match="unknown counters"):
+        timer.count(region=1)  # a typo of "regions" must not pass silently
+    timer.count(regions=2, bytes_read=10)
+    assert (timer.regions, timer.bytes_read, timer.writes) == (2, 10, 0)

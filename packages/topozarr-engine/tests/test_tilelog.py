@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _engine_reference import reference_reduce
-from _engine_testing import make_array
-from topozarr_engine import Region, coarsened_shape, write_pyramid_arrays
+from _engine_testing import make_array, write_levels
+from topozarr_engine import Region, coarsened_shape
 from topozarr_engine.tilelog import MemoryTileLog, TileHistory
 from zarr.storage import MemoryStore
 
@@ -58,14 +58,14 @@ def test_a_resumed_write_skips_finished_tiles_and_equals_a_clean_one(budget):
             raise Dies
 
     with pytest.raises(Exception, match="Dies"):
-        write_pyramid_arrays(
+        write_levels(
             a, dsts, strides=strides, method="mean", journal=first, after_read=stop_after,
             max_region_bytes=budget, max_workers=1,
         )  # fmt: skip
     assert 0 < len(first.ran) < len(reads)
     second = MemoryTileLog(first.snapshot())
     again = []
-    write_pyramid_arrays(
+    write_levels(
         a, dsts, strides=strides, method="mean", journal=second, replay_from=dsts[0],
         after_read=lambda region, block: again.append(region), max_region_bytes=budget,
         max_workers=1,
@@ -82,7 +82,7 @@ def test_replayed_tiles_are_read_from_replay_from_not_the_source():
     store = MemoryStore()
     dsts, strides = arrays(store, a.shape, [1, 2, 4])
     log = MemoryTileLog()
-    write_pyramid_arrays(a, dsts, strides=strides, method="mean", journal=log, max_workers=1)
+    write_levels(a, dsts, strides=strides, method="mean", journal=log, max_workers=1)
     # Forget every coarse shard: all tiles are finished but feed shards not stored.
     history = TileHistory(frozenset(log.done), {})
     dsts[1][...] = 0
@@ -95,7 +95,7 @@ def test_replayed_tiles_are_read_from_replay_from_not_the_source():
             raise AssertionError("the source was read for a finished tile")
 
     rerun = MemoryTileLog(history)
-    write_pyramid_arrays(
+    write_levels(
         Poisoned(), dsts, strides=strides, method="mean", journal=rerun, replay_from=dsts[0],
         max_workers=1,
     )  # fmt: skip
@@ -110,16 +110,16 @@ def test_within_writes_only_the_new_time_steps(first_new):
     new[:first_new] = old[:first_new]  # steps before first_new unchanged: the "appended" ones
     store = MemoryStore()
     dsts, strides = arrays(store, old.shape, [1, 2, 4], lead=1)
-    write_pyramid_arrays(old, dsts, strides=strides, method="mean")
+    write_levels(old, dsts, strides=strides, method="mean")
     before = dict(store._store_dict)
     within = Region.from_bounds([first_new, 0, 0], [6, 16, 16])
     log = MemoryTileLog()
-    write_pyramid_arrays(new, dsts, strides=strides, method="mean", within=within, journal=log)
+    write_levels(new, dsts, strides=strides, method="mean", within=within, journal=log)
     expect(new, dsts, strides)
     # Shards of steps 0..1 (shard length 2 along time) are untouched; with first_new=3 the
     # shard of steps 2..3 was completed from its stored values and rewritten.
     untouched = [k for k in before if "/c/0/" in k]
     assert untouched and all(store._store_dict[k] is before[k] for k in untouched)
     full = MemoryTileLog()
-    write_pyramid_arrays(new, dsts, strides=strides, method="mean", journal=full)
+    write_levels(new, dsts, strides=strides, method="mean", journal=full)
     assert 0 < len(log.ran) < len(full.ran)  # the tiles of the old steps were not read

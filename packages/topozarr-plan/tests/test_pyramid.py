@@ -1,7 +1,8 @@
-"""Pyramid.write delegates to topozarr_plan.writer.write_pyramid with every argument."""
+"""Pyramid.write delegates to topozarr_plan.writer.write_pyramid with every option."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import types
 from typing import Any
@@ -14,8 +15,8 @@ from topozarr_plan import create_pyramid
 def test_write_forwards_all_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
 
-    def fake_write_pyramid(pyramid: Any, store: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append((pyramid, store, kwargs))
+    def fake_write_pyramid(pyramid: Any, store: Any, options: Any) -> dict[str, Any]:
+        calls.append((pyramid, store, dataclasses.asdict(options)))
         return {"ok": True}
 
     fake = types.ModuleType("topozarr_plan.writer")

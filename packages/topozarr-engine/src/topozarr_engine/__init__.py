@@ -8,7 +8,14 @@ from topozarr_engine.copy import copy_array
 from topozarr_engine.downsample import downsample_level
 from topozarr_engine.errors import KernelVersionError, RegionError, TopozarrEngineError
 from topozarr_engine.kernel import KERNEL_VERSION
-from topozarr_engine.pyramid import PyramidLayout, plan_tiles, write_pyramid_arrays
+from topozarr_engine.pyramid import (
+    PyramidLayout,
+    PyramidSpec,
+    PyramidWriter,
+    WriteHooks,
+    plan_tiles,
+    write_pyramid_arrays,
+)
 from topozarr_engine.region import Region, coarsened_shape, morton_order
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES, default_max_workers
 from topozarr_engine.timer import RegionTimer
@@ -20,10 +27,13 @@ __all__ = [
     "KERNEL_VERSION",
     "KernelVersionError",
     "PyramidLayout",
+    "PyramidSpec",
+    "PyramidWriter",
     "Region",
     "RegionError",
     "RegionTimer",
     "TopozarrEngineError",
+    "WriteHooks",
     "__version__",
     "coarsened_shape",
     "copy_array",

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from topozarr_engine import kernel
-from topozarr_engine.region import Region
+from topozarr_engine.region import Region, coarsened_shape
 
 __all__ = ["LevelAccumulator", "output_dtype"]
 
@@ -28,6 +28,14 @@ def output_dtype(method: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
     return np.dtype(kernel.method_row(method)["output_dtype"].get(dtype.name, dtype.name))
 
 
+class Reduction(Protocol):
+    """How the values are reduced (as for ``kernel.block_reduce``)."""
+
+    method: str
+    fill_value: Any
+    skipna: bool
+
+
 class LevelAccumulator:
     """Partial reductions of one whole pyramid level, fed native tiles in any order.
 
@@ -36,12 +44,11 @@ class LevelAccumulator:
 
     Parameters
     ----------
-    shape
-        Shape of the level (``coarsened_shape(native_shape, stride)``).
     dtype
         dtype of the native (level-0) values.
-    method, fill_value, skipna
-        As for ``kernel.block_reduce``.
+    reduction
+        Its ``method``, ``fill_value`` and ``skipna``, as for ``kernel.block_reduce`` (a
+        :class:`~topozarr_engine.pyramid.PyramidSpec`, for example).
     stride
         Cumulative stride of the level relative to level 0, per axis.
     native_shape
@@ -51,20 +58,18 @@ class LevelAccumulator:
 
     def __init__(
         self,
-        shape: Sequence[int],
         dtype: Any,
-        method: str,
+        reduction: Reduction,
         *,
         stride: Sequence[int],
         native_shape: Sequence[int],
-        fill_value: Any = None,
-        skipna: bool = True,
     ) -> None:
-        self.shape = tuple(int(n) for n in shape)
-        self.dtype = np.dtype(dtype)
-        self.method = method
         self.stride = tuple(int(s) for s in stride)
         self.native_shape = tuple(int(n) for n in native_shape)
+        self.shape = coarsened_shape(self.native_shape, self.stride)
+        self.dtype = np.dtype(dtype)
+        method, fill_value, skipna = reduction.method, reduction.fill_value, reduction.skipna
+        self.method = method
         self.fill_value = fill_value
         self.skipna = skipna
         self.out_dtype = output_dtype(method, self.dtype)

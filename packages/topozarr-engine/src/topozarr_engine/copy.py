@@ -6,22 +6,24 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from topozarr_engine import shards
-from topozarr_engine.blocks import array_block_shape, is_all_fill, materialize
+from topozarr_engine.blocks import array_block_shape, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, iter_grid, region_block
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
-from topozarr_engine.timer import RegionTimer, encode_seconds
+from topozarr_engine.sink import RegionSink
+from topozarr_engine.timer import RegionTimer
 
 __all__ = ["copy_array"]
 
 
-def copy_array(
+def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
     values: Any,
     dst: Any,
     *,
@@ -97,47 +99,53 @@ def copy_array(
         shape,
         itemsize,
         array_block_shape(dst),
-        source_chunks=source_chunks,
+        widen_to=source_chunks,
         max_region_bytes=max_region_bytes,
     )
-    fill = dst.fill_value
-    write = write_region or functools.partial(shards.write_region, dst)
-
-    def task(region: Region) -> None:
-        stage = "read"
-        try:
-            t0 = time.perf_counter()
-            data = materialize(values[region.slices])
-            t1 = time.perf_counter()
-            if timer is not None:
-                timer.add("read", t1 - t0)
-                timer.count(bytes_read=data.nbytes)
-            if on_block is not None:
-                stage = "on_block"
-                on_block(region, data)
-            stage = "write"
-            if skip_empty and is_all_fill(data, fill):
-                if timer is not None:
-                    timer.count(regions=1, skipped=1, shape=region.shape)
-            else:
-                t2, e2 = time.perf_counter(), encode_seconds()
-                write(region, data)
-                if timer is not None:
-                    timer.add("write", time.perf_counter() - t2)
-                    timer.add("encode", encode_seconds() - e2)
-                    timer.count(regions=1, writes=1, bytes_written=data.nbytes, shape=region.shape)
-        except RegionError:
-            raise
-        except Exception as exc:
-            raise RegionError(region, exc, stage=stage) from exc
-        if on_region is not None:
-            on_region()
+    sink = RegionSink(
+        write_region or functools.partial(shards.write_region, dst),
+        dst.fill_value,
+        timer,
+        skip_empty,
+    )
+    task = _CopyTask(values, sink, on_block, on_region)
 
     regions = [region for _, region in iter_grid(shape, block)]
     nbytes = max((r.size for r in regions), default=0) * itemsize
     return run_tasks(
-        [functools.partial(task, r) for r in regions],
+        [functools.partial(task.run, r) for r in regions],
         executor=executor,
         max_workers=max_workers,
         region_bytes=nbytes,
     )
+
+
+@dataclass(frozen=True)
+class _CopyTask:
+    """Reads one region of the values and puts it in the sink."""
+
+    values: Any
+    sink: RegionSink
+    on_block: Callable[[Region, np.ndarray], None] | None
+    on_region: Callable[[], None] | None
+
+    def run(self, region: Region) -> None:
+        stage = "read"
+        timer = self.sink.timer
+        try:
+            t0 = time.perf_counter()
+            data = materialize(self.values[region.slices])
+            if timer is not None:
+                timer.add("read", time.perf_counter() - t0)
+                timer.count(bytes_read=data.nbytes)
+            if self.on_block is not None:
+                stage = "on_block"
+                self.on_block(region, data)
+            stage = "write"
+            self.sink.put(region, data)
+        except RegionError:
+            raise
+        except Exception as exc:
+            raise RegionError(region, exc, stage=stage) from exc
+        if self.on_region is not None:
+            self.on_region()

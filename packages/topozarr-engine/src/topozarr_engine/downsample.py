@@ -6,21 +6,23 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from topozarr_engine import kernel, shards
-from topozarr_engine.blocks import array_block_shape, is_all_fill, materialize
+from topozarr_engine.blocks import array_block_shape, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, iter_grid
-from topozarr_engine.timer import RegionTimer, encode_seconds
+from topozarr_engine.sink import RegionSink
+from topozarr_engine.timer import RegionTimer
 
 __all__ = ["downsample_level"]
 
 
-def downsample_level(
+def downsample_level(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
     src: Any,
     dst: Any,
     *,
@@ -72,8 +74,29 @@ def downsample_level(
         Wrapping the first worker failure.
     """
     src_shape = tuple(int(n) for n in src.shape)
-    dst_shape = tuple(int(n) for n in dst.shape)
     stride = tuple(int(s) for s in stride)
+    _check(src_shape, tuple(int(n) for n in dst.shape), stride, method)
+    dtype = np.dtype(dst.dtype)
+    sink = RegionSink(
+        write_region or functools.partial(shards.write_region, dst),
+        dst.fill_value,
+        timer,
+        skip_empty,
+    )
+    task = _ReduceTask(src, stride, Reduction(method, fill_value, skipna), dtype, sink, on_region)
+    regions = [region for _, region in iter_grid(tuple(dst.shape), array_block_shape(dst))]
+    per_region = max((r.size for r in regions), default=0) * int(np.prod(stride)) * dtype.itemsize
+    return run_tasks(
+        [functools.partial(task.run, r) for r in regions],
+        executor=executor,
+        max_workers=max_workers,
+        region_bytes=per_region,
+    )
+
+
+def _check(
+    src_shape: tuple[int, ...], dst_shape: tuple[int, ...], stride: tuple[int, ...], method: str
+) -> None:
     if len(src_shape) > kernel.MAX_NDIM:
         raise ValueError(
             f"arrays are limited to {kernel.MAX_NDIM} dimensions, got {len(src_shape)}"
@@ -86,50 +109,52 @@ def downsample_level(
             f"destination shape {dst_shape} does not match source shape {src_shape} "
             f"reduced by stride {stride} (expected {expected})"
         )
-    dtype = np.dtype(dst.dtype)
-    fill = dst.fill_value
-    write = write_region or functools.partial(shards.write_region, dst)
 
-    def task(region: Region) -> None:
+
+@dataclass(frozen=True)
+class Reduction:
+    """How ``downsample_level`` reduces (as for ``kernel.block_reduce``)."""
+
+    method: str
+    fill_value: float | int | None
+    skipna: bool
+
+
+@dataclass(frozen=True)
+class _ReduceTask:
+    """Reads the source windows of one output region, reduces them, puts them in the sink."""
+
+    src: Any
+    stride: tuple[int, ...]
+    reduction: Reduction
+    dtype: np.dtype[Any]
+    sink: RegionSink
+    on_region: Callable[[], None] | None
+
+    def run(self, region: Region) -> None:
         stage = "read"
+        timer, r = self.sink.timer, self.reduction
         try:
-            window = region.scaled(stride, src_shape)
+            window = region.scaled(self.stride, tuple(int(n) for n in self.src.shape))
             t0 = time.perf_counter()
-            block = materialize(src[window.slices])
+            block = materialize(self.src[window.slices])
             t1 = time.perf_counter()
             stage = "reduce"
-            out = kernel.block_reduce(block, stride, method, fill_value=fill_value, skipna=skipna)
-            out = np.asarray(out).astype(dtype, copy=False)
-            t2 = time.perf_counter()
+            out = kernel.block_reduce(
+                block, self.stride, r.method, fill_value=r.fill_value, skipna=r.skipna
+            )
+            out = np.asarray(out).astype(self.dtype, copy=False)
             if timer is not None:
                 timer.add("read", t1 - t0)
-                timer.add("reduce", t2 - t1)
+                timer.add("reduce", time.perf_counter() - t1)
                 timer.count(bytes_read=block.nbytes)
             if out.shape != region.shape:
                 raise AssertionError(f"kernel returned shape {out.shape}, expected {region.shape}")
             stage = "write"
-            if skip_empty and is_all_fill(out, fill):
-                if timer is not None:
-                    timer.count(regions=1, skipped=1, shape=region.shape)
-            else:
-                e2 = encode_seconds()
-                write(region, out)
-                if timer is not None:
-                    timer.add("write", time.perf_counter() - t2)
-                    timer.add("encode", encode_seconds() - e2)
-                    timer.count(regions=1, writes=1, bytes_written=out.nbytes, shape=region.shape)
+            self.sink.put(region, out)
         except RegionError:
             raise
         except Exception as exc:
             raise RegionError(region, exc, stage=stage) from exc
-        if on_region is not None:
-            on_region()
-
-    regions = [region for _, region in iter_grid(dst_shape, array_block_shape(dst))]
-    per_region = max((r.size for r in regions), default=0) * int(np.prod(stride)) * dtype.itemsize
-    return run_tasks(
-        [functools.partial(task, r) for r in regions],
-        executor=executor,
-        max_workers=max_workers,
-        region_bytes=per_region,
-    )
+        if self.on_region is not None:
+            self.on_region()

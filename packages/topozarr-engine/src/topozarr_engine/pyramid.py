@@ -47,7 +47,14 @@ from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
 from topozarr_engine.tilelog import TileHistory, TileLog
 from topozarr_engine.timer import RegionTimer, encode_seconds
 
-__all__ = ["PyramidLayout", "plan_tiles", "write_pyramid_arrays"]
+__all__ = [
+    "PyramidLayout",
+    "PyramidSpec",
+    "PyramidWriter",
+    "WriteHooks",
+    "plan_tiles",
+    "write_pyramid_arrays",
+]
 
 Index = tuple[int, ...]
 
@@ -84,10 +91,7 @@ def plan_tiles(
     shape: Sequence[int],
     itemsize: int,
     shard: Sequence[int],
-    strides: Sequence[Sequence[int]],
-    *,
-    source_chunks: Sequence[int] | None = None,
-    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
+    spec: PyramidSpec,
 ) -> PyramidLayout:
     """Choose the tile shape and split the levels into inner and deep ones.
 
@@ -97,20 +101,20 @@ def plan_tiles(
         Level-0 shape and bytes per element.
     shard
         Level-0 shard (or chunk) shape: tiles are multiples of it.
-    strides
-        Cumulative stride per level (``strides[0]`` is all ones).
-    source_chunks, max_region_bytes
-        See :func:`write_pyramid_arrays`.
+    spec
+        Its strides, source chunks and tile budget (``max_region_bytes``) decide.
     """
     shape = tuple(int(n) for n in shape)
+    strides = [tuple(int(s) for s in st) for st in spec.strides]
+    source_chunks, max_region_bytes = spec.source_chunks, spec.max_region_bytes
     tile = region_block(
-        shape, itemsize, shard, source_chunks=source_chunks, max_region_bytes=max_region_bytes
+        shape, itemsize, shard, widen_to=source_chunks, max_region_bytes=max_region_bytes
     )
     # Widen to multiples of the strides, coarsest-first would overshoot the budget at once,
     # so go finest-first and stop at the first level that does not fit.
     for stride in strides[1:]:
         wider = region_block(
-            shape, itemsize, tile, multiples=stride, max_region_bytes=max_region_bytes
+            shape, itemsize, tile, widen_to=stride, max_region_bytes=max_region_bytes
         )
         if all(w % s == 0 or w >= n for w, s, n in zip(wider, stride, shape, strict=True)):
             tile = wider
@@ -161,17 +165,9 @@ class _Level:
     """Shard buffers, countdowns and (for deep levels) the accumulator of one level."""
 
     def __init__(
-        self,
-        level: int,
-        dst: Any,
-        stride: tuple[int, ...],
-        method: str,
-        native_dtype: np.dtype[Any],
-        fill_value: Any,
-        skipna: bool,
-        native_shape: tuple[int, ...],
-        deep: bool,
+        self, level: int, dst: Any, stride: tuple[int, ...], spec: PyramidSpec, acc: Any
     ) -> None:
+        """``acc``: the level's accumulator when it is deep (its windows span tiles)."""
         self.level = level
         self.dst = dst
         self.stride = stride
@@ -179,7 +175,7 @@ class _Level:
         self.shard = array_block_shape(dst)
         self.dtype = np.dtype(dst.dtype)
         self.fill = dst.fill_value
-        self.empty = empty_value(method, self.dtype, fill_value)
+        self.empty = empty_value(spec.method, self.dtype, spec.fill_value)
         self.countdown: dict[tuple[int, ...], int] = {}
         # Shards an earlier run of the same plan stored (resume): never touched again.
         self.closed: frozenset[tuple[int, ...]] = frozenset()
@@ -187,19 +183,7 @@ class _Level:
         self.within: Region | None = None
         self.buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.lock = threading.Lock()
-        self.acc = (
-            LevelAccumulator(
-                self.shape,
-                native_dtype,
-                method,
-                stride=stride,
-                native_shape=native_shape,
-                fill_value=fill_value,
-                skipna=skipna,
-            )
-            if deep
-            else None
-        )
+        self.acc = acc
 
 
 def _read_back(lv: _Level, region: Region) -> np.ndarray:
@@ -224,68 +208,66 @@ def _same_fill(a: Any, b: Any) -> bool:
         return False
 
 
-def write_pyramid_arrays(
-    values: Any,
-    dsts: Sequence[Any],
-    *,
-    strides: Sequence[Sequence[int]],
-    method: str,
-    fill_value: float | int | None = None,
-    skipna: bool = True,
-    source_chunks: Sequence[int] | None = None,
-    level0_block: Sequence[int] | None = None,
-    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
-    max_workers: int | None = None,
-    executor: ThreadPoolExecutor | None = None,
-    on_tile: Callable[[int], None] | None = None,
-    timers: Sequence[RegionTimer | None] | None = None,
-    skip_empty: bool = True,
-    name: str | None = None,
-    after_read: Callable[[Region, np.ndarray], None] | None = None,
-    write_region: Callable[[Any, Region, np.ndarray], None] | None = None,
-    journal: TileLog | None = None,
-    replay_from: Any | None = None,
-    within: Region | None = None,
-) -> list[Future[None]]:
-    """Write all pyramid levels of one variable in a single pass over its level-0 values.
+@dataclass(frozen=True)
+class PyramidSpec:
+    """What a single-pass write computes.
 
-    Parameters
+    Attributes
     ----------
-    values
-        Level-0 values (numpy or lazy, indexable by a tuple of slices).
-    dsts
-        Destination ``zarr.Array`` per level; ``dsts[0]`` has ``values.shape`` and
-        ``dsts[i].shape == coarsened_shape(values.shape, strides[i])``. ``dsts[0]`` may be
-        ``None``: level 0 is then read (once) but not written, and only the coarser levels in
-        ``dsts`` are produced, each from the native cells by its cumulative stride (a subset of
-        the levels, not necessarily consecutive).
     strides
         Cumulative stride per level and axis; ``strides[0]`` is all ones, each divides the next
         (1 on non-spatial axes such as time or band).
     method, fill_value, skipna
         As for ``kernel.block_reduce``; ``fill_value`` marks missing integer cells.
     source_chunks
-        Chunk shape of ``values``; tiles cover whole source chunks when the budget allows.
+        Chunk shape of the values; tiles cover whole source chunks when the budget allows.
     level0_block
-        Smallest tile when ``dsts[0]`` is ``None`` (tiles are multiples of it), e.g. the
+        Smallest tile when level 0 is not written (tiles are multiples of it), e.g. the
         level-0 shard the pyramid would have. Default: ``source_chunks``, else the first
-        written level's shard scaled to level 0. Ignored when ``dsts[0]`` is given (tiles are
+        written level's shard scaled to level 0. Ignored when level 0 is written (tiles are
         then multiples of its shards).
     max_region_bytes
         Soft budget of one tile (never smaller than one level-0 shard).
-    max_workers, executor
-        Own pool size, or a shared pool (futures returned without waiting).
-    on_tile
-        Called with the tile's level-0 byte count after each tile is fully processed.
-    timers
-        One ``RegionTimer`` (or ``None``) per level. The tile read counts for level 0, the
-        ``pyramid_tile`` call for the first inner level, each fold for its deep level.
+    max_workers
+        Size of the writer's own pool (when no executor is given).
     skip_empty
         Do not write regions whose values are all fill (destinations must be fresh arrays).
     name
         Variable name, for error messages.
-    after_read
-        Test hook called with ``(tile_region, block)`` after each read.
+    within
+        Write only the tiles and coarse shards that meet this level-0 region, e.g. the new
+        time steps of an append; coarse shards outside it are left as they are. A tile that
+        meets it is written whole, and so is a coarse shard that meets it, so the values
+        must hold the right values around it too (align ``within`` to every level's shards
+        to keep that margin empty).
+    """
+
+    strides: Sequence[Sequence[int]]
+    method: str
+    fill_value: float | int | None = None
+    skipna: bool = True
+    source_chunks: Sequence[int] | None = None
+    level0_block: Sequence[int] | None = None
+    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES
+    max_workers: int | None = None
+    skip_empty: bool = True
+    name: str | None = None
+    within: Region | None = None
+
+
+@dataclass
+class WriteHooks:
+    """What a caller plugs into a write; every hook is optional.
+
+    Attributes
+    ----------
+    on_tile
+        Called with the tile's level-0 byte count after each tile is fully processed.
+    on_read
+        Called with ``(tile_region, block)`` after each read (before anything is written).
+    timers
+        One ``RegionTimer`` (or ``None``) per level. The tile read counts for level 0, the
+        ``pyramid_tile`` call for the first inner level, each fold for its deep level.
     write_region
         ``write_region(dst, region, block)`` stores one region of whole shards; default
         ``shards.write_region`` (zarr-python), or ``NativeWriter.write_region`` for
@@ -297,13 +279,43 @@ def write_pyramid_arrays(
         yet) and a ``record`` call after each tile task. ``None``: a fresh, unrecorded write.
     replay_from
         Where a replayed tile's level-0 values are read: the level-0 array an earlier run
-        stored (same values and dtype as ``values``). ``None`` reads ``values`` again.
-    within
-        Write only the tiles and coarse shards that meet this level-0 region, e.g. the new
-        time steps of an append; coarse shards outside it are left as they are. A tile that
-        meets it is written whole, and so is a coarse shard that meets it, so ``values``
-        must hold the right values around it too (align ``within`` to every level's shards
-        to keep that margin empty).
+        stored (same values and dtype as the values). ``None`` reads the values again.
+    """
+
+    on_tile: Callable[[int], None] | None = None
+    on_read: Callable[[Region, np.ndarray], None] | None = None
+    timers: Sequence[RegionTimer | None] | None = None
+    write_region: Callable[[Any, Region, np.ndarray], None] | None = None
+    journal: TileLog | None = None
+    replay_from: Any | None = None
+
+
+def write_pyramid_arrays(
+    values: Any,
+    dsts: Sequence[Any],
+    spec: PyramidSpec,
+    hooks: WriteHooks | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> list[Future[None]]:
+    """Write all pyramid levels of one variable in a single pass over its level-0 values.
+
+    Parameters
+    ----------
+    values
+        Level-0 values (numpy or lazy, indexable by a tuple of slices).
+    dsts
+        Destination ``zarr.Array`` per level; ``dsts[0]`` has ``values.shape`` and
+        ``dsts[i].shape == coarsened_shape(values.shape, spec.strides[i])``. ``dsts[0]`` may
+        be ``None``: level 0 is then read (once) but not written, and only the coarser levels
+        in ``dsts`` are produced, each from the native cells by its cumulative stride (a
+        subset of the levels, not necessarily consecutive).
+    spec
+        What to compute (strides, method, fill, tiling budget).
+    hooks
+        Progress, timers, storage, journal (see :class:`WriteHooks`).
+    executor
+        A shared pool: the futures are returned without waiting. ``None``: the writer's own
+        pool of ``spec.max_workers`` threads, waited for.
 
     Returns
     -------
@@ -312,135 +324,178 @@ def write_pyramid_arrays(
 
     Raises
     ------
+    ValueError
+        Bad strides, method or destination shapes (before any I/O).
     RegionError
         Naming the variable, level and region of the first failure.
     """
-    dst0 = dsts[0]
-    vshape = tuple(int(n) for n in values.shape) if hasattr(values, "shape") else None
-    shape0 = tuple(int(n) for n in dst0.shape) if dst0 is not None else vshape
-    if shape0 is None:
-        raise ValueError("values must have a shape when dsts[0] is None")
-    if vshape is not None and vshape != shape0:
-        raise ValueError(f"values shape {vshape} does not match level 0 shape {shape0}")
-    strides_t = [tuple(int(s) for s in st) for st in strides]
-    if len(strides_t) != len(dsts):
-        raise ValueError(f"got {len(dsts)} destination arrays but {len(strides_t)} strides")
-    if any(s != 1 for s in strides_t[0]):
-        raise ValueError(f"strides[0] must be all ones, got {strides_t[0]}")
-    if method not in kernel.METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {sorted(kernel.METHODS)}")
-    if dst0 is None and len(dsts) < 2:
+    return PyramidWriter(values, dsts, spec, hooks or WriteHooks()).run(executor)
+
+
+def _check_destinations(
+    dsts: Sequence[Any], strides: list[tuple[int, ...]], shape0: tuple[int, ...], method: str
+) -> None:
+    if len(strides) != len(dsts):
+        raise ValueError(f"got {len(dsts)} destination arrays but {len(strides)} strides")
+    if any(s != 1 for s in strides[0]):
+        raise ValueError(f"strides[0] must be all ones, got {strides[0]}")
+    kernel.method_row(method)  # an unknown method: ValueError naming the valid ones
+    if dsts[0] is None and len(dsts) < 2:
         raise ValueError("nothing to write: dsts[0] is None and there is no coarser level")
-    for level, (st, dst) in enumerate(zip(strides_t, dsts, strict=True)):
+    for level, (st, dst) in enumerate(zip(strides, dsts, strict=True)):
         if level == 0 and dst is None:
             continue
         if dst is None:
             raise ValueError(f"dsts[{level}] is None; only dsts[0] may be None")
-        if level and any(b % a for a, b in zip(strides_t[level - 1], st, strict=True)):
+        if level and any(b % a for a, b in zip(strides[level - 1], st, strict=True)):
             raise ValueError(f"stride {st} of level {level} is not a multiple of the previous")
         expected = coarsened_shape(shape0, st)
         if tuple(dst.shape) != expected:
             raise ValueError(
                 f"level {level} array has shape {tuple(dst.shape)}, expected {expected}"
             )
-    if timers is None:
-        timers = [None] * len(dsts)
-    # The values' dtype decides the kernel's arithmetic; the destination dtype is cast to.
-    vdtype = getattr(values, "dtype", None)
-    native_dtype = np.dtype(vdtype if vdtype is not None else dsts[0].dtype)
-    itemsize = native_dtype.itemsize
-    if dst0 is not None:
-        block0 = array_block_shape(dst0)
-    elif level0_block is not None or source_chunks is not None:
-        block0 = tuple(int(b) for b in (level0_block or source_chunks or ()))
-    else:  # level 0 not written: the first written level's blocks, scaled to level 0
-        block0 = tuple(b * s for b, s in zip(array_block_shape(dsts[1]), strides_t[1], strict=True))
-    layout = plan_tiles(
-        shape0,
-        itemsize,
-        block0,
-        strides_t,
-        source_chunks=source_chunks,
-        max_region_bytes=max_region_bytes,
-    )
-    deep_set = set(layout.deep)
-    levels = {
-        lv: _Level(
-            lv,
-            dsts[lv],
-            strides_t[lv],
-            method,
-            native_dtype,
-            fill_value,
-            skipna,
-            shape0,
-            lv in deep_set,
-        )
-        for lv in range(1, len(dsts))
-    }
-    history = journal.history() if journal is not None else TileHistory()
-    for lv in levels.values():
-        lv.closed = frozenset(history.flushed.get(lv.level, ()))
-        if within is not None:
-            lv.within = _cells(within, lv.stride, lv.shape)
-            lv.closed |= _shards_outside(lv, lv.within)
-    # Countdowns: how many tiles touch each coarse shard still to be stored. A finished tile
-    # runs again (replayed from stored level 0) only when it feeds such a shard.
-    runs: list[tuple[tuple[int, ...], bool]] = []
-    for index in layout.order:
-        region = layout.tile_region(index, shape0)
-        # Outside ``within`` a tile is never read: coarse shards that reach past its edge
-        # keep their stored values there (read back when their buffer opens).
-        if within is not None and region.intersect(within).is_empty():
-            continue
-        feeds_open = False
-        for lv in levels.values():
-            for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
-                if shard not in lv.closed:
-                    lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
-                    feeds_open = True
-        if index not in history.done:
-            runs.append((index, False))
-        elif feeds_open:
-            runs.append((index, True))
-    inner_strides = [strides_t[lv] for lv in layout.inner]
-    missing_marker = fill_value if fill_value is not None else np.nan
-    fill0 = dst0.fill_value if dst0 is not None else None
-    # Level 0's fill is usually the missing marker: then one scan of a tile answers both.
-    fill0_is_marker = _same_fill(fill0, missing_marker)
-    # Shard buffers are recycled per dtype: levels 1-3 usually share a shard shape, so buffers
-    # move down. Tiles go in Morton order, so only a few shards are open at once; four idle
-    # ones cover that without holding much memory.
-    pools = {dt: BufferPool(dt, max_free=4) for dt in {lv.dtype for lv in levels.values()}}
-    store_region = write_region if write_region is not None else shards.write_region
 
-    def timer(level: int) -> RegionTimer | None:
+
+def _level0_shape(values: Any, dst0: Any) -> tuple[int, ...]:
+    vshape = tuple(int(n) for n in values.shape) if hasattr(values, "shape") else None
+    shape0 = tuple(int(n) for n in dst0.shape) if dst0 is not None else vshape
+    if shape0 is None:
+        raise ValueError("values must have a shape when dsts[0] is None")
+    if vshape is not None and vshape != shape0:
+        raise ValueError(f"values shape {vshape} does not match level 0 shape {shape0}")
+    return shape0
+
+
+class PyramidWriter:
+    """One single-pass write of one variable (see the module docstring for the algorithm).
+
+    The constructor checks the arguments and plans the tiles, the levels' shard countdowns
+    and (with a journal) which tiles run, are replayed or are skipped; :meth:`run` runs them.
+    """
+
+    def __init__(
+        self, values: Any, dsts: Sequence[Any], spec: PyramidSpec, hooks: WriteHooks
+    ) -> None:
+        self.values = values
+        self.spec = spec
+        self.hooks = hooks
+        self.dst0 = dsts[0]
+        self.shape0 = _level0_shape(values, self.dst0)
+        strides = [tuple(int(s) for s in st) for st in spec.strides]
+        _check_destinations(dsts, strides, self.shape0, spec.method)
+        # The values' dtype decides the kernel's arithmetic; the destination dtype is cast to.
+        vdtype = getattr(values, "dtype", None)
+        native_dtype = np.dtype(vdtype if vdtype is not None else dsts[0].dtype)
+        self.itemsize = native_dtype.itemsize
+        self.layout = plan_tiles(self.shape0, self.itemsize, self._block0(dsts, strides), spec)
+        deep = set(self.layout.deep)
+        self.levels = {
+            lv: _Level(
+                lv,
+                dsts[lv],
+                strides[lv],
+                spec,
+                self._accumulator(dsts[lv], strides[lv], native_dtype) if lv in deep else None,
+            )
+            for lv in range(1, len(dsts))
+        }
+        self.runs = self._plan_runs()
+        self.inner_strides = [strides[lv] for lv in self.layout.inner]
+        self.missing_marker = spec.fill_value if spec.fill_value is not None else np.nan
+        self.fill0 = self.dst0.fill_value if self.dst0 is not None else None
+        # Level 0's fill is usually the missing marker: then one scan of a tile answers both.
+        self.fill0_is_marker = _same_fill(self.fill0, self.missing_marker)
+        # Shard buffers are recycled per dtype: levels 1-3 usually share a shard shape, so
+        # buffers move down. Tiles go in Morton order, so only a few shards are open at once;
+        # four idle ones cover that without holding much memory.
+        dtypes = {lv.dtype for lv in self.levels.values()}
+        self.pools = {dt: BufferPool(dt, max_free=4) for dt in dtypes}
+        self.store_region = hooks.write_region or shards.write_region
+
+    def _accumulator(
+        self, dst: Any, stride: tuple[int, ...], native_dtype: np.dtype[Any]
+    ) -> LevelAccumulator:
+        acc = LevelAccumulator(native_dtype, self.spec, stride=stride, native_shape=self.shape0)
+        assert acc.shape == tuple(int(n) for n in dst.shape)  # checked against the strides
+        return acc
+
+    def _block0(self, dsts: Sequence[Any], strides: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """The smallest tile: level 0's shard, or what stands for it when it is not written."""
+        spec = self.spec
+        if self.dst0 is not None:
+            return array_block_shape(self.dst0)
+        if spec.level0_block is not None or spec.source_chunks is not None:
+            return tuple(int(b) for b in (spec.level0_block or spec.source_chunks or ()))
+        # Level 0 not written: the first written level's blocks, scaled to level 0.
+        return tuple(b * s for b, s in zip(array_block_shape(dsts[1]), strides[1], strict=True))
+
+    def _plan_runs(self) -> list[tuple[tuple[int, ...], bool]]:
+        """The tiles to run, and whether each is a replay; counts down every open shard.
+
+        A finished tile (journal) runs again, from the stored level 0, only when it feeds a
+        coarse shard still to be stored.
+        """
+        journal, within = self.hooks.journal, self.spec.within
+        history = journal.history() if journal is not None else TileHistory()
+        for lv in self.levels.values():
+            lv.closed = frozenset(history.flushed.get(lv.level, ()))
+            if within is not None:
+                lv.within = _cells(within, lv.stride, lv.shape)
+                lv.closed |= _shards_outside(lv, lv.within)
+        runs: list[tuple[tuple[int, ...], bool]] = []
+        for index in self.layout.order:
+            region = self.layout.tile_region(index, self.shape0)
+            # Outside ``within`` a tile is never read: coarse shards that reach past its edge
+            # keep their stored values there (read back when their buffer opens).
+            if within is not None and region.intersect(within).is_empty():
+                continue
+            feeds_open = False
+            for lv in self.levels.values():
+                for shard in _shards_of(_cells(region, lv.stride, lv.shape), lv.shard):
+                    if shard not in lv.closed:
+                        lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
+                        feeds_open = True
+            if index not in history.done:
+                runs.append((index, False))
+            elif feeds_open:
+                runs.append((index, True))
+        return runs
+
+    def run(self, executor: ThreadPoolExecutor | None = None) -> list[Future[None]]:
+        """Run every planned tile task (on ``executor``, or on the writer's own pool)."""
+        tile_bytes = math.prod(self.layout.tile) * self.itemsize
+        return run_tasks(
+            [functools.partial(self._task, i, replayed) for i, replayed in self.runs],
+            executor=executor,
+            max_workers=self.spec.max_workers,
+            region_bytes=tile_bytes,
+        )
+
+    def _timer(self, level: int) -> RegionTimer | None:
+        timers = self.hooks.timers
         return timers[level] if timers is not None and level < len(timers) else None
 
-    def write(
-        level: int,
-        dst: Any,
-        region: Region,
-        block: np.ndarray,
-        fill: Any,
-        empty: bool | None = None,
-    ) -> None:
-        t = timer(level)
-        if skip_empty and (is_all_fill(block, fill) if empty is None else empty):
+    def _write(self, dst: Any, piece: _Piece) -> None:
+        t = self._timer(piece.level)
+        region, block = piece.region, piece.block
+        empty = piece.empty
+        if self.spec.skip_empty and (is_all_fill(block, piece.fill) if empty is None else empty):
             if t is not None:
                 t.count(regions=1, skipped=1, shape=region.shape)
             return
         t0, e0 = time.perf_counter(), encode_seconds()
         try:
-            store_region(dst, region, block)
+            self.store_region(dst, region, block)
         except Exception as exc:
-            raise RegionError(region, exc, variable=name, level=level, stage="write") from exc
+            raise RegionError(
+                region, exc, variable=self.spec.name, level=piece.level, stage="write"
+            ) from exc
         if t is not None:
             t.add("write", time.perf_counter() - t0)
             t.add("encode", encode_seconds() - e0)
             t.count(regions=1, writes=1, bytes_written=block.nbytes, shape=region.shape)
 
-    def flush(lv: _Level, shard: tuple[int, ...], buf: np.ndarray | None) -> None:
+    def _flush(self, lv: _Level, shard: tuple[int, ...], buf: np.ndarray | None) -> None:
         region = _shard_region(shard, lv.shard, lv.shape)
         if buf is None:
             assert lv.acc is not None
@@ -451,10 +506,10 @@ def write_pyramid_arrays(
                 buf[part.relative_to(region).slices] = result
             else:
                 buf = lv.acc.result(region).astype(lv.dtype, copy=False)
-        write(lv.level, lv.dst, region, buf, lv.fill)
+        self._write(lv.dst, _Piece(lv.level, region, buf, lv.fill))
 
-    def deliver(
-        lv: _Level, cells: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
+    def _deliver(
+        self, lv: _Level, cells: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
     ) -> None:
         """Put a tile's final values of an inner level into shard buffers; flush full ones."""
         ready: list[tuple[tuple[int, ...], np.ndarray]] = []
@@ -479,13 +534,7 @@ def write_pyramid_arrays(
                         )
                     )
                     continue
-                buf = lv.buffers.get(shard)
-                if buf is None:
-                    if lv.within is not None and lv.within.intersect(sregion) != sregion:
-                        buf = _read_back(lv, sregion)
-                    else:
-                        buf = pools[lv.dtype].take(sregion.shape, lv.empty)
-                    lv.buffers[shard] = buf
+                buf = self._buffer(lv, shard, sregion)
                 if block is not None:
                     buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]
                 lv.countdown[shard] -= 1
@@ -494,20 +543,31 @@ def write_pyramid_arrays(
                     stored.append((lv.level, shard))
                     ready.append((shard, lv.buffers.pop(shard)))
         for region, data in direct:
-            write(lv.level, lv.dst, region, data, lv.fill)
+            self._write(lv.dst, _Piece(lv.level, region, data, lv.fill))
         for shard, buf in ready:
-            flush(lv, shard, buf)
-            pools[lv.dtype].give(buf)  # written: the writers keep no reference to it
+            self._flush(lv, shard, buf)
+            self.pools[lv.dtype].give(buf)  # written: the writers keep no reference to it
 
-    def fold(
-        lv: _Level, region: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
+    def _buffer(self, lv: _Level, shard: tuple[int, ...], sregion: Region) -> np.ndarray:
+        """The shard's open buffer (the caller holds ``lv.lock``)."""
+        buf = lv.buffers.get(shard)
+        if buf is None:
+            if lv.within is not None and lv.within.intersect(sregion) != sregion:
+                buf = _read_back(lv, sregion)
+            else:
+                buf = self.pools[lv.dtype].take(sregion.shape, lv.empty)
+            lv.buffers[shard] = buf
+        return buf
+
+    def _fold(
+        self, lv: _Level, region: Region, block: np.ndarray | None, stored: list[tuple[int, Index]]
     ) -> None:
         cells = _cells(region, lv.stride, lv.shape)
         if block is not None and not cells.is_empty():
             assert lv.acc is not None
             t0 = time.perf_counter()
             lv.acc.fold(block, region.start)
-            t = timer(lv.level)
+            t = self._timer(lv.level)
             if t is not None:
                 t.add("reduce", time.perf_counter() - t0)
         ready = []
@@ -521,65 +581,99 @@ def write_pyramid_arrays(
                     stored.append((lv.level, shard))
                     ready.append(shard)
         for shard in ready:
-            flush(lv, shard, None)
+            self._flush(lv, shard, None)
 
-    def task(index: tuple[int, ...], replayed: bool) -> None:
-        region = layout.tile_region(index, shape0)
-        level, stage = 0, "read"
-        stored: list[tuple[int, Index]] = []
-        source = replay_from if replayed and replay_from is not None else values
+    def _task(self, index: tuple[int, ...], replayed: bool) -> None:
+        region = self.layout.tile_region(index, self.shape0)
+        stage = _Stage()
         try:
-            t0 = time.perf_counter()
-            block = materialize(source[region.slices])
-            t1 = time.perf_counter()
-            if timer(0) is not None:
-                timer(0).add("read", t1 - t0)  # type: ignore[union-attr]
-                timer(0).count(bytes_read=block.nbytes)  # type: ignore[union-attr]
-            if after_read is not None:
-                after_read(region, block)
-            stage = "write"
-            all_missing = skip_empty and is_all_fill(block, missing_marker)
-            if dst0 is not None and not replayed:
-                write(0, dst0, region, block, fill0, all_missing if fill0_is_marker else None)
-            outs: list[np.ndarray | None] = [None] * len(layout.inner)
-            if layout.inner and not all_missing:
-                level, stage = layout.inner[0], "reduce"
-                t2 = time.perf_counter()
-                outs = list(
-                    kernel.pyramid_tile(
-                        block, inner_strides, method, fill_value=fill_value, skipna=skipna
-                    )
-                )
-                if timer(level) is not None:
-                    timer(level).add("reduce", time.perf_counter() - t2)  # type: ignore[union-attr]
-            for lvnum, out in zip(layout.inner, outs, strict=True):
-                level, stage = lvnum, "write"
-                lv = levels[lvnum]
-                cells = _cells(region, lv.stride, lv.shape)
-                data = None if out is None else np.asarray(out).astype(lv.dtype, copy=False)
-                if data is not None and data.shape != cells.shape:
-                    raise AssertionError(
-                        f"pyramid_tile gave shape {data.shape} for level {lvnum}, "
-                        f"expected {cells.shape}"
-                    )
-                deliver(lv, cells, data, stored)
-            for lvnum in layout.deep:
-                level, stage = lvnum, "reduce"
-                fold(levels[lvnum], region, None if all_missing else block, stored)
+            stored = self._tile(region, replayed, stage)
+            journal = self.hooks.journal
             if journal is not None:
-                level, stage = 0, "journal"
+                stage.at(0, "journal")
                 journal.record(index, stored, replayed=replayed)
         except RegionError as exc:
-            raise exc.with_context(variable=name) from exc.cause
+            raise exc.with_context(variable=self.spec.name) from exc.cause
         except Exception as exc:
-            raise RegionError(region, exc, variable=name, level=level, stage=stage) from exc
-        if on_tile is not None:
-            on_tile(int(np.prod(region.shape)) * itemsize)
+            raise RegionError(
+                region, exc, variable=self.spec.name, level=stage.level, stage=stage.name
+            ) from exc
+        if self.hooks.on_tile is not None:
+            self.hooks.on_tile(int(np.prod(region.shape)) * self.itemsize)
 
-    tile_bytes = math.prod(layout.tile) * itemsize
-    return run_tasks(
-        [functools.partial(task, i, replayed) for i, replayed in runs],
-        executor=executor,
-        max_workers=max_workers,
-        region_bytes=tile_bytes,
-    )
+    def _read(self, region: Region, replayed: bool) -> np.ndarray:
+        replay_from = self.hooks.replay_from
+        source = replay_from if replayed and replay_from is not None else self.values
+        t0 = time.perf_counter()
+        block = materialize(source[region.slices])
+        t = self._timer(0)
+        if t is not None:
+            t.add("read", time.perf_counter() - t0)
+            t.count(bytes_read=block.nbytes)
+        if self.hooks.on_read is not None:
+            self.hooks.on_read(region, block)
+        return block
+
+    def _tile(self, region: Region, replayed: bool, stage: _Stage) -> list[tuple[int, Index]]:
+        """Read one tile, write it to level 0 and reduce it into every coarser level."""
+        spec, layout = self.spec, self.layout
+        stored: list[tuple[int, Index]] = []
+        block = self._read(region, replayed)
+        stage.at(0, "write")
+        all_missing = spec.skip_empty and is_all_fill(block, self.missing_marker)
+        if self.dst0 is not None and not replayed:
+            empty = all_missing if self.fill0_is_marker else None
+            self._write(self.dst0, _Piece(0, region, block, self.fill0, empty))
+        outs: list[np.ndarray | None] = [None] * len(layout.inner)
+        if layout.inner and not all_missing:
+            stage.at(layout.inner[0], "reduce")
+            t0 = time.perf_counter()
+            outs = list(
+                kernel.pyramid_tile(
+                    block,
+                    self.inner_strides,
+                    spec.method,
+                    fill_value=spec.fill_value,
+                    skipna=spec.skipna,
+                )
+            )
+            t = self._timer(layout.inner[0])
+            if t is not None:
+                t.add("reduce", time.perf_counter() - t0)
+        for lvnum, out in zip(layout.inner, outs, strict=True):
+            stage.at(lvnum, "write")
+            lv = self.levels[lvnum]
+            cells = _cells(region, lv.stride, lv.shape)
+            data = None if out is None else np.asarray(out).astype(lv.dtype, copy=False)
+            if data is not None and data.shape != cells.shape:
+                raise AssertionError(
+                    f"pyramid_tile gave shape {data.shape} for level {lvnum}, "
+                    f"expected {cells.shape}"
+                )
+            self._deliver(lv, cells, data, stored)
+        for lvnum in layout.deep:
+            stage.at(lvnum, "reduce")
+            self._fold(self.levels[lvnum], region, None if all_missing else block, stored)
+        return stored
+
+
+@dataclass
+class _Piece:
+    """A region of one level to store: its values, the level's fill, and whether it is known
+    to be all fill (``None``: look)."""
+
+    level: int
+    region: Region
+    block: np.ndarray
+    fill: Any
+    empty: bool | None = None
+
+
+class _Stage:
+    """Where a tile task is, for the message of a failure."""
+
+    def __init__(self) -> None:
+        self.level, self.name = 0, "read"
+
+    def at(self, level: int, name: str) -> None:
+        self.level, self.name = level, name

@@ -164,18 +164,17 @@ def region_block(
     itemsize: int,
     base: Sequence[int],
     *,
-    source_chunks: Sequence[int] | None = None,
     max_region_bytes: int,
-    multiples: Sequence[int] | None = None,
+    widen_to: Sequence[int] | None = None,
 ) -> tuple[int, ...]:
     """Block shape of a region grid: ``base`` (the shard) widened where the budget allows.
 
     The block is always a multiple of ``base`` per axis, so a region never splits a shard
     (concurrent partial writes to one shard would race in the store's read-modify-write).
-    It is widened per axis, last axis first, to a common multiple with ``source_chunks`` (so
-    every source chunk is decoded exactly once) and then with ``multiples`` (e.g. pyramid
-    factors, so more levels are computed inside one block) while ``max_region_bytes`` allows.
-    Widening past the array extent is pointless and is skipped.
+    It is widened per axis, last axis first, to a common multiple with ``widen_to`` while
+    ``max_region_bytes`` allows: the source chunks (so every source chunk is decoded exactly
+    once), or pyramid strides (so more levels are computed inside one block). Widening past
+    the array extent is pointless and is skipped.
 
     Parameters
     ----------
@@ -185,12 +184,10 @@ def region_block(
         Bytes per element.
     base
         Smallest block, usually the destination's shard (or chunk) shape.
-    source_chunks
-        Chunk shape of the source, or ``None`` (in-memory or unchunked).
     max_region_bytes
         Soft budget: never enforced below ``base``.
-    multiples
-        Further per-axis multiples to try after the source chunks.
+    widen_to
+        Per-axis multiples to widen to, or ``None`` (``base`` as it is).
     """
     ndim = len(shape)
     block = [int(b) for b in base]
@@ -198,19 +195,18 @@ def region_block(
     def nbytes(b: Sequence[int]) -> int:
         return math.prod(min(x, max(1, n)) for x, n in zip(b, shape, strict=True)) * itemsize
 
-    for wanted in (source_chunks, multiples):
-        if wanted is None:
+    if widen_to is None:
+        return tuple(block)
+    for axis in reversed(range(ndim)):
+        w = int(widen_to[axis])
+        if w <= 1 or block[axis] % w == 0 or block[axis] >= shape[axis]:
             continue
-        for axis in reversed(range(ndim)):
-            w = int(wanted[axis])
-            if w <= 1 or block[axis] % w == 0 or block[axis] >= shape[axis]:
-                continue
-            trial = list(block)
-            trial[axis] = math.lcm(block[axis], w)
-            # Past the array end a wider block adds nothing but covers the whole axis: allow
-            # it, clipped, as long as the clipped block fits the budget.
-            if nbytes(trial) <= max_region_bytes:
-                block = trial
+        trial = list(block)
+        trial[axis] = math.lcm(block[axis], w)
+        # Past the array end a wider block adds nothing but covers the whole axis: allow
+        # it, clipped, as long as the clipped block fits the budget.
+        if nbytes(trial) <= max_region_bytes:
+            block = trial
     return tuple(block)
 
 

@@ -54,6 +54,10 @@ def breakdown(timers: list[RegionTimer], wall_s: float, workers: int) -> dict[st
     }
 
 
+#: The counters :meth:`RegionTimer.count` increments.
+_COUNTERS = ("regions", "skipped", "writes", "bytes_read", "bytes_written")
+
+
 class RegionTimer:
     """Cumulative seconds and counts of region work, summed across worker threads.
 
@@ -91,23 +95,15 @@ class RegionTimer:
         finally:
             self.add(stage, time.perf_counter() - t0)
 
-    def count(
-        self,
-        *,
-        regions: int = 0,
-        skipped: int = 0,
-        writes: int = 0,
-        bytes_read: int = 0,
-        bytes_written: int = 0,
-        shape: tuple[int, ...] | None = None,
-    ) -> None:
-        """Increment counters (thread-safe)."""
+    def count(self, *, shape: tuple[int, ...] | None = None, **counts: int) -> None:
+        """Increment counters (thread-safe): ``regions``, ``skipped``, ``writes``,
+        ``bytes_read`` and ``bytes_written`` by keyword; ``shape`` records a region shape."""
+        unknown = set(counts) - set(_COUNTERS)
+        if unknown:
+            raise TypeError(f"unknown counters {sorted(unknown)}; expected {_COUNTERS}")
         with self._lock:
-            self.regions += regions
-            self.skipped += skipped
-            self.writes += writes
-            self.bytes_read += bytes_read
-            self.bytes_written += bytes_written
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
             if shape is not None:
                 self.region_shapes.add(tuple(shape))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -19,33 +18,30 @@ from topozarr_plan.append import AppendPlan, append_arrays, extend_store, plan_a
 from topozarr_plan.errors import PlanError
 from topozarr_plan.fingerprint import describe_plan, differences, digest_of
 from topozarr_plan.journal import journal_for
-from topozarr_plan.passes import Appending, ProgressTracker, progress_total, run_pass
+from topozarr_plan.passes import (
+    Appending,
+    PassJob,
+    ProgressTracker,
+    progress_total,
+    run_pass,
+)
 from topozarr_plan.publication import consolidate
 
 if TYPE_CHECKING:
     from topozarr_plan.journal import WriteJournal
-    from topozarr_plan.pyramid import Pyramid
+    from topozarr_plan.write_options import WriteRun
 
 __all__ = ["write_append"]
 
 
-def write_append(
-    pyramid: Pyramid,
-    zstore: Any,
-    where: str,
-    *,
-    dim: str,
-    resume: bool,
-    workers: int,
-    max_region_bytes: int,
-    native: Any,
-    make_bar: Callable[[int], Any] | None,
-) -> tuple[dict[Any, Any], AppendPlan]:
-    """Append along ``dim``; returns the per-level timers (plus tile counts) and the plan."""
-    spatial = list(pyramid.encoding["/0"])
+def write_append(w: WriteRun) -> tuple[dict[Any, Any], AppendPlan]:
+    """Append along ``w.options.append_dim``; the per-level timers (plus tile counts), the plan."""
+    pyramid, zstore, where = w.pyramid, w.zstore, w.where
+    dim, resume = w.options.append_dim, w.options.resume
+    assert dim is not None
     levels = list(range(len(pyramid.factors)))
-    output = describe_plan(pyramid, spatial)
-    plan = {**output, "append": dim, "max_region_bytes": max_region_bytes}
+    output = describe_plan(pyramid, w.spatial)
+    plan = {**output, "append": dim, "max_region_bytes": w.options.max_region_bytes}
     journal = journal_for(zstore, plan, digest_of(output), where)
     stored = journal.stored_plan() if resume else None
     old = None
@@ -64,12 +60,9 @@ def write_append(
         if stored is None:
             journal.forget(keep_levels=False)
             journal.start()
-        timers = _write_new_shards(
-            pyramid, zstore, journal, append, spatial, levels, workers, max_region_bytes,
-            native, make_bar,
-        )  # fmt: skip
+        timers = _write_new_shards(w, journal, append, levels)
         journal.mark("extending")
-        extend_store(pyramid, zstore, append, spatial)
+        extend_store(pyramid, zstore, append, w.spatial)
         consolidate(zstore)
         journal.finish()
     except BaseException:
@@ -80,34 +73,26 @@ def write_append(
 
 
 def _write_new_shards(
-    pyramid: Pyramid,
-    zstore: Any,
-    journal: WriteJournal,
-    append: AppendPlan,
-    spatial: list[str],
-    levels: list[int],
-    workers: int,
-    max_region_bytes: int,
-    native: Any,
-    make_bar: Callable[[int], Any] | None,
+    w: WriteRun, journal: WriteJournal, append: AppendPlan, levels: list[int]
 ) -> dict[Any, Any]:
+    pyramid, spatial = w.pyramid, w.spatial
     arrays, sources, within = append_arrays(pyramid, append, spatial)
-    if native is not None:
-        native.check_root(sources[spatial[0]].stored)
+    if w.native is not None:
+        w.native.check_root(sources[spatial[0]].stored)
     timers: dict[Any, Any] = {level: RegionTimer() for level in levels}
     counts: dict[str, float] = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
-    bar = make_bar(progress_total(pyramid, spatial, 1)) if make_bar else None
+    bar = w.make_bar(progress_total(pyramid, spatial, 1)) if w.make_bar else None
     start = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
+        with ThreadPoolExecutor(max_workers=w.workers, thread_name_prefix="topozarr") as pool:
             if journal.marked("passes/0"):
                 counts["passes_skipped"] += 1
             else:
-                ran = run_pass(
-                    pyramid, arrays, spatial, levels, pool, timers, ProgressTracker(bar),
-                    max_region_bytes, native, journal=journal,
+                job = PassJob(
+                    arrays, levels, pool, timers, ProgressTracker(bar), journal,
                     append=Appending(sources=sources, within=within),
                 )  # fmt: skip
+                ran = run_pass(w, job)
                 for key, n in ran.items():
                     counts[key] += n
                 journal.mark("passes/0")

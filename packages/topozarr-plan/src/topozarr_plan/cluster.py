@@ -52,8 +52,9 @@ from topozarr_plan.passes import kernel_fill, level0_block, level_strides, sourc
 from topozarr_plan.stores import is_s3_url
 
 if TYPE_CHECKING:
-    from topozarr_plan.journal import WriteJournal
+    from topozarr_plan.passes import PassJob
     from topozarr_plan.pyramid import Pyramid
+    from topozarr_plan.write_options import WriteRun
 
 __all__ = ["check_cluster_write", "run_on_cluster", "store_location"]
 
@@ -415,28 +416,19 @@ def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
 def cluster_pass(client: Any, where: str, io: str) -> Any:
     """A stand-in for ``passes.run_pass`` that runs the pass on ``client``'s cluster."""
 
-    def run(
-        pyramid: Pyramid,
-        arrays: Mapping[str, zarr.Array],
-        spatial: list[str],
-        levels: list[int],
-        pool: Any,
-        timers: Mapping[int, RegionTimer],
-        progress: Any,
-        max_region_bytes: int,
-        native: Any = None,
-        journal: WriteJournal | None = None,
-        pass_index: int = 0,
-        **_: Any,
-    ) -> dict[str, int]:
+    def run(w: WriteRun, job: PassJob) -> dict[str, int]:
         # The client only laid the arrays out: the workers open them from ``where``.
         record, done = None, frozenset[str]()
+        journal = job.journal
         if journal is not None and not isinstance(journal, NoJournal):
-            record = f"blocks/p{pass_index}/"
+            record = f"blocks/p{job.pass_index}/"
             done = frozenset(journal.names(record))
-        if native is not None:
-            native.flush()  # nothing is written through the client's own native writer
-        state = _Run(client, pyramid, where, io, max_region_bytes, timers, progress, record, done)
-        return run_on_cluster(state, spatial)
+        if w.native is not None:
+            w.native.flush()  # nothing is written through the client's own native writer
+        state = _Run(
+            client, w.pyramid, where, io, w.options.max_region_bytes, job.timers, job.progress,
+            record, done,
+        )  # fmt: skip
+        return run_on_cluster(state, w.spatial)
 
     return run

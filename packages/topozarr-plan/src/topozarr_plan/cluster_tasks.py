@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from topozarr_engine import Region, RegionTimer, write_pyramid_arrays
+from topozarr_engine import PyramidSpec, Region, RegionTimer, WriteHooks, write_pyramid_arrays
 from topozarr_engine import shards as engine_shards
 from topozarr_engine.region import coarsened_shape
 
@@ -169,9 +169,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         dsts.insert(0, None)
     timers = [RegionTimer() for _ in dsts]
     base = arrays[job.base]
-    write_pyramid_arrays(
-        _BlockSource(values, block),
-        dsts,
+    spec = PyramidSpec(
         strides=[
             (1,) * block.ndim,
             *(s for lv, s in zip(job.levels, job.strides, strict=True) if lv),
@@ -182,10 +180,10 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         level0_block=(base.shards or base.chunks) if job.base else job.level0_block,
         max_region_bytes=job.max_region_bytes,
         max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
-        timers=timers,
         name=job.name,
-        write_region=_window_writer(native),
     )
+    hooks = WriteHooks(timers=timers, write_region=_window_writer(native))
+    write_pyramid_arrays(_BlockSource(values, block), dsts, spec, hooks)
     if native is not None:
         native.flush()  # every upload stored (or its error raised) before the record
     if job.record is not None:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 import xarray as xr
 import zarr
 from topozarr_engine import (
+    PyramidSpec,
     Region,
     RegionError,
     RegionTimer,
+    WriteHooks,
     default_max_workers,
     write_pyramid_arrays,
 )
@@ -31,10 +33,9 @@ from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
 
 if TYPE_CHECKING:
-    from topozarr_engine.native import NativeWriter
-
     from topozarr_plan.journal import PassLog, WriteJournal
     from topozarr_plan.pyramid import Pyramid
+    from topozarr_plan.write_options import WriteRun
 
 __all__ = [
     "Appending",
@@ -102,13 +103,14 @@ def single_pass_bytes(
         var = pyramid.source[name].variable
         enc0 = pyramid.encoding["/0"][name]
         strides = [level_strides(var.dims, f, pyramid) for f in pyramid.factors]
-        layout = plan_tiles(
-            var.shape,
-            var.dtype.itemsize,
-            enc0.get("shards") or enc0["chunks"],
+        spec = PyramidSpec(
             strides,
+            pyramid.method_for(name),
             source_chunks=source_chunks(var),
             max_region_bytes=max_region_bytes,
+        )
+        layout = plan_tiles(
+            var.shape, var.dtype.itemsize, enc0.get("shards") or enc0["chunks"], spec
         )
         tile = math.prod(min(t, n) for t, n in zip(layout.tile, var.shape, strict=True))
         biggest_tile = max(biggest_tile, tile * var.dtype.itemsize)
@@ -203,48 +205,60 @@ def wait_groups(groups: list[tuple[str, int | None, list[Future[None]]]]) -> Non
         raise
 
 
-def run_pass(
-    pyramid: Pyramid,
-    arrays: Mapping[str, zarr.Array],
-    spatial: list[str],
-    levels: list[int],
-    pool: ThreadPoolExecutor,
-    timers: Mapping[int, RegionTimer],
-    progress: ProgressTracker,
-    max_region_bytes: int,
-    native: NativeWriter | None = None,
-    journal: WriteJournal | None = None,
-    pass_index: int = 0,
-    append: Appending | None = None,
-) -> dict[str, int]:
-    """One pass over the source writing ``levels`` (level 0 only when listed).
+@dataclass
+class PassJob:
+    """One pass over the source: what it writes and with what.
 
-    ``arrays`` holds the level arrays by path (``"<level>/<name>"``), as the templates made them.
-    With ``journal``, each finished tile is recorded and an earlier run's finished tiles are
-    skipped or replayed from the stored level 0 (see ``topozarr_engine.tilelog``). Returns
-    tile counts: ``tiles_run`` (read from the source) and ``tiles_replayed``. With
-    ``append``, each variable's level 0 is read from its append source (stored steps, then the
-    new ones) and only the tiles and shards of the appended steps are written.
+    Attributes
+    ----------
+    arrays
+        The level arrays by path (``"<level>/<name>"``), as the templates made them.
+    levels
+        The levels the pass writes (level 0 only when listed).
+    pool, timers, progress
+        The write's thread pool, per-level timers and progress tracker.
+    journal, pass_index
+        With a journal, each finished tile is recorded and an earlier run's finished tiles
+        are skipped or replayed from the stored level 0 (see ``topozarr_engine.tilelog``).
+    append
+        Each variable's level 0 is read from its append source (stored steps, then the new
+        ones) and only the tiles and shards of the appended steps are written.
+    """
+
+    arrays: Mapping[str, zarr.Array]
+    levels: list[int]
+    pool: ThreadPoolExecutor
+    timers: Mapping[int, RegionTimer]
+    progress: ProgressTracker
+    journal: WriteJournal | None = None
+    pass_index: int = 0
+    append: Appending | None = None
+
+
+def run_pass(w: WriteRun, job: PassJob) -> dict[str, int]:
+    """Run one pass; tile counts ``tiles_run`` (read from the source) and ``tiles_replayed``.
 
     Each coarse level is reduced from the source's native cells by its cumulative factor.
-    With ``native`` (``io="rust"``) the shards are encoded and stored by the kernel; the pass
-    ends only when its uploads have finished (a storage error is raised here).
+    With ``w.native`` (``io="rust"``) the shards are encoded and stored by the kernel; the
+    pass ends only when its uploads have finished (a storage error is raised here).
     """
+    pyramid, spatial, native = w.pyramid, w.spatial, w.native
+    arrays, levels, timers, journal, append = (
+        job.arrays, job.levels, job.timers, job.journal, job.append
+    )  # fmt: skip
     groups: list[tuple[str, int | None, list[Future[None]]]] = []
     logs: list[PassLog] = []
     coarse = [level for level in levels if level > 0]
     for index, name in enumerate(spatial):
         var = pyramid.source[name].variable
-        log = journal.pass_log(pass_index, index, native) if journal is not None else None
+        log = journal.pass_log(job.pass_index, index, native) if journal is not None else None
         values = append.sources[name] if append is not None else var
 
         if log is not None:
             logs.append(log)
         dsts = [arrays[f"0/{name}"] if 0 in levels else None]
         dsts += [arrays[f"{level}/{name}"] for level in coarse]
-        futures = write_pyramid_arrays(
-            values,
-            dsts,
+        spec = PyramidSpec(
             strides=[
                 level_strides(var.dims, pyramid.factors[level], pyramid) for level in [0, *coarse]
             ],
@@ -252,17 +266,19 @@ def run_pass(
             fill_value=kernel_fill(pyramid.fill_values.get(name)),
             source_chunks=source_chunks(var),
             level0_block=level0_block(pyramid, name),
-            max_region_bytes=max_region_bytes,
-            executor=pool,
-            on_tile=progress.add,
+            max_region_bytes=w.options.max_region_bytes,
+            name=name,
+            within=append.within[name] if append is not None else None,
+        )
+        hooks = WriteHooks(
+            on_tile=job.progress.add,
             # Level 0 not written: its reads count for the first level of the pass.
             timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
-            name=name,
             write_region=native.write_region if native is not None else None,
             journal=log,
             replay_from=replay_source(arrays, name, var, log),
-            within=append.within[name] if append is not None else None,
         )
+        futures = write_pyramid_arrays(values, dsts, spec, hooks, job.pool)
         groups.append((name, None, futures))
     try:
         wait_groups(groups)

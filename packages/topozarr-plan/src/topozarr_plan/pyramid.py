@@ -103,7 +103,7 @@ class Pyramid:
 
         return build_datatree(self)
 
-    def write(
+    def write(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
         self,
         store: Any,
         *,
@@ -236,20 +236,23 @@ class Pyramid:
 
         >>> pyramid.write("pyramid.zarr", mode="a", levels=[1, 2])  # doctest: +SKIP
         """
+        from topozarr_plan.write_options import WriteOptions
         from topozarr_plan.writer import write_pyramid
 
         return write_pyramid(
             self,
             store,
-            mode=mode,
-            max_workers=max_workers,
-            levels=levels,
-            max_region_bytes=max_region_bytes,
-            progress=progress,
-            stats=stats,
-            keep_levels_in_memory=keep_levels_in_memory,
-            io=io,
-            resume=resume,
-            append_dim=append_dim,
-            client=client,
+            WriteOptions(
+                mode=mode,
+                max_workers=max_workers,
+                levels=levels,
+                max_region_bytes=max_region_bytes,
+                progress=progress,
+                stats=stats,
+                keep_levels_in_memory=keep_levels_in_memory,
+                io=io,
+                resume=resume,
+                append_dim=append_dim,
+                client=client,
+            ),
         )

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import zarr
 from topozarr_engine import (
-    DEFAULT_MAX_REGION_BYTES,
     RegionTimer,
 )
 from topozarr_engine.timer import breakdown
@@ -57,6 +56,7 @@ from topozarr_plan.journal import JOURNAL_PREFIX, WriteJournal, journal_for
 from topozarr_plan.level_layout import write_templates
 from topozarr_plan.native_target import native_writer
 from topozarr_plan.passes import (
+    PassJob,
     ProgressTracker,
     default_workers,
     per_level_passes,
@@ -66,30 +66,16 @@ from topozarr_plan.passes import (
 )
 from topozarr_plan.publication import is_published, publish, withdraw
 from topozarr_plan.stores import resolve_store, store_errors
+from topozarr_plan.write_options import WriteOptions, WriteRun
 
 if TYPE_CHECKING:
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = ["write_pyramid"]
 
-_MODES = ("w", "w-", "a", "r+")
-
 
 def write_pyramid(
-    pyramid: Pyramid,
-    store: Any,
-    *,
-    mode: str = "w",
-    max_workers: int | None = None,
-    levels: list[int] | None = None,
-    max_region_bytes: int = DEFAULT_MAX_REGION_BYTES,
-    progress: bool = False,
-    stats: bool = False,
-    keep_levels_in_memory: bool | None = None,
-    io: str = "python",
-    resume: bool = False,
-    append_dim: str | None = None,
-    client: Any = None,
+    pyramid: Pyramid, store: Any, options: WriteOptions | None = None
 ) -> dict[str, Any] | None:
     """Compute and write pyramid levels to a Zarr store (the body of ``Pyramid.write``).
 
@@ -101,46 +87,14 @@ def write_pyramid(
         A local path (``str`` / ``Path``), ``zarr.storage.LocalStore``, ``MemoryStore``,
         ``ObjectStore`` (obstore), an icechunk session store (``session.store``) or an
         icechunk ``Session``.
-    mode
-        ``"w"`` (default) replaces the store; ``"w-"`` fails if it exists; ``"a"`` / ``"r+"``
-        keep the root group and the levels not being written. ``mode="w"`` with a subset of
-        levels over a non-empty store raises instead of deleting the other levels.
-    max_workers
-        Thread pool size; default from the CPU count and available memory.
-    levels
-        Subset of levels to write (default all), in one pass over the source: each level is
-        computed from the source by its cumulative factor, so no other level needs to exist.
-    max_region_bytes
-        Memory budget of one level-0 read region (tile), never less than one shard.
-    progress
-        Show a tqdm progress bar (bytes, rate, ETA); needs ``tqdm``.
-    stats
-        Return per-level timing: ``{"0": {...}, "1": {...}}`` with ``wall_s``, ``read_s``,
-        ``reduce_s``, ``block_s`` (read + reduce), ``write_s`` (seconds summed across threads),
-        ``regions``, ``skipped``, ``writes``, ``workers``, ``region_shapes`` and ``path``
-        (``"single-pass"``, or ``"level-by-level"`` with ``keep_levels_in_memory=False``).
-        Every level shares one ``wall_s``; tile reads count for level 0 (or, when level 0 is
-        not written, for the first level of the pass) and the in-tile reduction for the
-        first coarser level of each pass.
-    keep_levels_in_memory
-        See the module docstring: ``None`` auto, ``True`` force the single pass, ``False``
-        one pass over the source per coarse level (one coarse level in memory at a time).
-        Every path gives the same values: each level is reduced from the native cells by its
-        cumulative factor.
-    io
-        ``"python"``: the kernel encodes each whole spatial shard (zarr-python's pipeline
-        when the kernel does not know the codec chain) and zarr-python's store stores it.
-        ``"rust"``: the kernel encodes each spatial shard with the array's codec chain (from
-        its ``zarr.json``) and stores it through object_store, concurrently and with the GIL
-        released; metadata, coordinates and non-spatial variables still go through
-        zarr-python. Supports a local path, ``LocalStore``, an ``s3://`` URL and an
-        obstore-backed ``ObjectStore``; any other store raises ``PlanError`` (a
-        ``ValueError``) before anything is written.
+    options
+        The options of :meth:`~topozarr_plan.pyramid.Pyramid.write`, whose docstring
+        describes each (modes, level subsets, ``io``, resume, appends, clusters, stats).
 
     Returns
     -------
     dict or None
-        Per-level stats when ``stats=True``.
+        Per-level stats when ``options.stats``.
 
     Raises
     ------
@@ -155,183 +109,154 @@ def write_pyramid(
         A worker failed; the message names the variable, level and region.
     """
     t_start = time.perf_counter()
-    if io not in ("python", "rust"):
-        raise PlanError(f"io must be 'python' or 'rust', got {io!r}")
-    if mode not in _MODES:
-        raise PlanError(f"mode must be one of {_MODES}, got {mode!r}")
-    if resume and mode not in ("w", "a"):
-        raise PlanError(f"resume=True continues a write and cannot be combined with mode={mode!r}")
-    if max_workers is not None and max_workers < 1:
-        raise PlanError(f"max_workers must be >= 1, got {max_workers}")
-    if max_region_bytes < 1:
-        raise PlanError(f"max_region_bytes must be positive, got {max_region_bytes}")
-    if append_dim is not None and (levels is not None or mode not in ("w", "a")):
-        raise PlanError(
-            "append_dim writes the new slices of every level into an existing pyramid: it "
-            f"cannot be combined with levels={levels} or mode={mode!r}"
-        )
-    run = run_pass
-    if client is not None:
-        from topozarr_plan.cluster import check_cluster_write, cluster_pass, store_location
-
-        check_cluster_write(
-            pyramid,
-            list(pyramid.encoding["/0"]),
-            {"levels": levels, "append_dim": append_dim,
-             "keep_levels_in_memory": keep_levels_in_memory},
-        )  # fmt: skip
-        # One pass whatever the memory here: each block task bounds its own memory.
-        run = cluster_pass(client, store_location(store), io)
-    nlevels = len(pyramid.factors)
-    requested = _check_levels(levels, nlevels)
-    subset = requested != list(range(nlevels))
-    make_bar = _progress_factory() if progress else None
-    spatial = list(pyramid.encoding["/0"])
+    options = options or WriteOptions()
+    options.check()
+    run = _pass_runner(pyramid, store, options)
+    requested = _check_levels(options.levels, len(pyramid.factors))
+    make_bar = _progress_factory() if options.progress else None
     zstore = resolve_store(store)
-    native = native_writer(zstore) if io == "rust" else None
-
+    w = WriteRun(
+        pyramid=pyramid,
+        zstore=zstore,
+        where=_where(store),
+        options=options,
+        spatial=list(pyramid.encoding["/0"]),
+        requested=requested,
+        native=native_writer(zstore) if options.io == "rust" else None,
+        make_bar=make_bar,
+        run=run,
+    )
     # obstore errors on this thread (metadata PUT/LIST) become StoreError: bucket and key,
     # never a secret.
     with store_errors(zstore):
-        # --- open the root group and check the store, still without writing anything ---
-        if append_dim is not None:
-            return _append(
-                pyramid, zstore, _where(store), append_dim, resume, max_workers,
-                max_region_bytes, native, make_bar, stats, t_start,
-            )  # fmt: skip
+        if options.append_dim is not None:
+            return _append(w, t_start)
         existing = _open_existing(zstore)
-        if mode in ("w", "w-") and not resume:  # both clear the target: only a Zarr store
-            check_replaceable(zstore, mode=mode)
-        if (
-            mode == "w"
-            and subset
-            and not resume
-            and existing is not None
-            and _has_members(existing)
-        ):
-            raise PlanError(
-                f"mode='w' with levels={requested} would delete the other levels of the existing "
-                "store; use mode='a' to write a subset of levels"
-            )
-        if mode == "w-" and existing is not None:
-            raise PlanError("mode='w-' but the store already holds a Zarr group")
-        if mode == "r+" and existing is None:
-            raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
-
-        workers = (
-            max_workers
-            if max_workers is not None
-            else default_workers(pyramid, spatial, max_region_bytes)
-        )
-        if client is not None:  # the stats' "workers": the cluster's threads do the work
-            workers = max(1, sum(client.nthreads().values()))
-        single_pass = client is not None or use_single_pass(
-            pyramid, spatial, keep_levels_in_memory, max_region_bytes, workers
-        )
-        passes = [requested] if single_pass else per_level_passes(requested)
-        output = describe_plan(pyramid, spatial)
-        if resume and keep_levels_in_memory is None:
-            # The automatic choice follows the memory available now; a resume keeps the
-            # passes of the write it continues.
-            passes = _stored_passes(zstore, passes)
-            single_pass = len(passes) == 1
+        _check_store(w, existing)  # still without writing anything
+        w.workers = _workers(w)
+        passes, single_pass = _passes(w)
+        output = describe_plan(pyramid, w.spatial)
         plan = {
             **output,
             "levels": requested,
             "passes": passes,
-            "max_region_bytes": max_region_bytes,
+            "max_region_bytes": options.max_region_bytes,
         }
-        journal = journal_for(zstore, plan, digest_of(output), _where(store))
-        state = _resume_state(journal, resume, existing, pyramid)
+        journal = journal_for(zstore, plan, digest_of(output), w.where)
+        state = _resume_state(journal, options.resume, existing, pyramid)
         # resume=True may take over the lease of a killed write even before it stored its plan.
-        journal.acquire(resume=resume)
+        journal.acquire(resume=options.resume)
         try:
             if state == "published":
                 journal.finish()  # only the journal of a finished write was left
                 timers, complete = _nothing_written(requested), True
             else:
                 timers, complete = _write_under_lease(
-                    pyramid,
-                    zstore,
-                    journal,
-                    state == "resume",
-                    mode,
-                    existing,
-                    requested,
-                    spatial,
-                    passes,
-                    workers,
-                    max_region_bytes,
-                    native,
-                    make_bar,
-                    run,
+                    w, journal, state == "resume", existing, passes
                 )
         except BaseException:
             # The write is over (its records stay for resume=True); a kill keeps the lease.
             with contextlib.suppress(Exception):
                 journal.release()
             raise
-    wall = time.perf_counter() - t_start
-    if not stats:
+    if not options.stats:
         return None
+    path = "single-pass" if single_pass else "level-by-level"
+    return _stats(w, timers, time.perf_counter() - t_start, {"path": path, "complete": complete})
+
+
+def _pass_runner(pyramid: Pyramid, store: Any, options: WriteOptions) -> Any:
+    """``run_pass``, or with ``client=`` the cluster's (after checking what it supports)."""
+    if options.client is None:
+        return run_pass
+    from topozarr_plan.cluster import check_cluster_write, cluster_pass, store_location
+
+    check_cluster_write(
+        pyramid,
+        list(pyramid.encoding["/0"]),
+        {"levels": options.levels, "append_dim": options.append_dim,
+         "keep_levels_in_memory": options.keep_levels_in_memory},
+    )  # fmt: skip
+    # One pass whatever the memory here: each block task bounds its own memory.
+    return cluster_pass(options.client, store_location(store), options.io)
+
+
+def _check_store(w: WriteRun, existing: zarr.Group | None) -> None:
+    """What the mode allows over what the store holds (``mode="w"`` never deletes a user's)."""
+    mode, resume = w.options.mode, w.options.resume
+    subset = w.requested != list(range(len(w.pyramid.factors)))
+    if mode in ("w", "w-") and not resume:  # both clear the target: only a Zarr store
+        check_replaceable(w.zstore, mode=mode)
+    if mode == "w" and subset and not resume and existing is not None and _has_members(existing):
+        raise PlanError(
+            f"mode='w' with levels={w.requested} would delete the other levels of the existing "
+            "store; use mode='a' to write a subset of levels"
+        )
+    if mode == "w-" and existing is not None:
+        raise PlanError("mode='w-' but the store already holds a Zarr group")
+    if mode == "r+" and existing is None:
+        raise PlanError("mode='r+' but the store holds no Zarr group; use mode='w' or 'a'")
+
+
+def _workers(w: WriteRun) -> int:
+    """The thread count; on a cluster (for the stats) the cluster's threads."""
+    if w.options.client is not None:
+        return max(1, sum(w.options.client.nthreads().values()))
+    if w.options.max_workers is not None:
+        return w.options.max_workers
+    return default_workers(w.pyramid, w.spatial, w.options.max_region_bytes)
+
+
+def _passes(w: WriteRun) -> tuple[list[list[int]], bool]:
+    """The levels of each pass over the source (one pass when the memory allows), and
+    whether that is a single pass."""
+    opts = w.options
+    single_pass = opts.client is not None or use_single_pass(
+        w.pyramid, w.spatial, opts.keep_levels_in_memory, opts.max_region_bytes, w.workers
+    )
+    passes = [w.requested] if single_pass else per_level_passes(w.requested)
+    if opts.resume and opts.keep_levels_in_memory is None:
+        # The automatic choice follows the memory available now; a resume keeps the passes
+        # of the write it continues.
+        passes = _stored_passes(w.zstore, passes)
+        single_pass = len(passes) == 1
+    return passes, single_pass
+
+
+def _stats(
+    w: WriteRun, timers: dict[Any, Any], wall: float, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-level stats: the level's timer, the whole write's wall time and breakdown."""
     counts = timers.pop("tiles")
-    total = breakdown([timers[level] for level in requested], wall, workers)
+    levels = [level for level in timers if isinstance(level, int)]
+    total = breakdown([timers[level] for level in levels], wall, w.workers)
     return {
         str(level): {
             **timers[level].as_dict(),
             # The documented name for "time to produce the level's blocks": read + reduce.
             "block_s": timers[level].read_s + timers[level].reduce_s,
             "wall_s": wall,
-            "workers": workers,
+            "workers": w.workers,
             "breakdown": total,  # the whole write's, the same in every level's entry
-            "path": "single-pass" if single_pass else "level-by-level",
-            "complete": complete,
+            **extra,
             **counts,
         }
-        for level in requested
+        for level in levels
     }
 
 
-def _append(
-    pyramid: Pyramid,
-    zstore: Any,
-    where: str,
-    dim: str,
-    resume: bool,
-    max_workers: int | None,
-    max_region_bytes: int,
-    native: Any,
-    make_bar: Callable[[int], Any] | None,
-    stats: bool,
-    t_start: float,
-) -> dict[str, Any] | None:
+def _append(w: WriteRun, t_start: float) -> dict[str, Any] | None:
     from topozarr_plan.append_write import write_append
 
-    spatial = list(pyramid.encoding["/0"])
-    workers = max_workers or default_workers(pyramid, spatial, max_region_bytes)
-    timers, plan = write_append(
-        pyramid, zstore, where, dim=dim, resume=resume, workers=workers,
-        max_region_bytes=max_region_bytes, native=native, make_bar=make_bar,
-    )  # fmt: skip
-    if not stats:
+    w.workers = w.options.max_workers or default_workers(
+        w.pyramid, w.spatial, w.options.max_region_bytes
+    )
+    timers, plan = write_append(w)
+    if not w.options.stats:
         return None
-    counts = timers.pop("tiles")
-    wall = time.perf_counter() - t_start
-    total = breakdown(list(timers.values()), wall, workers)
-    return {
-        str(level): {
-            **timer.as_dict(),
-            "block_s": timer.read_s + timer.reduce_s,
-            "wall_s": wall,
-            "workers": workers,
-            "breakdown": total,
-            "path": "append",
-            "complete": True,
-            "append": {"dim": dim, "from": plan.old, "to": plan.total},
-            **counts,
-        }
-        for level, timer in timers.items()
-    }
+    append = {"dim": plan.dim, "from": plan.old, "to": plan.total}
+    extra = {"path": "append", "complete": True, "append": append}
+    return _stats(w, timers, time.perf_counter() - t_start, extra)
 
 
 def _resume_state(
@@ -378,75 +303,84 @@ def _nothing_written(requested: list[int]) -> dict[Any, Any]:
 
 
 def _write_under_lease(
-    pyramid: Pyramid,
-    zstore: Any,
+    w: WriteRun,
     journal: WriteJournal,
     resuming: bool,
-    mode: str,
     existing: zarr.Group | None,
-    requested: list[int],
-    spatial: list[str],
     passes: list[list[int]],
-    workers: int,
-    max_region_bytes: int,
-    native: Any,
-    make_bar: Callable[[int], Any] | None,
-    run: Callable[..., dict[str, int]] = run_pass,
 ) -> tuple[dict[Any, Any], bool]:
-    """Lay out, compute and (when complete) publish; the caller holds the lease.
+    """Lay out, compute and (when complete) publish; the caller holds the lease."""
+    published_before = w.options.mode != "w" and is_published(existing, w.pyramid)
+    arrays = _lay_out(w, journal, resuming, existing, published_before)
+    timers = _run_passes(w, journal, arrays, passes)
+    for level in w.requested:
+        journal.mark_level(level)
 
-    ``run`` runs one pass (``passes.run_pass``, or the cluster's stand-in for ``client=``).
-    """
-    nlevels = len(pyramid.factors)
-    published_before = mode != "w" and is_published(existing, pyramid)
+    # --- publish last, and only a complete pyramid ---
+    done_before = journal.complete_levels()
+    complete = published_before or all(
+        level in w.requested or level in done_before for level in range(len(w.pyramid.factors))
+    )
+    if complete:
+        publish(w.zstore, w.pyramid)
+        journal.finish()
+    else:
+        journal.release()
+    return timers, complete
+
+
+def _lay_out(
+    w: WriteRun,
+    journal: WriteJournal,
+    resuming: bool,
+    existing: zarr.Group | None,
+    published_before: bool,
+) -> dict[str, zarr.Array]:
+    """The level groups and empty arrays (or, resuming, those an earlier run made)."""
+    pyramid, zstore, mode = w.pyramid, w.zstore, w.options.mode
     if resuming and journal.marked("templates"):
-        arrays = _open_arrays(zstore, requested, spatial)
+        arrays = _open_arrays(zstore, w.requested, w.spatial)
+        withdraw(zstore, pyramid)
+        return arrays
+    if not resuming:
+        # Before any data is deleted: records of an earlier run must not outlive it.
+        journal.forget(keep_levels=mode != "w")
+        if published_before:
+            # The store is this pyramid, complete. Remember that of the levels kept before
+            # withdrawing the metadata that says so: a resume of this write needs it.
+            for level in set(range(len(pyramid.factors))) - set(w.requested):
+                journal.mark_level(level)
+    if (mode in ("a", "r+") and existing is not None) or resuming:
         withdraw(zstore, pyramid)
     else:
-        if not resuming:
-            # Before any data is deleted: records of an earlier run must not outlive it.
-            journal.forget(keep_levels=mode != "w")
-            if published_before:
-                # The store is this pyramid, complete. Remember that of the levels kept before
-                # withdrawing the metadata that says so: a resume of this write needs it.
-                for level in set(range(nlevels)) - set(requested):
-                    journal.mark_level(level)
-        if (mode in ("a", "r+") and existing is not None) or resuming:
-            withdraw(zstore, pyramid)
-        else:
-            if mode == "w":
-                _clear(zstore)
-            # "a" on a store without a v3 root group creates one and deletes nothing.
-            zarr.open_group(zstore, mode="a", zarr_format=3)
-        if not resuming:
-            journal.start()
-        arrays = write_templates(pyramid, zstore, requested, spatial)
-        journal.mark("templates")
+        if mode == "w":
+            _clear(zstore)
+        # "a" on a store without a v3 root group creates one and deletes nothing.
+        zarr.open_group(zstore, mode="a", zarr_format=3)
+    if not resuming:
+        journal.start()
+    arrays = write_templates(pyramid, zstore, w.requested, w.spatial)
+    journal.mark("templates")
+    return arrays
 
-    timers: dict[Any, Any] = {level: RegionTimer() for level in requested}
+
+def _run_passes(
+    w: WriteRun, journal: WriteJournal, arrays: dict[str, zarr.Array], passes: list[list[int]]
+) -> dict[Any, Any]:
+    """Every pass the journal has not marked done; the timers and the tile counts."""
+    timers: dict[Any, Any] = {level: RegionTimer() for level in w.requested}
     counts = {"tiles_run": 0, "tiles_replayed": 0, "passes_skipped": 0}
-    bar = make_bar(progress_total(pyramid, spatial, len(passes))) if make_bar else None
+    bar = w.make_bar(progress_total(w.pyramid, w.spatial, len(passes))) if w.make_bar else None
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:
+        with ThreadPoolExecutor(max_workers=w.workers, thread_name_prefix="topozarr") as pool:
             tracker = ProgressTracker(bar)
-            per_pass = progress_total(pyramid, spatial, 1)
+            per_pass = progress_total(w.pyramid, w.spatial, 1)
             for done, levels_of_pass in enumerate(passes, start=1):
                 if journal.marked(f"passes/{done - 1}"):
                     counts["passes_skipped"] += 1
                 else:
-                    ran = run(
-                        pyramid,
-                        arrays,
-                        spatial,
-                        levels_of_pass,
-                        pool,
-                        timers,
-                        tracker,
-                        max_region_bytes,
-                        native,
-                        journal=journal,
-                        pass_index=done - 1,
-                    )
+                    job = PassJob(arrays, levels_of_pass, pool, timers, tracker, journal, done - 1)
+                    ran = w.run(w, job)
                     for key, n in ran.items():
                         counts[key] += n
                     journal.mark(f"passes/{done - 1}")
@@ -454,21 +388,8 @@ def _write_under_lease(
     finally:
         if bar is not None:
             bar.close()
-    for level in requested:
-        journal.mark_level(level)
     timers["tiles"] = counts
-
-    # --- publish last, and only a complete pyramid ---
-    done_before = journal.complete_levels()
-    complete = published_before or all(
-        level in requested or level in done_before for level in range(nlevels)
-    )
-    if complete:
-        publish(zstore, pyramid)
-        journal.finish()
-    else:
-        journal.release()
-    return timers, complete
+    return timers
 
 
 def _clear(zstore: Any) -> None:
