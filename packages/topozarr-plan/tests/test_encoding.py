@@ -9,20 +9,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from topozarr_plan.encoding import base_chunk_edges, source_chunk_sizes, variable_encoding
+from topozarr_plan.encoding import (
+    ChunkLayout,
+    base_chunk_edges,
+    source_chunk_sizes,
+    variable_encoding,
+)
 
 
 def enc(shape, dims=("y", "x"), dtype="float32", target=512 * 1024, cps=4, src=None):  # type: ignore[no-untyped-def]
-    return variable_encoding(
-        dims=dims,
-        shape=shape,
-        y_dim="y",
-        x_dim="x",
-        dtype=np.dtype(dtype),
-        target_chunk_bytes=target,
-        chunks_per_shard=cps,
-        source_chunks=src,
-    )
+    return variable_encoding(dims, shape, np.dtype(dtype), ChunkLayout("y", "x", target, cps), src)
 
 
 def test_base_edges_float32_default() -> None:

@@ -105,7 +105,7 @@ def _level_methods(level_methods: Sequence[str] | None, method: str, n: int) -> 
     ]
 
 
-def multiscale_attrs(
+def multiscale_attrs(  # noqa: PLR0913  (a document builder: one keyword per field it writes)
     *,
     shape: Sequence[int],
     transform: Sequence[float],
@@ -194,7 +194,7 @@ def multiscale_attrs(
     return attrs
 
 
-def level_group_attrs(
+def level_group_attrs(  # noqa: PLR0913  (a document builder: one keyword per field it writes)
     *,
     shape: Sequence[int],
     transform: Sequence[float],
@@ -230,7 +230,7 @@ def level_group_attrs(
     return attrs
 
 
-def flat_attrs(
+def flat_attrs(  # noqa: PLR0913  (a document builder: one keyword per field it writes)
     *,
     shape: Sequence[int],
     transform: Sequence[float],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,19 +87,23 @@ def _level_view(
     return xr.Dataset(out)
 
 
-def _encodings(
-    source: xr.Dataset,
-    names: tuple[str, ...],
-    *,
-    axes: tuple[AxisGrid, AxisGrid],
-    factors: list[int],
-    methods: Mapping[str, str],
-    fill_values: Mapping[str, float | int | None],
-    target: int,
-    cps: int | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Levels:
+    """What every level's encoding follows: the grid, the factors and each variable's method
+    and fill, and the chunk targets."""
+
+    axes: tuple[AxisGrid, AxisGrid]
+    factors: list[int]
+    methods: Mapping[str, str]
+    fill_values: Mapping[str, float | int | None]
+    target: int
+    cps: int | None
+
+
+def _encodings(source: xr.Dataset, names: tuple[str, ...], levels: _Levels) -> dict[str, Any]:
     """``{"/<level>": {var: encoding}}``: ``recommend_encoding`` of every level, plus fills."""
-    y, x = axes
+    (y, x), factors, methods = levels.axes, levels.factors, levels.methods
+    fill_values, target, cps = levels.fill_values, levels.target, levels.cps
     encoding: dict[str, Any] = {}
     for level, factor in enumerate(factors):
         sizes: dict[Hashable, int] = {y.name: y.level_size(factor), x.name: x.level_size(factor)}
@@ -127,7 +132,7 @@ def _encodings(
     return encoding
 
 
-def create_pyramid(
+def create_pyramid(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
     ds: xr.Dataset,
     levels: int | None = None,
     *,
@@ -251,12 +256,14 @@ def create_pyramid(
     encoding = _encodings(
         source,
         roles.spatial,
-        axes=(y, x),
-        factors=resolved,
-        methods=methods,
-        fill_values=fill_values,
-        target=target,
-        cps=cps,
+        _Levels(
+            axes=(y, x),
+            factors=resolved,
+            methods=methods,
+            fill_values=fill_values,
+            target=target,
+            cps=cps,
+        ),
     )
 
     # Metadata: built by topozarr_metadata from level 0 + factors (never from float diffs).

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -137,17 +138,14 @@ def _widen_non_spatial(
     shards: dict[Hashable, int],
     dims: Sequence[Hashable],
     spatial: tuple[Hashable, Hashable],
-    *,
-    shard_bytes: int,
-    budget_bytes: int,
-    inner: int,
+    spare: int,
 ) -> None:
-    """Give the bytes a spatial shard leaves unused to the non-spatial dims, innermost first.
+    """Give the ``spare`` factor a spatial shard leaves unused (of its byte budget and chunk
+    count) to the non-spatial dims, innermost first.
 
     The widths are powers of two that never look at the dims' lengths, so appending along one
     of them keeps the layout of a store written at once.
     """
-    spare = min(budget_bytes // max(1, shard_bytes), MAX_WIDENED_CHUNKS_PER_SHARD // inner)
     for d in reversed(list(dims)):
         if d in spatial or spare <= 1:
             continue
@@ -156,15 +154,29 @@ def _widen_non_spatial(
         spare //= width
 
 
+@dataclass(frozen=True)
+class ChunkLayout:
+    """What every variable's chunks and shards follow.
+
+    Attributes
+    ----------
+    y_dim, x_dim
+        The spatial dimensions.
+    target_chunk_bytes, chunks_per_shard
+        As given to ``create_pyramid``.
+    """
+
+    y_dim: Hashable
+    x_dim: Hashable
+    target_chunk_bytes: int
+    chunks_per_shard: int | None
+
+
 def variable_encoding(
-    *,
     dims: Sequence[Hashable],
     shape: Sequence[int],
-    y_dim: Hashable,
-    x_dim: Hashable,
     dtype: np.dtype[Any],
-    target_chunk_bytes: int,
-    chunks_per_shard: int | None,
+    layout: ChunkLayout,
     source_chunks: Mapping[Hashable, int] | None = None,
 ) -> dict[str, tuple[int, ...]]:
     """Zarr ``{"chunks": ..., "shards": ...}`` for one variable at one level.
@@ -173,16 +185,16 @@ def variable_encoding(
     ----------
     dims, shape
         The variable's dimension names and its shape at this level. At least one of
-        ``y_dim`` / ``x_dim`` must be among ``dims``.
-    y_dim, x_dim
-        The spatial dimensions.
+        the layout's ``y_dim`` / ``x_dim`` must be among ``dims``.
     dtype
         The variable's dtype at this level.
-    target_chunk_bytes, chunks_per_shard
-        As given to ``create_pyramid``.
+    layout
+        The spatial dims and the chunk/shard targets.
     source_chunks
         Source chunk edge per dim (level 0 only), to align the grid with the source.
     """
+    y_dim, x_dim = layout.y_dim, layout.x_dim
+    target_chunk_bytes, chunks_per_shard = layout.target_chunk_bytes, layout.chunks_per_shard
     sizes = dict(zip(dims, (int(n) for n in shape), strict=True))
     # A variable over one spatial dim is laid out as if the other one had length 1.
     ny, nx = sizes.get(y_dim, 1), sizes.get(x_dim, 1)
@@ -207,13 +219,9 @@ def variable_encoding(
     assert sy is not None and sx is not None
     shards = dict(chunks)
     shards.update({d: s for d, s in zip(spatial, (sy, sx), strict=True) if d in sizes})
-    _widen_non_spatial(
-        shards,
-        dims,
-        spatial,
-        shard_bytes=sy * sx * itemsize,
-        budget_bytes=chunks_per_shard**2 * target_chunk_bytes,
-        inner=(sy // cy) * (sx // cx),
-    )
+    budget_bytes = chunks_per_shard**2 * target_chunk_bytes
+    inner = (sy // cy) * (sx // cx)
+    spare = min(budget_bytes // max(1, sy * sx * itemsize), MAX_WIDENED_CHUNKS_PER_SHARD // inner)
+    _widen_non_spatial(shards, dims, spatial, spare)
     enc["shards"] = tuple(shards[d] for d in dims)
     return enc

@@ -20,7 +20,7 @@ import pyproj
 import xarray as xr
 from topozarr_metadata import ZarrLayerVarConfig
 
-from topozarr_plan.encoding import source_chunk_sizes, variable_encoding
+from topozarr_plan.encoding import ChunkLayout, source_chunk_sizes, variable_encoding
 from topozarr_plan.errors import PlanError
 from topozarr_plan.grid import axis_grid, transform_from_axes
 from topozarr_plan.templates import clean_attrs
@@ -93,19 +93,13 @@ def recommend_encoding(
     cps = check_chunks_per_shard(chunks_per_shard)
     target = check_target_chunk_bytes(target_chunk_bytes)
     _check_dim_names(ds, x_dim=x_dim, y_dim=y_dim)
+    layout = ChunkLayout(y_dim, x_dim, target, cps)
     out: dict[str, dict[str, tuple[int, ...]]] = {}
     for name, var in ds.data_vars.items():
         if x_dim not in var.dims and y_dim not in var.dims:
             continue
         out[str(name)] = variable_encoding(
-            dims=var.dims,
-            shape=var.shape,
-            y_dim=y_dim,
-            x_dim=x_dim,
-            dtype=_stored_dtype(var),
-            target_chunk_bytes=target,
-            chunks_per_shard=cps,
-            source_chunks=source_chunk_sizes(var.variable),
+            var.dims, var.shape, _stored_dtype(var), layout, source_chunk_sizes(var.variable)
         )
     return out
 
