@@ -31,9 +31,14 @@ def output_dtype(method: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
 class Reduction(Protocol):
     """How the values are reduced (as for ``kernel.block_reduce``)."""
 
-    method: str
-    fill_value: Any
-    skipna: bool
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def fill_value(self) -> Any: ...
+
+    @property
+    def skipna(self) -> bool: ...
 
 
 class LevelAccumulator:

@@ -230,7 +230,7 @@ def stored_variable(root: zarr.Group, path: str) -> xr.Variable:
     # encoding); a CF ``_FillValue`` attribute is.
     attrs = dict(arr.attrs)
     if "_FillValue" in attrs:
-        attrs["_FillValue"] = FillValueCoder.decode(attrs["_FillValue"], arr.dtype)
+        attrs["_FillValue"] = FillValueCoder.decode(attrs["_FillValue"], arr.dtype)  # type: ignore[arg-type]
     encoding = {"dtype": np.dtype(arr.dtype), "fill_value": arr.fill_value}
     raw = xr.Variable(_dims(arr), arr[...], attrs, encoding=encoding)
     return xr.conventions.decode_cf_variable(path.rsplit("/", 1)[-1], raw)
@@ -322,12 +322,12 @@ def extend_store(pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[
     for level in range(len(pyramid.factors)):
         for name in spatial:
             _grow(plan.arrays[f"{level}/{name}"], plan)
-        for name in _non_spatial_along(pyramid, plan, level, spatial):
-            if name not in encoded:
-                encoded[name] = _encode_new(pyramid, root, plan, name)
-            target = root[f"{level}/{name}"]
+        for along in _non_spatial_along(pyramid, plan, level, spatial):
+            if along not in encoded:
+                encoded[along] = _encode_new(pyramid, root, plan, along)
+            target = root[f"{level}/{along}"]
             assert isinstance(target, zarr.Array)
-            _append_values(target, plan, encoded[name], level)
+            _append_values(target, plan, encoded[along], level)
 
 
 def _axis_shape(arr: zarr.Array, plan: AppendPlan) -> tuple[int, tuple[int, ...]]:

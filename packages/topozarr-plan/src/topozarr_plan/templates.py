@@ -208,7 +208,7 @@ def build_level_templates(ds: xr.Dataset, inputs: TemplateInputs) -> dict[int, x
     templates: dict[int, xr.Dataset] = {}
     for level, factor in enumerate(inputs.factors):
         coords = _axis_coords(ds, inputs, level, factor)
-        data_vars = {
+        data_vars: dict[Hashable, xr.Variable] = {
             name: _spatial_placeholder(ds, inputs, level, name, grid_mapping)
             for name in inputs.roles.spatial
         }
