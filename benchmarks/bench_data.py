@@ -151,6 +151,21 @@ def _landcover_band(terrain: Any, start: int, stop: int) -> np.ndarray:
     return classes
 
 
+def numcodec(compressor: Any) -> Any:
+    """The numcodecs twin of a zarr v3 compressor (same C library, same settings)."""
+    from numcodecs import Blosc, Zstd
+
+    config = compressor.to_dict()["configuration"]
+    if type(compressor).__name__ == "ZstdCodec":
+        return Zstd(level=config["level"])
+    shuffle = {
+        "noshuffle": Blosc.NOSHUFFLE,
+        "shuffle": Blosc.SHUFFLE,
+        "bitshuffle": Blosc.BITSHUFFLE,
+    }
+    return Blosc(config["cname"], config["clevel"], shuffle[config["shuffle"]])
+
+
 def describe(src: Source) -> str:
     """One line measured from the data: NaN share (floats) or mixed 2x2 windows (land cover)."""
     import zarr

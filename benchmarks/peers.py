@@ -22,8 +22,9 @@ which zstd reads as its default level, 3). Also in every round:
 
 * ``ours io=rust``: ours with the native writer, at defaults (it must not be slower).
 * ``codec-bound``: the limit for our codecs, at both layouts: decode the source once, then
-  encode every level's bytes (strided samples of level 0, cut into that level's chunks) with
-  the compressors ours writes it with, on all cores. Nothing is stored.
+  encode every level's bytes (from each decoded source chunk, every 2**k-th row and column,
+  cut into level k's chunks) with the compressors ours writes it with, on all cores. Nothing
+  is stored.
 
 ``--peers carbonplan`` leaves ``carbonplan+zarrs`` out (shorter runs). Sources and the xarray+dask baseline are those of
 ``pyramid.py`` (``bench_data.py``). Every level-5 array read back is compared with a float64
@@ -34,6 +35,7 @@ every 32nd cell for the land cover's ``nearest``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -55,6 +57,7 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
     Source,
     describe,
     make_source,
+    numcodec,
     output_stats,
     peak_rss,
     source,
@@ -171,26 +174,14 @@ def _write_ours(src: Source, out: str, layout: dict[str, Any] | None, io: str) -
     return time.perf_counter() - start
 
 
-def _numcodec(compressor: Any) -> Any:
-    """The numcodecs twin of a zarr v3 compressor (same C library, same settings)."""
-    from numcodecs import Blosc, Zstd
-
-    config = compressor.to_dict()["configuration"]
-    if type(compressor).__name__ == "ZstdCodec":
-        return Zstd(level=config["level"])
-    shuffle = {
-        "noshuffle": Blosc.NOSHUFFLE,
-        "shuffle": Blosc.SHUFFLE,
-        "bitshuffle": Blosc.BITSHUFFLE,
-    }
-    return Blosc(config["cname"], config["clevel"], shuffle[config["shuffle"]])
-
-
 def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
     """Decode the source once, then encode every level's bytes on all cores: the floor.
 
-    Each level's bytes are a strided sample of level 0 (realistic content, the right size),
-    cut into that level's chunks and encoded with the compressors ours writes it with.
+    Source chunks are read and decoded with the source's own compressors (numcodecs, the same
+    C libraries), one task per chunk on a pool of one thread per core. From each decoded
+    chunk, level k's share of the bytes is its every 2**k-th row and column (realistic
+    content, the right size), cut into that level's chunks (or smaller, where the chunk's
+    share is smaller) and encoded with the compressors ours writes level k with.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -201,22 +192,36 @@ def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
     numcodecs.blosc.use_threads = False  # parallel over chunks instead, as the writers are
     pyramid = _plan_ours(src, layout)
     start = time.perf_counter()
-    data = zarr.open_array(src.path / src.var, mode="r")[:]
+    arr = zarr.open_array(src.path / src.var, mode="r")
+    decoders = [numcodec(c) for c in arr.compressors]
+    levels = []
+    for k in range(LEVELS):
+        enc = pyramid.encoding[f"/{k}"][src.var]
+        compressors = enc.get("compressors") or default_compressors(arr.dtype)
+        levels.append((2**k, tuple(enc["chunks"][-2:]), [numcodec(c) for c in compressors]))
+    grid = [range(-(-n // c)) for n, c in zip(arr.shape, arr.chunks, strict=True)]
+    keys = list(itertools.product(*grid))
+
+    def one_chunk(key: tuple[int, ...]) -> None:
+        shape = tuple(min(c, n - i * c) for i, c, n in zip(key, arr.chunks, arr.shape, strict=True))
+        path = (src.path / src.var / "c").joinpath(*map(str, key))
+        if path.exists():
+            raw: Any = path.read_bytes()
+            for codec in reversed(decoders):
+                raw = codec.decode(raw)
+            block = np.frombuffer(raw, dtype=arr.dtype).reshape(shape)
+        else:  # an all-fill chunk is not stored (the contenders see the fill value)
+            block = np.full(shape, arr.fill_value, dtype=arr.dtype)
+        block = block.reshape(-1, *shape[-2:])
+        for step, (cy, cx), codecs in levels:
+            level = block[:, ::step, ::step]
+            for t in range(level.shape[0]):
+                for i in range(0, level.shape[1], cy):
+                    for j in range(0, level.shape[2], cx):
+                        _encode(codecs, level[t, i : i + cy, j : j + cx])
+
     with ThreadPoolExecutor(os.cpu_count()) as pool:
-        for k in range(LEVELS):
-            enc = pyramid.encoding[f"/{k}"][src.var]
-            compressors = enc.get("compressors") or default_compressors(data.dtype)
-            codecs = [_numcodec(c) for c in compressors]
-            level = data[..., :: 2**k, :: 2**k]
-            cy, cx = enc["chunks"][-2:]
-            level = level.reshape(-1, *level.shape[-2:])  # a cube's steps one after another
-            blocks = [
-                level[t, i : i + cy, j : j + cx]
-                for t in range(level.shape[0])
-                for i in range(0, level.shape[1], cy)
-                for j in range(0, level.shape[2], cx)
-            ]
-            list(pool.map(lambda b, codecs=codecs: _encode(codecs, b), blocks))
+        list(pool.map(one_chunk, keys))
     del out
     return time.perf_counter() - start
 

@@ -47,6 +47,7 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
     Source,
     describe,
     make_source,
+    numcodec,
     output_stats,
     peak_rss,
     source,
@@ -140,7 +141,13 @@ def run_codec_bound(src: Source, out: Path, codecs: str) -> dict[str, Any]:
 
     start = time.perf_counter()
     data = zarr.open_array(src.path / src.var, mode="r")[:]
-    codec = numcodecs.Zstd(level=3) if codecs == "zarr" else numcodecs.Zstd(level=1)
+    from topozarr_engine.codecs import default_compressors
+
+    compressor = (
+        _zarr_default_compressors() if codecs == "zarr" else default_compressors(data.dtype)
+    )
+    codec = numcodec(compressor[0])
+    numcodecs.blosc.use_threads = False  # parallel over chunks instead
     chunk = 512
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         for k in range(LEVELS):

@@ -379,3 +379,40 @@ def test_cli_preview_and_build_preview(tmp_path: Path, monkeypatch: pytest.Monke
         (str(dst), {}),
         (str(dst), {"variable": "temperature", "port": 0, "open_browser": False}),
     ]
+
+
+def test_zarr_layer_decodes_a_uint8_class_map_at_its_default_codec(
+    tmp_path: Path, browser: Chromium
+) -> None:
+    # 1-byte variables default to zstd: the readout is zarr-layer's zarrita decoding it.
+    path = tmp_path / "classes.zarr"
+    ds = demo_dataset(128)[["elevation"]]
+    classes = (np.arange(ds.sizes["lat"])[:, None] * 7 + np.arange(ds.sizes["lon"]) * 3) % 13
+    ds["classes"] = (("lat", "lon"), (classes + 1).astype(np.uint8))
+    method = {"elevation": "mean", "classes": "nearest"}
+    create_pyramid(ds, levels=2, x_dim="lon", y_dim="lat", method=method).write(str(path))
+    root = zarr.open_group(str(path), mode="r")
+    assert type(root["0/classes"].compressors[0]).__name__ == "ZstdCodec"
+    srv = PreviewServer(str(path))
+    srv.start()
+    try:
+        page = _open(browser, srv.url)
+        page.evaluate("window.__preview.settled()")
+        page.evaluate("window.__preview.showVariable('classes')")
+        view = _view(page, 2.0)
+        level = _level_arrays(path, "classes")[view["level"]]
+        lon, lat = _pixel_lonlat(view, MAP_WIDTH, HEIGHT, at=0.0)
+        row, col, ok = _cells(level, lon, lat)
+        values = level["values"][np.clip(row, 0, None), np.clip(col, 0, None)]
+        candidates = np.argwhere(ok)
+        for y, x in candidates[[10, len(candidates) // 2, -10]]:
+            page.evaluate("document.getElementById('readout').dataset.value = 'pending'")
+            page.send("Input.dispatchMouseEvent", type="mouseMoved", x=int(x), y=int(y))
+            shown = page.wait_for(
+                "(() => { const v = document.getElementById('readout').dataset.value;"
+                " return v !== 'pending' && v; })()"
+            )
+            assert float(shown) == float(values[y, x])
+    finally:
+        srv.shutdown()
+        srv.server_close()
