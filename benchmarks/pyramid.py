@@ -194,8 +194,10 @@ def _run(
 ) -> dict[str, Any]:
     """One contender in its own process; adds ``wall`` (the whole process, start-up included)."""
     out = out or str(DATA / f"out-{child}-{codecs}.zarr")
-    # Flush the previous contender's dirty pages first, so its write-back does not land in
-    # this contender's time (each run writes and deletes hundreds of MiB).
+    # Delete the previous run's output and flush the dirty pages first, so neither the
+    # deletion of hundreds of MiB nor their write-back lands in this contender's time.
+    if not out.startswith("s3://"):
+        shutil.rmtree(out, ignore_errors=True)
     os.sync()
     cmd = [sys.executable, __file__, "--child", child, "--out", out, "--codecs", codecs]
     cmd += ["--dataset", src.dataset, "--size", src.size, "--io", io, *extra]
