@@ -13,6 +13,7 @@ import json
 import math
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,24 @@ CREATE = {"levels": 5, "target_chunk_bytes": 1024, "chunks_per_shard": 2}
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    with (
-        distributed.LocalCluster(
-            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
+    # Workers unpickle this module's helpers (sources, stores, plugins) by reference, as
+    # ``tests.test_cluster``. pytest's importlib mode does not put the repository on sys.path,
+    # and spawned workers (restarted ones too) take their sys.path from this process.
+    root = str(Path(__file__).resolve().parent.parent)
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
+    try:
+        with (
+            distributed.LocalCluster(
+                processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as c,
+        ):
+            yield c
+    finally:
+        if added:
+            sys.path.remove(root)
 
 
 def _coords(ny: int, nx: int) -> dict[str, Any]:
