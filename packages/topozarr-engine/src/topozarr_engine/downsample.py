@@ -83,7 +83,9 @@ def downsample_level(  # noqa: PLR0913  (the documented API: each option is a ke
         timer,
         skip_empty,
     )
-    task = _ReduceTask(src, stride, Reduction(method, fill_value, skipna), dtype, sink, on_region)
+    task = _ReduceTask(
+        src, src_shape, stride, Reduction(method, fill_value, skipna), dtype, sink, on_region
+    )
     regions = [region for _, region in iter_grid(tuple(dst.shape), array_block_shape(dst))]
     per_region = max((r.size for r in regions), default=0) * int(np.prod(stride)) * dtype.itemsize
     return run_tasks(
@@ -125,6 +127,7 @@ class _ReduceTask:
     """Reads the source windows of one output region, reduces them, puts them in the sink."""
 
     src: Any
+    src_shape: tuple[int, ...]
     stride: tuple[int, ...]
     reduction: Reduction
     dtype: np.dtype[Any]
@@ -135,7 +138,7 @@ class _ReduceTask:
         stage = "read"
         timer, r = self.sink.timer, self.reduction
         try:
-            window = region.scaled(self.stride, tuple(int(n) for n in self.src.shape))
+            window = region.scaled(self.stride, self.src_shape)
             t0 = time.perf_counter()
             block = materialize(self.src[window.slices])
             t1 = time.perf_counter()

@@ -66,6 +66,7 @@ class AppendPlan:
     new: int
     arrays: Mapping[str, zarr.Array] = field(default_factory=dict, compare=False, repr=False)
     coordinate: xr.Variable | None = field(default=None, compare=False, repr=False)
+    root: zarr.Group | None = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -101,7 +102,7 @@ def plan_append(
         old = lengths.pop()
     coordinate = _check_coordinate(pyramid, root, dim, old, where)
     new = int(pyramid.source.sizes[dim])
-    return AppendPlan(dim=dim, old=old, new=new, arrays=arrays, coordinate=coordinate)
+    return AppendPlan(dim=dim, old=old, new=new, arrays=arrays, coordinate=coordinate, root=root)
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ def extend_store(pyramid: Pyramid, zstore: Any, plan: AppendPlan, spatial: list[
     as ``to_zarr(append_dim=...)`` would encode them (with the stored units and dtype), and the
     same values are appended at every level.
     """
-    root = zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
+    root = plan.root or zarr.open_group(zstore, mode="r+", zarr_format=3, use_consolidated=False)
     encoded: dict[Hashable, np.ndarray] = {}
     for level in range(len(pyramid.factors)):
         for name in spatial:
