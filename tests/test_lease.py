@@ -35,7 +35,7 @@ def dataset() -> xr.Dataset:
 @pytest.fixture
 def slow_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each tile read takes 20 ms, so two writes started together overlap."""
-    import topozarr_engine.pyramid as engine
+    import topozarr_engine.region_writer as engine
 
     real = engine.materialize
 
@@ -70,7 +70,7 @@ def race(pyramid: Any, path: Path) -> list[Any]:
 
 def killed_write(pyramid: Any, path: Path, **kwargs: Any) -> None:
     """A write that dies after a few tiles and leaves its lease behind, as ``kill -9`` would."""
-    import topozarr_engine.pyramid as engine
+    import topozarr_engine.region_writer as engine
     import topozarr_plan.journal as journal
 
     calls = {"n": 0}

@@ -264,7 +264,7 @@ def _interrupt(pyramid: Any, store: Path) -> None:
             raise KeyboardInterrupt
         return np.asarray(block)
 
-    import topozarr_engine.pyramid as engine
+    import topozarr_engine.region_writer as engine
 
     mp = pytest.MonkeyPatch()
     mp.setattr(engine, "materialize", count)
@@ -282,7 +282,7 @@ def _interrupt(pyramid: Any, store: Path) -> None:
 def test_cli_build_resume_after_a_failure(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    import topozarr_engine.pyramid as engine
+    import topozarr_engine.region_writer as engine
 
     from topozarr.cli import main
 

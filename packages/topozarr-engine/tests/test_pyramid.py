@@ -8,8 +8,7 @@ from _engine_reference import reference_reduce
 from _engine_testing import dem, make_array, write_levels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
-from topozarr_engine import RegionError, RegionTimer, coarsened_shape
-from topozarr_engine.pyramid import PyramidSpec, plan_tiles
+from topozarr_engine import PyramidSpec, RegionError, RegionTimer, coarsened_shape, plan_tiles
 
 
 def build(

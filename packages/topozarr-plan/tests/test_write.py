@@ -234,12 +234,12 @@ def test_errors_before_any_write(tmp_path):
 
 
 def test_killed_write_is_not_published_and_rerun_completes(monkeypatch):
-    import topozarr_engine.pyramid as engine_pyramid
+    import topozarr_engine.region_writer as engine_reads
 
     ds = with_holes(make_dataset(64, 64))
     pyramid = create_pyramid(ds, levels=3, **SMALL)
     store = MemoryStore()
-    real = engine_pyramid.materialize
+    real = engine_reads.materialize
     calls = {"n": 0}
 
     def flaky(block):
@@ -248,11 +248,11 @@ def test_killed_write_is_not_published_and_rerun_completes(monkeypatch):
             raise OSError("connection reset")
         return real(block)
 
-    monkeypatch.setattr(engine_pyramid, "materialize", flaky)
+    monkeypatch.setattr(engine_reads, "materialize", flaky)
     with pytest.raises(RegionError, match=r"variable 'data', level 0, region \[.*connection reset"):
         pyramid.write(store, max_workers=1)
     assert not is_published(store)
-    monkeypatch.setattr(engine_pyramid, "materialize", real)
+    monkeypatch.setattr(engine_reads, "materialize", real)
     pyramid.write(store, mode="a")
     assert is_published(store)
     assert_levels(pyramid, store)
@@ -348,7 +348,7 @@ def test_templates_without_dask_placeholders():
 
 
 def test_failed_rewrite_withdraws_published_metadata(monkeypatch):
-    import topozarr_engine.pyramid as engine_pyramid
+    from topozarr_engine import kernel
 
     ds = with_holes(make_dataset(64, 64))
     pyramid = create_pyramid(ds, levels=3, **SMALL)
@@ -359,7 +359,7 @@ def test_failed_rewrite_withdraws_published_metadata(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("kernel exploded")
 
-    monkeypatch.setattr(engine_pyramid.kernel, "pyramid_tile", broken)
+    monkeypatch.setattr(kernel, "pyramid_tile", broken)
     with pytest.raises(RegionError, match=r"variable 'data', level 1, .*kernel exploded"):
         pyramid.write(store, mode="a", max_workers=1)
     root = zarr.open_group(store, mode="r", use_consolidated=False)

@@ -29,8 +29,8 @@ from topozarr_engine import (
 from topozarr_engine.accumulate import output_dtype
 from topozarr_engine.kernel import method_row
 from topozarr_engine.pool import cancel_all, wait_all
-from topozarr_engine.pyramid import plan_tiles
 from topozarr_engine.resources import available_memory
+from topozarr_engine.tiles import plan_tiles
 
 if TYPE_CHECKING:
     from topozarr_plan.journal import PassLog, WriteJournal
