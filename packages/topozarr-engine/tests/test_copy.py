@@ -134,3 +134,40 @@ def test_copy_reads_each_source_chunk_once(counting_store):
     assert len(src_reads) == 4 and set(src_reads.values()) == {1}
     assert not [k for k in counting_store.gets if k.startswith("dst/c")]
     np.testing.assert_array_equal(dst[:], a)
+
+
+class _FailingReads:
+    """A lazy source whose read of the region starting at (8, 0) fails."""
+
+    shape = (16, 16)
+    dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key):
+        if key[0].start == 8 and key[1].start == 0:
+            raise OSError("source gone")
+        return np.ones([s.stop - s.start for s in key], np.float32)
+
+
+def test_copy_failure_names_the_stage_and_no_level(store):
+    dst = make_array(store, "a", (16, 16), np.float32, chunks=(8, 8))
+    with pytest.raises(RegionError) as info:
+        copy_array(_FailingReads(), dst, max_workers=1)
+    # One array: the message names the region and the stage, never a level or a variable.
+    assert str(info.value) == "failed writing region [8:16, 0:8] (read): OSError: source gone"
+    assert isinstance(info.value.__cause__, OSError)
+
+    def on_block(region, block):
+        raise ValueError("hook refused")
+
+    with pytest.raises(RegionError, match=r"^failed writing region \[0:8, 0:8\] \(on_block\)"):
+        copy_array(np.ones((16, 16), np.float32), dst, on_block=on_block, max_workers=1)
+
+
+def test_copy_timer_counts_every_read_and_write(store):
+    a = dem((24, 40))
+    dst = make_array(store, "a", a.shape, a.dtype, chunks=(8, 8))
+    timer = RegionTimer()
+    futures = copy_array(a, dst, timer=timer, skip_empty=False, max_workers=2)
+    assert timer.bytes_read == timer.bytes_written == a.nbytes
+    assert timer.regions == timer.writes == len(futures) == 3 * 5
+    assert timer.read_s > 0 and timer.write_s > 0

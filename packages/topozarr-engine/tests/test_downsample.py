@@ -98,3 +98,36 @@ def test_downsample_error(store):
 
     with pytest.raises(RegionError, match=r"region \[0:4, 0:4\].*RuntimeError: nope"):
         downsample_level(a, dst, stride=(2, 2), method="mean", write_region=fail, max_workers=1)
+
+
+def test_downsample_progress_and_timer(store):
+    a = dem((32, 48))
+    expected = reference_reduce(a, (4, 4), "max")
+    dst = make_array(store, "dst", expected.shape, a.dtype, chunks=(4, 4))
+    timer, seen = RegionTimer(), []
+    futures = downsample_level(
+        a, dst, stride=(4, 4), method="max", timer=timer, on_region=lambda: seen.append(1)
+    )
+    np.testing.assert_array_equal(dst[:], expected)
+    # One task per destination chunk: each reads the source cells under it once.
+    assert len(seen) == len(futures) == timer.regions == 2 * 3
+    assert timer.bytes_read == a.nbytes and timer.bytes_written == expected.nbytes
+    assert timer.read_s > 0 and timer.reduce_s > 0 and timer.write_s > 0
+
+
+def test_downsample_failures_name_the_stage(store, monkeypatch):
+    import topozarr_engine.kernel as kernel
+
+    a = dem((16, 16))
+    dst = make_array(store, "dst", (8, 8), np.float32, chunks=(4, 4))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(kernel, "block_reduce", broken)
+    with pytest.raises(RegionError) as info:
+        downsample_level(a, dst, stride=(2, 2), method="mean", max_workers=1)
+    # The region is the destination's; one array, so no level and no variable.
+    assert str(info.value) == (
+        "failed writing region [0:4, 0:4] (reduce): RuntimeError: kernel exploded"
+    )

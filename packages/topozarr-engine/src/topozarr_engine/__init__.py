@@ -9,11 +9,11 @@ from topozarr_engine.downsample import downsample_level
 from topozarr_engine.errors import KernelVersionError, RegionError, TopozarrEngineError
 from topozarr_engine.kernel import KERNEL_VERSION
 from topozarr_engine.pyramid import write_pyramid_arrays
-from topozarr_engine.pyramid_spec import PyramidSpec
 from topozarr_engine.pyramid_writer import PyramidWriter
 from topozarr_engine.region import Region, coarsened_shape, morton_order
 from topozarr_engine.region_writer import WriteHooks
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES, default_max_workers
+from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tiles import PyramidLayout, plan_tiles
 from topozarr_engine.timer import RegionTimer
 

@@ -53,7 +53,7 @@ class LevelAccumulator:
         dtype of the native (level-0) values.
     reduction
         Its ``method``, ``fill_value`` and ``skipna``, as for ``kernel.block_reduce`` (a
-        :class:`~topozarr_engine.pyramid_spec.PyramidSpec`, for example).
+        :class:`~topozarr_engine.specs.PyramidSpec`, for example).
     stride
         Cumulative stride of the level relative to level 0, per axis.
     native_shape

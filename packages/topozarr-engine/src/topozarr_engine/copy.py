@@ -1,26 +1,29 @@
-"""copy_array: stream a region-indexable array into a zarr array, region by region."""
+"""copy_array: stream a region-indexable array into a zarr array, region by region (a
+:class:`~topozarr_engine.region_writer.RegionWriter` that writes level 0 only)."""
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from topozarr_engine import shards
-from topozarr_engine.blocks import array_block_shape, materialize
-from topozarr_engine.errors import RegionError
-from topozarr_engine.pool import run_tasks
+from topozarr_engine.blocks import array_block_shape
 from topozarr_engine.region import Region, iter_grid, region_block
+from topozarr_engine.region_writer import (
+    Piece,
+    RegionWriter,
+    Stage,
+    WriteHooks,
+    each_task,
+    into_array,
+)
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
-from topozarr_engine.sink import RegionSink
+from topozarr_engine.specs import WriteSpec
 from topozarr_engine.timer import RegionTimer
 
-__all__ = ["copy_array"]
+__all__ = ["CopyWriter", "copy_array"]
 
 
 def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
@@ -90,62 +93,60 @@ def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword 
     RegionError
         Wrapping the first worker failure (the original is its ``__cause__``).
     """
-    shape = tuple(int(n) for n in dst.shape)
-    vshape = tuple(int(n) for n in getattr(values, "shape", shape))
-    if vshape != shape:
-        raise ValueError(f"values shape {vshape} does not match destination shape {shape}")
-    itemsize = np.dtype(dst.dtype).itemsize
-    block = region_block(
-        shape,
-        itemsize,
-        array_block_shape(dst),
-        widen_to=source_chunks,
+    spec = WriteSpec(
+        source_chunks=source_chunks,
         max_region_bytes=max_region_bytes,
-    )
-    sink = RegionSink(
-        write_region or functools.partial(shards.write_region, dst),
-        dst.fill_value,
-        timer,
-        skip_empty,
-    )
-    task = _CopyTask(values, sink, on_block, on_region)
-
-    regions = [region for _, region in iter_grid(shape, block)]
-    nbytes = max((r.size for r in regions), default=0) * itemsize
-    return run_tasks(
-        [functools.partial(task.run, r) for r in regions],
-        executor=executor,
         max_workers=max_workers,
-        region_bytes=nbytes,
+        skip_empty=skip_empty,
     )
+    hooks = WriteHooks(
+        on_tile=each_task(on_region),
+        on_read=on_block,
+        timers=[timer],
+        write_region=into_array(write_region),
+    )
+    return CopyWriter(values, dst, spec, hooks).run(executor)
 
 
-@dataclass(frozen=True)
-class _CopyTask:
-    """Reads one region of the values and puts it in the sink."""
+class CopyWriter(RegionWriter):
+    """``copy_array`` as a writer: level 0 only, in regions of whole destination shards,
+    widened to whole source chunks within the budget, in grid order."""
 
-    values: Any
-    sink: RegionSink
-    on_block: Callable[[Region, np.ndarray], None] | None
-    on_region: Callable[[], None] | None
+    names_levels = False  # one array: a failure names its region, not a level
+    read_hook_stage = "on_block"
 
-    def run(self, region: Region) -> None:
-        stage = "read"
-        timer = self.sink.timer
-        try:
-            t0 = time.perf_counter()
-            data = materialize(self.values[region.slices])
-            if timer is not None:
-                timer.add("read", time.perf_counter() - t0)
-                timer.count(bytes_read=data.nbytes)
-            if self.on_block is not None:
-                stage = "on_block"
-                self.on_block(region, data)
-            stage = "write"
-            self.sink.put(region, data)
-        except RegionError:
-            raise
-        except Exception as exc:
-            raise RegionError(region, exc, stage=stage) from exc
-        if self.on_region is not None:
-            self.on_region()
+    def __init__(self, values: Any, dst: Any, spec: WriteSpec, hooks: WriteHooks) -> None:
+        """Check the shapes and cut ``dst`` into regions (nothing is read yet)."""
+        super().__init__(spec, hooks)
+        shape = tuple(int(n) for n in dst.shape)
+        vshape = tuple(int(n) for n in getattr(values, "shape", shape))
+        if vshape != shape:
+            raise ValueError(f"values shape {vshape} does not match destination shape {shape}")
+        self.values, self.dst = values, dst
+        self.itemsize = np.dtype(dst.dtype).itemsize
+        block = region_block(
+            shape,
+            self.itemsize,
+            array_block_shape(dst),
+            widen_to=spec.source_chunks,
+            max_region_bytes=spec.max_region_bytes,
+        )
+        self.regions = [region for _, region in iter_grid(shape, block)]
+
+    def plan(self) -> list[Region]:
+        """Every region of the destination, in grid order."""
+        return self.regions
+
+    def task_region(self, key: Region) -> Region:
+        """The region itself."""
+        return key
+
+    def task_bytes(self) -> int:
+        """The largest region's bytes."""
+        return max((r.size for r in self.regions), default=0) * self.itemsize
+
+    def work(self, key: Region, region: Region, stage: Stage) -> None:
+        """Read the region and store it."""
+        block = self.read(self.values, region, stage)
+        stage.at(0, "write")
+        self.write(self.dst, Piece(0, region, block, self.dst.fill_value))

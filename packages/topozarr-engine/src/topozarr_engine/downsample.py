@@ -1,25 +1,31 @@
-"""downsample_level: block-reduce one stored level into the next, region by region."""
+"""downsample_level: block-reduce one stored level into the next, region by region (a
+:class:`~topozarr_engine.region_writer.RegionWriter` that reads one level and writes the next)."""
 
 from __future__ import annotations
 
-import functools
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from topozarr_engine import kernel, shards
-from topozarr_engine.blocks import array_block_shape, materialize
-from topozarr_engine.errors import RegionError
-from topozarr_engine.pool import run_tasks
+from topozarr_engine import kernel
+from topozarr_engine.blocks import array_block_shape
 from topozarr_engine.region import Region, coarsened_shape, iter_grid
-from topozarr_engine.sink import RegionSink
+from topozarr_engine.region_writer import (
+    Piece,
+    RegionWriter,
+    Stage,
+    WriteHooks,
+    each_task,
+    into_array,
+)
+from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.timer import RegionTimer
 
-__all__ = ["downsample_level"]
+__all__ = ["DownsampleWriter", "downsample_level"]
 
 
 def downsample_level(  # noqa: PLR0913  (the documented API: each option is a keyword of its own)
@@ -73,27 +79,20 @@ def downsample_level(  # noqa: PLR0913  (the documented API: each option is a ke
     RegionError
         Wrapping the first worker failure.
     """
-    src_shape = tuple(int(n) for n in src.shape)
     stride = tuple(int(s) for s in stride)
-    _check(src_shape, tuple(int(n) for n in dst.shape), stride, method)
-    dtype = np.dtype(dst.dtype)
-    sink = RegionSink(
-        write_region or functools.partial(shards.write_region, dst),
-        dst.fill_value,
-        timer,
-        skip_empty,
-    )
-    task = _ReduceTask(
-        src, src_shape, stride, Reduction(method, fill_value, skipna), dtype, sink, on_region
-    )
-    regions = [region for _, region in iter_grid(tuple(dst.shape), array_block_shape(dst))]
-    per_region = max((r.size for r in regions), default=0) * int(np.prod(stride)) * dtype.itemsize
-    return run_tasks(
-        [functools.partial(task.run, r) for r in regions],
-        executor=executor,
+    spec = PyramidSpec(
+        [(1,) * len(stride), stride],
+        method,
+        fill_value=fill_value,
+        skipna=skipna,
         max_workers=max_workers,
-        region_bytes=per_region,
+        skip_empty=skip_empty,
     )
+    # Reads count for level 0, the reduction and the writes for level 1: one timer for both.
+    hooks = WriteHooks(
+        on_tile=each_task(on_region), timers=[timer, timer], write_region=into_array(write_region)
+    )
+    return DownsampleWriter(src, dst, spec, hooks).run(executor)
 
 
 def _check(
@@ -113,51 +112,55 @@ def _check(
         )
 
 
-@dataclass(frozen=True)
-class Reduction:
-    """How ``downsample_level`` reduces (as for ``kernel.block_reduce``)."""
+class DownsampleWriter(RegionWriter):
+    """``downsample_level`` as a writer: one reduced level from a stored one, in regions of
+    whole destination shards (level 0, the source, is read and not written).
 
-    method: str
-    fill_value: float | int | None
-    skipna: bool
+    ``spec.strides`` is ``[ones, stride]``; each task reads the source windows under one
+    destination shard and reduces them with ``kernel.block_reduce``.
+    """
 
+    names_levels = False  # one array: a failure names its region, not a level
 
-@dataclass(frozen=True)
-class _ReduceTask:
-    """Reads the source windows of one output region, reduces them, puts them in the sink."""
+    def __init__(self, src: Any, dst: Any, spec: PyramidSpec, hooks: WriteHooks) -> None:
+        """Check the stride, method and shapes (before any I/O) and cut ``dst`` into shards."""
+        super().__init__(spec, hooks)
+        self.spec: PyramidSpec = spec
+        self.src, self.dst = src, dst
+        self.src_shape = tuple(int(n) for n in src.shape)
+        self.stride = tuple(int(s) for s in spec.strides[1])
+        _check(self.src_shape, tuple(int(n) for n in dst.shape), self.stride, spec.method)
+        self.dtype = np.dtype(dst.dtype)
+        self.itemsize = self.dtype.itemsize
+        self.regions = [r for _, r in iter_grid(tuple(dst.shape), array_block_shape(dst))]
 
-    src: Any
-    src_shape: tuple[int, ...]
-    stride: tuple[int, ...]
-    reduction: Reduction
-    dtype: np.dtype[Any]
-    sink: RegionSink
-    on_region: Callable[[], None] | None
+    def plan(self) -> list[Region]:
+        """Every shard of the destination, in grid order."""
+        return self.regions
 
-    def run(self, region: Region) -> None:
-        stage = "read"
-        timer, r = self.sink.timer, self.reduction
-        try:
-            window = region.scaled(self.stride, self.src_shape)
-            t0 = time.perf_counter()
-            block = materialize(self.src[window.slices])
-            t1 = time.perf_counter()
-            stage = "reduce"
-            out = kernel.block_reduce(
-                block, self.stride, r.method, fill_value=r.fill_value, skipna=r.skipna
-            )
-            out = np.asarray(out).astype(self.dtype, copy=False)
-            if timer is not None:
-                timer.add("read", t1 - t0)
-                timer.add("reduce", time.perf_counter() - t1)
-                timer.count(bytes_read=block.nbytes)
-            if out.shape != region.shape:
-                raise AssertionError(f"kernel returned shape {out.shape}, expected {region.shape}")
-            stage = "write"
-            self.sink.put(region, out)
-        except RegionError:
-            raise
-        except Exception as exc:
-            raise RegionError(region, exc, stage=stage) from exc
-        if self.on_region is not None:
-            self.on_region()
+    def task_region(self, key: Region) -> Region:
+        """The destination region (level-1 coordinates)."""
+        return key
+
+    def task_bytes(self) -> int:
+        """The source bytes under the largest destination region."""
+        largest = max((r.size for r in self.regions), default=0)
+        return largest * math.prod(self.stride) * self.itemsize
+
+    def work(self, key: Region, region: Region, stage: Stage) -> None:
+        """Read the source windows under ``region``, reduce them, store the result."""
+        spec = self.spec
+        block = self.read(self.src, region.scaled(self.stride, self.src_shape), stage)
+        stage.at(1, "reduce")
+        t0 = time.perf_counter()
+        out = kernel.block_reduce(
+            block, self.stride, spec.method, fill_value=spec.fill_value, skipna=spec.skipna
+        )
+        out = np.asarray(out).astype(self.dtype, copy=False)
+        t = self.timer(1)
+        if t is not None:
+            t.add("reduce", time.perf_counter() - t0)
+        if out.shape != region.shape:
+            raise AssertionError(f"kernel returned shape {out.shape}, expected {region.shape}")
+        stage.at(1, "write")
+        self.write(self.dst, Piece(1, region, out, self.dst.fill_value))

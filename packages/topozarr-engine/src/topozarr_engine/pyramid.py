@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from topozarr_engine.pyramid_spec import PyramidSpec
 from topozarr_engine.pyramid_writer import PyramidWriter
 from topozarr_engine.region_writer import WriteHooks
+from topozarr_engine.specs import PyramidSpec
 
 __all__ = ["write_pyramid_arrays"]
 

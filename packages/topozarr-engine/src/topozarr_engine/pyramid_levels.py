@@ -11,8 +11,8 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.blocks import array_block_shape, empty_value
-from topozarr_engine.pyramid_spec import PyramidSpec
 from topozarr_engine.region import Region, coarsened_shape
+from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tiles import shards_of
 
 __all__ = [

@@ -22,9 +22,9 @@ from topozarr_engine.pyramid_levels import (
     same_fill,
     shards_outside,
 )
-from topozarr_engine.pyramid_spec import PyramidSpec
 from topozarr_engine.region import Region
 from topozarr_engine.region_writer import Piece, RegionWriter, Stage, WriteHooks
+from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tilelog import TileHistory
 from topozarr_engine.tiles import level_cells, plan_tiles, shard_region, shards_of
 
@@ -43,11 +43,9 @@ class PyramidWriter(RegionWriter):
     def __init__(
         self, values: Any, dsts: Sequence[Any], spec: PyramidSpec, hooks: WriteHooks
     ) -> None:
-        super().__init__(
-            hooks, name=spec.name, skip_empty=spec.skip_empty, max_workers=spec.max_workers
-        )
+        super().__init__(spec, hooks)
+        self.spec: PyramidSpec = spec
         self.values = values
-        self.spec = spec
         self.dst0 = dsts[0]
         self.shape0 = level0_shape(values, self.dst0)
         strides = [tuple(int(s) for s in st) for st in spec.strides]

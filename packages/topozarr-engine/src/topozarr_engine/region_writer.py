@@ -23,10 +23,11 @@ from topozarr_engine.blocks import is_all_fill, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region
+from topozarr_engine.specs import WriteSpec
 from topozarr_engine.tilelog import TileLog
 from topozarr_engine.timer import RegionTimer, encode_seconds
 
-__all__ = ["Piece", "RegionWriter", "Stage", "WriteHooks"]
+__all__ = ["Piece", "RegionWriter", "Stage", "WriteHooks", "each_task", "into_array"]
 
 
 @dataclass
@@ -80,10 +81,10 @@ class Piece:
 class Stage:
     """Where a task is, for the message of a failure."""
 
-    def __init__(self, level: int | None) -> None:
-        self.level, self.name = level, "read"
+    def __init__(self) -> None:
+        self.level, self.name = 0, "read"
 
-    def at(self, level: int | None, name: str) -> None:
+    def at(self, level: int, name: str) -> None:
         self.level, self.name = level, name
 
 
@@ -104,19 +105,10 @@ class RegionWriter:
     names_levels: ClassVar[bool] = True
     read_hook_stage: ClassVar[str] = "read"
 
-    def __init__(
-        self,
-        hooks: WriteHooks,
-        *,
-        name: str | None = None,
-        skip_empty: bool = True,
-        max_workers: int | None = None,
-    ) -> None:
-        """``name`` is the variable failures name; ``skip_empty`` skips all-fill regions."""
+    def __init__(self, spec: WriteSpec, hooks: WriteHooks) -> None:
+        """``spec``: how to run (workers, empty regions, the name in errors)."""
+        self.spec = spec
         self.hooks = hooks
-        self.name = name
-        self.skip_empty = skip_empty
-        self.max_workers = max_workers
         self.store_region = hooks.write_region or shards.write_region
         # Bytes per level-0 element, for ``on_tile`` (a subclass sets it).
         self.itemsize = 0
@@ -146,7 +138,7 @@ class RegionWriter:
         return run_tasks(
             [functools.partial(self._task, key) for key in self.plan()],
             executor=executor,
-            max_workers=self.max_workers,
+            max_workers=self.spec.max_workers,
             region_bytes=self.task_bytes(),
         )
 
@@ -155,14 +147,18 @@ class RegionWriter:
 
     def _task(self, key: Any) -> None:
         region = self.task_region(key)
-        stage = Stage(self._level(0))
+        stage = Stage()
         try:
             self.work(key, region, stage)
         except RegionError as exc:
-            raise exc.with_context(variable=self.name) from exc.cause
+            raise exc.with_context(variable=self.spec.name) from exc.cause
         except Exception as exc:
             raise RegionError(
-                region, exc, variable=self.name, level=stage.level, stage=stage.name
+                region,
+                exc,
+                variable=self.spec.name,
+                level=self._level(stage.level),
+                stage=stage.name,
             ) from exc
         if self.hooks.on_tile is not None:
             self.hooks.on_tile(region.size * self.itemsize)
@@ -190,7 +186,7 @@ class RegionWriter:
         t = self.timer(piece.level)
         region, block = piece.region, piece.block
         empty = piece.empty
-        if self.skip_empty and (is_all_fill(block, piece.fill) if empty is None else empty):
+        if self.spec.skip_empty and (is_all_fill(block, piece.fill) if empty is None else empty):
             if t is not None:
                 t.count(regions=1, skipped=1, shape=region.shape)
             return
@@ -199,9 +195,25 @@ class RegionWriter:
             self.store_region(dst, region, block)
         except Exception as exc:
             raise RegionError(
-                region, exc, variable=self.name, level=self._level(piece.level), stage="write"
+                region, exc, variable=self.spec.name, level=self._level(piece.level), stage="write"
             ) from exc
         if t is not None:
             t.add("write", time.perf_counter() - t0)
             t.add("encode", encode_seconds() - e0)
             t.count(regions=1, writes=1, bytes_written=block.nbytes, shape=region.shape)
+
+
+def each_task(on_region: Callable[[], None] | None) -> Callable[[int], None] | None:
+    """``on_tile`` for a caller whose progress callback takes no argument."""
+    if on_region is None:
+        return None
+    return lambda _nbytes: on_region()
+
+
+def into_array(
+    write_region: Callable[[Region, np.ndarray], None] | None,
+) -> Callable[[Any, Region, np.ndarray], None] | None:
+    """``write_region`` for a caller whose storage callback already knows its array."""
+    if write_region is None:
+        return None
+    return lambda _dst, region, block: write_region(region, block)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from topozarr_engine.region import Region, grid_shape, morton_order, region_block
 
 if TYPE_CHECKING:
-    from topozarr_engine.pyramid_spec import PyramidSpec
+    from topozarr_engine.specs import PyramidSpec
 
 __all__ = ["PyramidLayout", "level_cells", "plan_tiles", "shard_region", "shards_of"]
 
