@@ -72,8 +72,8 @@ def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword 
     on_region
         Called after every region (written or skipped), e.g. to advance a progress bar.
     on_block
-        Called with ``(region, block)`` after each region is read, before it is written (the
-        single-pass pyramid writer uses this to reduce the block into coarser levels).
+        Called with ``(region, block)`` after each region is read, before it is written (e.g.
+        to gather statistics of the values while copying them).
     timer
         Accumulates read / write seconds and region counts.
     skip_empty
