@@ -46,7 +46,8 @@ def downsample_level(  # noqa: PLR0913  (the documented API: each option is a ke
     """Block-reduce ``src`` into ``dst`` by an integer ``stride`` per axis.
 
     Streams shard-sized output regions (``dst``'s shards, or chunks when unsharded) through
-    ``topozarr_core.block_reduce``, reading ``src`` and writing ``dst`` via zarr-python. Matches
+    ``topozarr_core.block_reduce``: each region reads the ``src`` windows under it and is stored
+    as whole shards of ``dst`` (encoded by the kernel, put in ``dst``'s store). Matches
     ``xarray.coarsen(boundary="trim")`` shape and skipna semantics. Arrays are limited to
     ``kernel.MAX_NDIM`` dimensions.
 

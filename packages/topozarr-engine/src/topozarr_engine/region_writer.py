@@ -92,7 +92,8 @@ class RegionWriter:
     """A plan of region tasks run on a pool, with the reads, writes and errors they share.
 
     Subclasses implement :meth:`plan` (one key per task), :meth:`task_region` (the region a
-    key's failure is reported for) and :meth:`work` (what the task does).
+    key's failure is reported for), :meth:`task_bytes` (for the default worker count) and
+    :meth:`work` (what the task does, with :meth:`read` and :meth:`write`).
 
     Attributes
     ----------
