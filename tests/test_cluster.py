@@ -25,9 +25,9 @@ import xarray as xr
 import xproj  # noqa: F401
 import zarr
 from topozarr_engine import RegionError
+from topozarr_engine.storage import resolve_target
 from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
-from topozarr_plan.stores import resolve_store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -109,7 +109,7 @@ def with_crs(ds: xr.Dataset) -> xr.Dataset:
 
 def store_keys(target: Path | str) -> dict[str, bytes]:
     """Every key of a local or S3 store (the write journal left out) and its bytes."""
-    zstore = resolve_store(target, check=False)
+    zstore = resolve_target(target, check=False).store
 
     async def read() -> dict[str, bytes]:
         proto = default_buffer_prototype()
@@ -130,8 +130,8 @@ def assert_same_store(got: Path | str, want: Path | str) -> None:
     for key in a:
         if key.endswith("zarr.json"):
             assert json.loads(b[key]) == json.loads(a[key]), key
-    ref = zarr.open_group(resolve_store(want, check=False), mode="r")
-    out = zarr.open_group(resolve_store(got, check=False), mode="r")
+    ref = zarr.open_group(resolve_target(want, check=False).store, mode="r")
+    out = zarr.open_group(resolve_target(got, check=False).store, mode="r")
     for path, array in ref.members(max_depth=None):
         if isinstance(array, zarr.Array):
             np.testing.assert_array_equal(out[path][...], array[...], err_msg=path)

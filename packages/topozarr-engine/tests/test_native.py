@@ -8,7 +8,7 @@ import zarr
 from _engine_reference import reference_reduce
 from _engine_testing import dem, make_array, write_levels
 from topozarr_engine import Region, RegionError, coarsened_shape
-from topozarr_engine.native import NativeWriter
+from topozarr_engine.storage.native import NativeWriter
 
 
 def _levels(root, a, factors, *, fill=None, chunks=8, shards=2):

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from topozarr_engine import shards
 from topozarr_engine.blocks import array_block_shape, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, iter_grid, region_block
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
 from topozarr_engine.sink import RegionSink
+from topozarr_engine.storage.sinks import shard_sink
 from topozarr_engine.timer import RegionTimer
 
 __all__ = ["copy_array"]
@@ -102,12 +102,7 @@ def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword 
         widen_to=source_chunks,
         max_region_bytes=max_region_bytes,
     )
-    sink = RegionSink(
-        write_region or functools.partial(shards.write_region, dst),
-        dst.fill_value,
-        timer,
-        skip_empty,
-    )
+    sink = RegionSink(shard_sink(write_region), dst, dst.fill_value, timer, skip_empty)
     task = _CopyTask(values, sink, on_block, on_region)
 
     regions = [region for _, region in iter_grid(shape, block)]

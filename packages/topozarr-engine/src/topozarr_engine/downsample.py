@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from topozarr_engine import kernel, shards
+from topozarr_engine import kernel
 from topozarr_engine.blocks import array_block_shape, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region, coarsened_shape, iter_grid
 from topozarr_engine.sink import RegionSink
+from topozarr_engine.storage.sinks import shard_sink
 from topozarr_engine.timer import RegionTimer
 
 __all__ = ["downsample_level"]
@@ -77,12 +78,7 @@ def downsample_level(  # noqa: PLR0913  (the documented API: each option is a ke
     stride = tuple(int(s) for s in stride)
     _check(src_shape, tuple(int(n) for n in dst.shape), stride, method)
     dtype = np.dtype(dst.dtype)
-    sink = RegionSink(
-        write_region or functools.partial(shards.write_region, dst),
-        dst.fill_value,
-        timer,
-        skip_empty,
-    )
+    sink = RegionSink(shard_sink(write_region), dst, dst.fill_value, timer, skip_empty)
     task = _ReduceTask(
         src, src_shape, stride, Reduction(method, fill_value, skipna), dtype, sink, on_region
     )

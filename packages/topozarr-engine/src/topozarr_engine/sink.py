@@ -1,10 +1,10 @@
-"""Where ``copy_array`` and ``downsample_level`` put a finished region: stored, or skipped when
-it holds nothing but fill, with the time and counts on the caller's timer."""
+"""Where ``copy_array`` and ``downsample_level`` put a finished region: stored through a
+:class:`~topozarr_engine.storage.sinks.ShardSink`, or skipped when it holds nothing but fill,
+with the time and counts on the caller's timer."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from topozarr_engine.blocks import is_all_fill
 from topozarr_engine.region import Region
+from topozarr_engine.storage.sinks import ShardSink
 from topozarr_engine.timer import RegionTimer, encode_seconds
 
 __all__ = ["RegionSink"]
@@ -23,8 +24,10 @@ class RegionSink:
 
     Attributes
     ----------
-    write
-        ``write(region, block)`` stores one region.
+    sink
+        Stores each region (``sink.write_region(dst, region, block)``).
+    dst
+        The destination array.
     fill
         The destination's fill value: an all-fill region is not written when ``skip_empty``
         (the destination must then be a fresh array).
@@ -32,7 +35,8 @@ class RegionSink:
         Gets write and encode seconds and region counts, when given.
     """
 
-    write: Callable[[Region, np.ndarray], None]
+    sink: ShardSink
+    dst: Any
     fill: Any
     timer: RegionTimer | None = None
     skip_empty: bool = True
@@ -44,7 +48,7 @@ class RegionSink:
                 timer.count(regions=1, skipped=1, shape=region.shape)
             return
         t0, e0 = time.perf_counter(), encode_seconds()
-        self.write(region, block)
+        self.sink.write_region(self.dst, region, block)
         if timer is not None:
             timer.add("write", time.perf_counter() - t0)
             timer.add("encode", encode_seconds() - e0)
