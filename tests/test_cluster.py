@@ -107,7 +107,7 @@ def with_crs(ds: xr.Dataset) -> xr.Dataset:
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
-def store_keys(target: Path | str) -> dict[str, bytes]:
+def store_keys(target: Any) -> dict[str, bytes]:
     """Every key of a local or S3 store (the write journal left out) and its bytes."""
     zstore = resolve_target(target, check=False).store
 
@@ -124,7 +124,7 @@ def store_keys(target: Path | str) -> dict[str, bytes]:
     return dict(sync(read()))
 
 
-def assert_same_store(got: Path | str, want: Path | str) -> None:
+def assert_same_store(got: Any, want: Path | str) -> None:
     a, b = store_keys(want), store_keys(got)
     assert sorted(b) == sorted(a)
     for key in a:
@@ -393,6 +393,26 @@ def test_s3_equals_local_write(
     ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
     local, remote = write_both(ds, tmp_path, client, io=io, target=s3_target, method=method)
     assert_same_store(remote, local)
+
+
+@pytest.mark.s3
+def test_an_obstore_s3_store_travels_to_the_workers(
+    tmp_path: Path, client: Any, s3_target: str, s3_server: Any, s3_prefix: str
+) -> None:
+    """``ObjectStore(S3Store(...))`` with explicit credentials: the pickled target keeps the
+    bucket, prefix and endpoint, and the workers take the credentials from their environment
+    (``s3_target`` sets it on them)."""
+    from obstore.store import S3Store
+
+    config = s3_server.store_config()
+    store = zarr.storage.ObjectStore(
+        S3Store(s3_server.bucket, prefix=f"{s3_prefix}/obstore.zarr", **config)
+    )
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    pyramid.write(tmp_path / "local.zarr", max_region_bytes=1)
+    pyramid.write(store, client=client, max_region_bytes=1)
+    assert_same_store(store, tmp_path / "local.zarr")
 
 
 def test_lazy_zarr_without_dask_equals_local_write(tmp_path: Path, client: Any) -> None:
