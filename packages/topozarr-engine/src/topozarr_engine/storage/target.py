@@ -111,7 +111,8 @@ class StorageTarget:
         if self.reopen is None:
             raise TypeError(
                 f"cannot pickle the storage target {self.description} ({type(self.store).__name__}"
-                "): it only exists in this process; pass a local path on a shared filesystem "
+                "): it only exists in this process (an in-memory store, an icechunk session, "
+                "an S3Store's credential_provider); pass a local path on a shared filesystem "
                 "or an s3:// URL so that each process can open it"
             )
         return (_reopened, (self.reopen, self.description))
