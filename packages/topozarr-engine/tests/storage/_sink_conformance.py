@@ -18,6 +18,7 @@ import zarr
 from topozarr_engine.region import Region
 from topozarr_engine.storage import StorageTarget, resolve_target, store_errors
 from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
+from topozarr_engine.timer import encode_seconds
 from zarr.storage import StorePath
 
 SECRET = "sink-S3cr3t-that-must-never-show"
@@ -149,6 +150,13 @@ class ShardSinkTests:
             sink.write_region(arr, r, data[r.slices])
         sink.flush()  # the native sink uploads in the background until here
         np.testing.assert_array_equal(self.read_back(location), data)
+
+    def test_whole_shards_report_their_encoding_time(self, location: Any) -> None:
+        target = resolve_target(location, check=False)
+        arr = self.create(target, "float32", np.nan)
+        before = encode_seconds()  # this thread's clock, which the writers' timers read
+        self.write(target, arr, shard_regions(SHAPE, SHARDS), np.ones(SHAPE, "float32"))
+        assert encode_seconds() > before
 
     def test_a_failed_write_names_the_key_and_no_secret(self, location: Any, broken: Any) -> None:
         good = resolve_target(location, check=False)
