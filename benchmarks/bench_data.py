@@ -207,11 +207,12 @@ def peak_rss() -> int:
 
 def output_stats(out: str) -> tuple[int, int]:
     """(bytes, objects) of a written store: a local directory or an ``s3://`` prefix."""
-    if out.startswith("s3://"):
-        import obstore
-        from topozarr_plan.stores import open_s3_store
+    from topozarr_engine.storage import open_object_store, parse_url
 
-        sizes = [m["size"] for batch in obstore.list(open_s3_store(out)) for m in batch]
+    if parse_url(out).is_object_store:
+        import obstore
+
+        sizes = [m["size"] for batch in obstore.list(open_object_store(out)) for m in batch]
         return sum(sizes), len(sizes)
     path = Path(out)
     files = [f for f in path.rglob("*") if f.is_file()] if path.exists() else []

@@ -25,9 +25,9 @@ import xarray as xr
 import xproj  # noqa: F401
 import zarr
 from topozarr_engine import RegionError
+from topozarr_engine.storage import resolve_target
 from topozarr_plan.cluster import plan_blocks
 from topozarr_plan.errors import PlanError
-from topozarr_plan.stores import resolve_store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -107,9 +107,9 @@ def with_crs(ds: xr.Dataset) -> xr.Dataset:
     return ds.proj.assign_crs(spatial_ref="EPSG:4326")
 
 
-def store_keys(target: Path | str) -> dict[str, bytes]:
+def store_keys(target: Any) -> dict[str, bytes]:
     """Every key of a local or S3 store (the write journal left out) and its bytes."""
-    zstore = resolve_store(target, check=False)
+    zstore = resolve_target(target, check=False).store
 
     async def read() -> dict[str, bytes]:
         proto = default_buffer_prototype()
@@ -124,14 +124,14 @@ def store_keys(target: Path | str) -> dict[str, bytes]:
     return dict(sync(read()))
 
 
-def assert_same_store(got: Path | str, want: Path | str) -> None:
+def assert_same_store(got: Any, want: Path | str) -> None:
     a, b = store_keys(want), store_keys(got)
     assert sorted(b) == sorted(a)
     for key in a:
         if key.endswith("zarr.json"):
             assert json.loads(b[key]) == json.loads(a[key]), key
-    ref = zarr.open_group(resolve_store(want, check=False), mode="r")
-    out = zarr.open_group(resolve_store(got, check=False), mode="r")
+    ref = zarr.open_group(resolve_target(want, check=False).store, mode="r")
+    out = zarr.open_group(resolve_target(got, check=False).store, mode="r")
     for path, array in ref.members(max_depth=None):
         if isinstance(array, zarr.Array):
             np.testing.assert_array_equal(out[path][...], array[...], err_msg=path)
@@ -155,7 +155,7 @@ def write_both(
     # as a second stage. The same tiles on both sides, because float64 sums of deep levels
     # (folded across tiles) differ in the last bit from in-tile ones, whatever runs them.
     pyramid.write(local, max_region_bytes=1)
-    pyramid.write(remote, client=client, max_region_bytes=1)
+    pyramid.write(remote, client=client, io=io, max_region_bytes=1)
     return local, remote
 
 
@@ -393,6 +393,26 @@ def test_s3_equals_local_write(
     ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
     local, remote = write_both(ds, tmp_path, client, io=io, target=s3_target, method=method)
     assert_same_store(remote, local)
+
+
+@pytest.mark.s3
+def test_an_obstore_s3_store_travels_to_the_workers(
+    tmp_path: Path, client: Any, s3_target: str, s3_server: Any, s3_prefix: str
+) -> None:
+    """``ObjectStore(S3Store(...))`` with explicit credentials: the pickled target keeps the
+    bucket, prefix and endpoint, and the workers take the credentials from their environment
+    (``s3_target`` sets it on them)."""
+    from obstore.store import S3Store
+
+    config = s3_server.store_config()
+    store = zarr.storage.ObjectStore(
+        S3Store(s3_server.bucket, prefix=f"{s3_prefix}/obstore.zarr", **config)
+    )
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    pyramid.write(tmp_path / "local.zarr", max_region_bytes=1)
+    pyramid.write(store, client=client, max_region_bytes=1)
+    assert_same_store(store, tmp_path / "local.zarr")
 
 
 def test_lazy_zarr_without_dask_equals_local_write(tmp_path: Path, client: Any) -> None:

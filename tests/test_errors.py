@@ -41,7 +41,7 @@ def test_every_exception_class_derives_from_the_root() -> None:
     assert {
         "topozarr.errors.UsageError",
         "topozarr_plan.errors.PlanError",
-        "topozarr_plan.errors.StoreError",
+        "topozarr_engine.storage.exceptions.StoreError",
         "topozarr_engine.errors.TopozarrEngineError",
         "topozarr_metadata.errors.MetadataReadError",
     } <= set(classes)

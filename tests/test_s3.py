@@ -28,8 +28,9 @@ import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
 import zarr
 from obstore.store import S3Store
-from topozarr_plan.errors import StoreError
-from topozarr_plan.stores import S3_RETRY_CONFIG, s3_target_config, store_errors
+from topozarr_engine.storage import StoreError, store_errors
+from topozarr_engine.storage.native_config import target_config as s3_target_config
+from topozarr_engine.storage.retry import S3_RETRY_CONFIG
 from zarr.storage import ObjectStore
 
 from topozarr import create_pyramid

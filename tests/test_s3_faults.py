@@ -27,7 +27,7 @@ import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
 import zarr
 from faultproxy import FaultProxy, Faults
-from topozarr_plan.errors import StoreError
+from topozarr_engine.storage import StoreError
 from zarr.storage import ObjectStore
 
 from topozarr import create_pyramid

@@ -21,6 +21,7 @@ import pytest
 import zarr
 from obstore.store import S3Store
 from topozarr_core import NativeStore
+from topozarr_engine.storage import DEFAULT_MAX_INFLIGHT_BYTES
 from zarr.storage import ObjectStore
 
 pytestmark = pytest.mark.s3
@@ -45,6 +46,7 @@ def native(server: Any, prefix: str, *, bucket: str | None = None, **config: str
         max_retries=1,
         retry_timeout=5.0,
         connect_timeout=2.0,
+        max_inflight_bytes=DEFAULT_MAX_INFLIGHT_BYTES,
     )
 
 

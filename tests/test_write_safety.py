@@ -384,7 +384,7 @@ def test_cli_interrupt_is_one_line_exit_130(
 
 def test_engine_and_store_errors_are_reported_as_written() -> None:
     from topozarr_engine import RegionError
-    from topozarr_plan.errors import StoreError
+    from topozarr_engine.storage import StoreError
 
     from topozarr.cli import error_line
 

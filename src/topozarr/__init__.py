@@ -10,8 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from topozarr_engine.storage.exceptions import StoreError
     from topozarr_metadata.errors import MetadataReadError
-    from topozarr_plan.errors import PlanError, StoreError
+    from topozarr_plan.errors import PlanError
 
     from topozarr.coarsen import (
         CoarseningMethod,
@@ -37,7 +38,7 @@ _EXPORTS = {
     "UsageError": "topozarr.errors",
     "WriteStopped": "topozarr.errors",
     "PlanError": "topozarr_plan.errors",
-    "StoreError": "topozarr_plan.errors",
+    "StoreError": "topozarr_engine.storage.exceptions",
     "MetadataReadError": "topozarr_metadata.errors",
 }
 

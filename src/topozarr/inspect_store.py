@@ -72,11 +72,9 @@ def open_root(store: Any) -> zarr.Group:
 
     ``s3://bucket/prefix`` is read through obstore with the ``AWS_*`` environment variables.
     """
-    target = store
-    if isinstance(store, str) and store.lower().startswith(("s3://", "s3a://")):
-        from topozarr_plan.stores import s3_zarr_store  # lazy: it imports xarray
+    from topozarr_engine.storage import open_for_reading  # lazy: it imports the engine
 
-        target = s3_zarr_store(store, read_only=True)
+    target = open_for_reading(store)
     try:
         return zarr.open_group(target, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:

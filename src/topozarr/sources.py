@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
+from topozarr_engine.storage.urls import parse_url
 
 from topozarr.errors import UsageError
 
@@ -23,14 +24,15 @@ def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
     (credentials, ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``).
     """
     is_remote = "://" in src
-    is_s3 = src.lower().startswith(("s3://", "s3a://"))
+    url = parse_url(src)
+    is_s3 = url.is_object_store
     path = Path(src)
     if not is_remote and not path.exists():
         raise UsageError(f"source {src!r} does not exist; check the path")
     suffix = path.suffix.lower()
     if is_s3 and suffix in _TIFF_SUFFIXES | _NETCDF_SUFFIXES:
         raise UsageError(
-            f"cannot read {src!r}: s3:// sources must be Zarr stores; copy the file to a local "
+            f"cannot read {src!r}: {url.scheme}:// sources must be Zarr stores; copy the file to a local "
             "path first (or convert it to Zarr)"
         )
     if suffix in _TIFF_SUFFIXES:
@@ -63,12 +65,12 @@ def open_source(src: str, *, variables: list[str] | None = None) -> xr.Dataset:
 
 def _open_zarr(src: str) -> xr.Dataset:
     store: Any = src
-    if src.lower().startswith(("s3://", "s3a://")):
+    if parse_url(src).is_object_store:
         # obstore-backed and checked first: an unreachable endpoint, rejected credentials or a
         # missing bucket fail here with one clear StoreError, not as "no Zarr group".
-        from topozarr_plan.stores import s3_zarr_store
+        from topozarr_engine.storage import open_for_reading
 
-        store = s3_zarr_store(src, read_only=True)
+        store = open_for_reading(src)
     # Consolidated metadata is an optimisation a store may lack (e.g. a level group of a
     # pyramid); fall back without xarray's warning, since nothing is wrong with such a store.
     try:

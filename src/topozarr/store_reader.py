@@ -68,11 +68,9 @@ def open_reader(store: Any) -> StoreReader:
     UsageError
         When there is no readable Zarr group there (validation cannot run).
     """
-    target = store
-    if isinstance(store, str) and store.lower().startswith(("s3://", "s3a://")):
-        from topozarr_plan.stores import s3_zarr_store  # lazy: it imports xarray
+    from topozarr_engine.storage import open_for_reading  # lazy: it imports the engine
 
-        target = s3_zarr_store(store, read_only=True)
+    target = open_for_reading(store)
     try:
         # use_consolidated=False: only the store handle is wanted, not the consolidated copy.
         root = zarr.open_group(target, mode="r", use_consolidated=False)

@@ -16,6 +16,9 @@ import zarr
 from topozarr_core import NativeStore
 from zarr.codecs import BloscCodec, GzipCodec, TransposeCodec, ZstdCodec
 
+# The kernel has no default of its own (the engine passes its one constant); any budget works.
+INFLIGHT = 1 << 20
+
 CODECS = {
     "zarr-default": "auto",
     "zstd1": [ZstdCodec(level=1)],
@@ -75,7 +78,7 @@ def test_shards_read_back_through_zarr_python(tmp_path, codec, dtype):
         fill=fill,
         compressors=CODECS[codec],
     )
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     _write_all(store, arr, data)
     back = zarr.open_array(zarr.storage.LocalStore(tmp_path), path="g/a", mode="r")[...]
     np.testing.assert_array_equal(back, data)
@@ -97,7 +100,7 @@ def test_three_dims_with_transpose_filter(tmp_path):
         fill=0.0,
         filters=[TransposeCodec(order=(0, 2, 1))],
     )
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     _write_all(store, arr, data)
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "cube"), mode="r")[...], data)
 
@@ -112,7 +115,7 @@ def test_unsharded_arrays_are_written_chunk_by_chunk(tmp_path):
         chunks=(16, 16),
         fill_value=0,
     )
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     assert store.open_array("plain").shard_shape == (16, 16)
     _write_all(store, arr, data)
     np.testing.assert_array_equal(arr[...], data)
@@ -120,7 +123,7 @@ def test_unsharded_arrays_are_written_chunk_by_chunk(tmp_path):
 
 def test_rewriting_a_shard_with_fill_deletes_it(tmp_path):
     arr = _create(tmp_path, "a", (8, 8), "float32", chunks=(4, 4), shards=(8, 8), fill=np.nan)
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     native = store.open_array("a")
     native.write_shard([0, 0], np.ones((8, 8), "float32").view(np.uint8).reshape(-1))
     store.flush()
@@ -133,7 +136,7 @@ def test_rewriting_a_shard_with_fill_deletes_it(tmp_path):
 
 def test_bad_calls_are_value_errors(tmp_path):
     _create(tmp_path, "a", (10, 10), "float32", chunks=(4, 4), shards=(8, 8), fill=0.0)
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     native = store.open_array("/a/")
     assert native.path == "a"
     assert native.shape == (10, 10)
@@ -155,7 +158,7 @@ def test_bad_calls_are_value_errors(tmp_path):
 
 def test_storage_failure_surfaces_on_flush_with_the_key(tmp_path):
     arr = _create(tmp_path, "a", (8, 8), "uint8", chunks=(4, 4), shards=(4, 4), fill=0)
-    store = NativeStore.local(str(tmp_path))
+    store = NativeStore.local(str(tmp_path), max_inflight_bytes=INFLIGHT)
     native = store.open_array(arr.path)
     (tmp_path / "a/c").write_bytes(b"a file where the chunk directory goes")
     native.write_shard([0, 1], np.ones(16, np.uint8))
@@ -167,9 +170,9 @@ def test_storage_failure_surfaces_on_flush_with_the_key(tmp_path):
 
 def test_s3_configuration_errors_name_the_key_and_hide_the_secret():
     with pytest.raises(ValueError, match="bogus_key"):
-        NativeStore.s3("bucket", config={"bogus_key": "1"})
+        NativeStore.s3("bucket", config={"bogus_key": "1"}, max_inflight_bytes=INFLIGHT)
     with pytest.raises(ValueError, match="bucket"):
-        NativeStore.s3("", config={})
+        NativeStore.s3("", config={}, max_inflight_bytes=INFLIGHT)
     store = NativeStore.s3(
         "bucket",
         "some/prefix",
@@ -182,6 +185,7 @@ def test_s3_configuration_errors_name_the_key_and_hide_the_secret():
         client_options={"allow_http": True},
         max_retries=0,
         connect_timeout=1.0,
+        max_inflight_bytes=INFLIGHT,
     )
     assert store.url == "s3://bucket/some/prefix"
     assert "S3CR3T" not in repr(store)
@@ -236,7 +240,7 @@ def test_open_array_from_metadata_bytes_makes_no_request(tmp_path):
     doc = (tmp_path / "ref" / "a" / "zarr.json").read_bytes()
     target = tmp_path / "target"
     target.mkdir()
-    store = NativeStore.local(str(target))
+    store = NativeStore.local(str(target), max_inflight_bytes=INFLIGHT)
     with pytest.raises(FileNotFoundError):
         store.open_array("a")
     data = np.arange(256, dtype="int16").reshape(16, 16)
@@ -244,3 +248,19 @@ def test_open_array_from_metadata_bytes_makes_no_request(tmp_path):
     store.flush()
     (target / "a" / "zarr.json").write_bytes(doc)
     np.testing.assert_array_equal(zarr.open_array(str(target / "a"), mode="r")[...], data)
+
+
+def test_the_inflight_budget_has_no_default_in_the_kernel(tmp_path):
+    with pytest.raises(TypeError, match="max_inflight_bytes"):
+        NativeStore.local(str(tmp_path))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="max_inflight_bytes"):
+        NativeStore.s3("bucket")  # type: ignore[call-arg]
+
+
+def test_scrub_secrets_masks_every_occurrence_of_long_enough_secrets():
+    from topozarr_core import scrub_secrets
+
+    message = "key=S3CR3T-x and again S3CR3T-x, ab stays"
+    expected = message.replace("S3CR3T-x", "***")  # str.replace is the reference
+    assert scrub_secrets(message, ["S3CR3T-x", "ab"]) == expected
+    assert scrub_secrets(message, []) == message

@@ -8,7 +8,7 @@ import zarr
 from _engine_reference import reference_reduce
 from _engine_testing import dem, make_array, write_levels
 from topozarr_engine import Region, RegionError, coarsened_shape
-from topozarr_engine.native import NativeWriter
+from topozarr_engine.storage.native import NativeWriter
 
 
 def _levels(root, a, factors, *, fill=None, chunks=8, shards=2):
@@ -42,7 +42,7 @@ def test_pyramid_through_native_writer_equals_python_path(tmp_path, dtype, metho
     python_dsts = _levels(tmp_path / "python", a, factors, fill=fill)
     writer = NativeWriter.local(str(tmp_path / "rust"))
     kwargs = {"strides": strides, "method": method, "fill_value": fill, "max_region_bytes": 1}
-    write_levels(a, native_dsts, write_region=writer.write_region, **kwargs)
+    write_levels(a, native_dsts, sink=writer, **kwargs)
     writer.flush()
     write_levels(a, python_dsts, **kwargs)
     for level, (p, st) in enumerate(zip(python_dsts, strides, strict=True)):
@@ -117,7 +117,5 @@ def test_storage_error_is_a_region_error_or_raised_by_flush(tmp_path):
     (tmp_path / "1/v/c").write_bytes(b"blocks level 1's chunk directory")
     writer = NativeWriter.local(str(tmp_path))
     with pytest.raises((RegionError, OSError), match="1/v/c/0/0"):
-        write_levels(
-            a, dsts, strides=[(1, 1), (2, 2)], method="mean", write_region=writer.write_region
-        )
+        write_levels(a, dsts, strides=[(1, 1), (2, 2)], method="mean", sink=writer)
         writer.flush()

@@ -107,7 +107,7 @@ def test_mode_a_subset_with_rust_io_keeps_other_levels(tmp_path):
 
 def test_storage_error_is_raised_and_store_not_published(tmp_path, monkeypatch):
     from topozarr_engine import RegionError
-    from topozarr_engine.native import NativeWriter
+    from topozarr_engine.storage.native import NativeWriter
 
     ds = with_holes(make_dataset(64, 64))
     pyramid = create_pyramid(ds, levels=3, **SMALL)

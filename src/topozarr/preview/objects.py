@@ -39,13 +39,13 @@ class LocalObjects:
             return f.read(stop - start)
 
 
-class S3Objects:
-    """Objects under an ``s3://bucket/prefix`` URL, read through obstore."""
+class RemoteObjects:
+    """Objects under an object-store URL (``s3://bucket/prefix``), read through obstore."""
 
     def __init__(self, url: str) -> None:
-        from topozarr_plan.stores import open_s3_store
+        from topozarr_engine.storage import open_object_store
 
-        self.store: Any = open_s3_store(url)
+        self.store: Any = open_object_store(url)
 
     def size(self, key: str) -> int | None:
         import obstore
@@ -65,8 +65,9 @@ class S3Objects:
 
 def object_reader(store: str) -> ObjectReader:
     """The reader for a local path or an ``s3://`` URL."""
-    from topozarr_plan.stores import is_s3_url
+    from topozarr_engine.storage.urls import parse_url
 
-    if is_s3_url(store):
-        return S3Objects(store)
-    return LocalObjects(store.removeprefix("file://"))
+    parsed = parse_url(store)
+    if parsed.is_object_store:
+        return RemoteObjects(store)
+    return LocalObjects(parsed.path if parsed.is_local else store)

@@ -17,6 +17,7 @@ from topozarr_core._core import (
     block_reduce,
     method_table,
     pyramid_tile,
+    scrub_secrets,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "block_reduce",
     "method_table",
     "pyramid_tile",
+    "scrub_secrets",
 ]

@@ -227,6 +227,13 @@ class Accumulator:
     def method(self) -> str:
         """Reduction method."""
 
+def scrub_secrets(message: str, secrets: list[str]) -> str:
+    """``message`` with every secret of at least four characters replaced by ``***``.
+
+    The scrubber of the native writer's own error messages; topozarr's Python storage layer
+    masks secrets with it too.
+    """
+
 @final
 class NativeStore:
     """A storage target of the native writer (``io="rust"``) with its upload pool.
@@ -238,7 +245,7 @@ class NativeStore:
     """
 
     @staticmethod
-    def local(root: str, *, max_inflight_bytes: int = 268435456) -> NativeStore:
+    def local(root: str, *, max_inflight_bytes: int) -> NativeStore:
         """A local directory (created if missing); each object is written to a temporary
         file and renamed into place."""
 
@@ -249,7 +256,7 @@ class NativeStore:
         *,
         config: dict[str, object] | None = None,
         client_options: dict[str, object] | None = None,
-        max_inflight_bytes: int = 268435456,
+        max_inflight_bytes: int,
         max_retries: int = 10000,
         retry_timeout: float = 300.0,
         connect_timeout: float = 5.0,

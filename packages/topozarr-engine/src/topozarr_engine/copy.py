@@ -17,10 +17,10 @@ from topozarr_engine.region_writer import (
     Stage,
     WriteHooks,
     each_task,
-    into_array,
 )
 from topozarr_engine.resources import DEFAULT_MAX_REGION_BYTES
 from topozarr_engine.specs import WriteSpec
+from topozarr_engine.storage.sinks import shard_sink
 from topozarr_engine.timer import RegionTimer
 
 __all__ = ["CopyWriter", "copy_array"]
@@ -103,7 +103,7 @@ def copy_array(  # noqa: PLR0913  (the documented API: each option is a keyword 
         on_tile=each_task(on_region),
         on_read=on_block,
         timers=[timer],
-        write_region=into_array(write_region),
+        sink=shard_sink(write_region),
     )
     return CopyWriter(values, dst, spec, hooks).run(executor)
 

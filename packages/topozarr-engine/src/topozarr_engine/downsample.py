@@ -20,9 +20,9 @@ from topozarr_engine.region_writer import (
     Stage,
     WriteHooks,
     each_task,
-    into_array,
 )
 from topozarr_engine.specs import PyramidSpec
+from topozarr_engine.storage.sinks import shard_sink
 from topozarr_engine.timer import RegionTimer
 
 __all__ = ["DownsampleWriter", "downsample_level"]
@@ -91,7 +91,7 @@ def downsample_level(  # noqa: PLR0913  (the documented API: each option is a ke
     )
     # Reads count for level 0, the reduction and the writes for level 1: one timer for both.
     hooks = WriteHooks(
-        on_tile=each_task(on_region), timers=[timer, timer], write_region=into_array(write_region)
+        on_tile=each_task(on_region), timers=[timer, timer], sink=shard_sink(write_region)
     )
     return DownsampleWriter(src, dst, spec, hooks).run(executor)
 

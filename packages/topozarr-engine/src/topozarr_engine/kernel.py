@@ -24,6 +24,7 @@ from topozarr_core import (
     UploadGroup,
     block_reduce,
     method_table,
+    scrub_secrets,
 )
 
 from topozarr_engine.errors import KernelVersionError
@@ -43,6 +44,7 @@ __all__ = [
     "method_row",
     "pyramid_tile",
     "required_kernel_version",
+    "scrub_secrets",
 ]
 
 #: Version of the installed topozarr-core kernel.

@@ -18,16 +18,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from topozarr_engine import shards
 from topozarr_engine.blocks import is_all_fill, materialize
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pool import run_tasks
 from topozarr_engine.region import Region
 from topozarr_engine.specs import WriteSpec
+from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 from topozarr_engine.tilelog import TileLog
 from topozarr_engine.timer import RegionTimer, encode_seconds
 
-__all__ = ["Piece", "RegionWriter", "Stage", "WriteHooks", "each_task", "into_array"]
+__all__ = ["Piece", "RegionWriter", "Stage", "WriteHooks", "each_task"]
 
 
 @dataclass
@@ -43,11 +43,11 @@ class WriteHooks:
     timers
         One ``RegionTimer`` (or ``None``) per level. Reads count for level 0; the pyramid
         writer's ``pyramid_tile`` call for the first inner level, each fold for its deep level.
-    write_region
-        ``write_region(dst, region, block)`` stores one region of whole shards; default
-        ``shards.write_region`` (zarr-python), or ``NativeWriter.write_region`` for
-        ``io="rust"``. ``block`` is only valid during the call (shard buffers are reused
-        once it returns): copy it to keep it.
+    sink
+        The :class:`~topozarr_engine.storage.sinks.ShardSink` that stores each region of whole
+        shards: default the zarr-python path (``ZarrShardSink``), the ``NativeWriter`` for
+        ``io="rust"``. A ``block`` is only valid during the sink's call (shard buffers are
+        reused once it returns): a sink copies it to keep it.
     journal
         A :class:`~topozarr_engine.tilelog.TileLog`: the history of earlier runs of the same
         plan (finished tiles are skipped, or replayed when they feed a coarse shard not stored
@@ -61,7 +61,7 @@ class WriteHooks:
     on_tile: Callable[[int], None] | None = None
     on_read: Callable[[Region, np.ndarray], None] | None = None
     timers: Sequence[RegionTimer | None] | None = None
-    write_region: Callable[[Any, Region, np.ndarray], None] | None = None
+    sink: ShardSink | None = None
     journal: TileLog | None = None
     replay_from: Any | None = None
 
@@ -110,7 +110,7 @@ class RegionWriter:
         """``spec``: how to run (workers, empty regions, the name in errors)."""
         self.spec = spec
         self.hooks = hooks
-        self.store_region = hooks.write_region or shards.write_region
+        self.sink = hooks.sink or ZarrShardSink()
         # Bytes per level-0 element, for ``on_tile`` (a subclass sets it).
         self.itemsize = 0
 
@@ -193,7 +193,7 @@ class RegionWriter:
             return
         t0, e0 = time.perf_counter(), encode_seconds()
         try:
-            self.store_region(dst, region, block)
+            self.sink.write_region(dst, region, block)
         except Exception as exc:
             raise RegionError(
                 region, exc, variable=self.spec.name, level=self._level(piece.level), stage="write"
@@ -209,12 +209,3 @@ def each_task(on_region: Callable[[], None] | None) -> Callable[[int], None] | N
     if on_region is None:
         return None
     return lambda _nbytes: on_region()
-
-
-def into_array(
-    write_region: Callable[[Region, np.ndarray], None] | None,
-) -> Callable[[Any, Region, np.ndarray], None] | None:
-    """``write_region`` for a caller whose storage callback already knows its array."""
-    if write_region is None:
-        return None
-    return lambda _dst, region, block: write_region(region, block)

@@ -42,7 +42,7 @@ def write_append(w: WriteRun) -> tuple[dict[Any, Any], AppendPlan]:
     levels = list(range(len(pyramid.factors)))
     output = describe_plan(pyramid, w.spatial)
     plan = {**output, "append": dim, "max_region_bytes": w.options.max_region_bytes}
-    journal = journal_for(zstore, plan, digest_of(output), where)
+    journal = journal_for(w.target, plan, digest_of(output))
     stored = journal.stored_plan() if resume else None
     old = None
     if stored is not None:

@@ -26,8 +26,9 @@ Resume: each block task, once its shards are stored, records itself in the write
 Blocks share no shard, so nothing is ever replayed, and a task run twice (its worker died, or
 a resume) rewrites the same whole shards.
 
-The store travels to the workers as a path on a shared filesystem or an ``s3://`` URL
-(credentials from each worker's environment), the source as the lazy ``xarray.Variable`` it
+The store travels to the workers as a pickled :class:`~topozarr_engine.storage.StorageTarget`
+(a path on a shared filesystem, an ``s3://`` URL or an S3 bucket/prefix; credentials from each
+worker's environment), the source as the lazy ``xarray.Variable`` it
 is in the plan (a lazily opened Zarr, or a dask graph): workers read their own tiles and the
 client holds no array data. An in-memory source is refused.
 """
@@ -38,56 +39,47 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import zarr
 from topozarr_engine import Region, RegionTimer
 from topozarr_engine.region import coarsened_shape
+from topozarr_engine.storage import StorageTarget
 
 from topozarr_plan.cluster_tasks import BlockJob, block_record, load_job, run_block
 from topozarr_plan.errors import PlanError
 from topozarr_plan.journal import NoJournal
 from topozarr_plan.passes import kernel_fill, level0_block, level_strides, source_chunks
-from topozarr_plan.stores import is_s3_url
 
 if TYPE_CHECKING:
     from topozarr_plan.passes import PassJob
     from topozarr_plan.pyramid import Pyramid
     from topozarr_plan.write_options import WriteRun
 
-__all__ = ["check_cluster_write", "run_on_cluster", "store_location"]
+__all__ = ["check_cluster_target", "check_cluster_write", "run_on_cluster"]
 
 #: Blocks per worker thread wanted in stage 1, so that uneven blocks still balance.
 BLOCKS_PER_THREAD = 2
 
 
-def store_location(store: Any) -> str:
-    """The store as a path or URL every worker can open (a shared filesystem, or S3).
+def check_cluster_target(target: StorageTarget) -> None:
+    """Refuse a store the workers cannot open themselves (the target must pickle).
 
     Raises
     ------
     PlanError
-        A store that only exists in this process (``MemoryStore``, an obstore or icechunk
-        object), or a URL scheme other than ``s3://`` / ``file://``.
+        A store that only exists in this process (``MemoryStore``, an obstore memory store,
+        an icechunk session), or a URL scheme other than ``s3://`` / ``file://``.
     """
-    if isinstance(store, Path):
-        return str(store.resolve())
-    if isinstance(store, str):
-        if is_s3_url(store):
-            return store
-        if "://" in store and not store.startswith("file://"):
-            raise PlanError(
-                f"client= writes to a local path on shared storage or an s3:// URL, got "
-                f"{store!r}; pass one of those"
-            )
-        return str(Path(store.removeprefix("file://")).resolve())
-    if isinstance(store, zarr.storage.LocalStore):
-        return str(Path(store.root).resolve())
-    raise PlanError(
-        f"client= needs a store the workers can open themselves, got a {type(store).__name__}; "
-        "pass a path on a shared filesystem or an s3:// URL"
-    )
+    if target.kind == "url":
+        raise PlanError(
+            f"client= writes to a local path on shared storage or an s3:// URL, got "
+            f"{target.store!r}; pass one of those"
+        )
+    if not target.portable:
+        raise PlanError(
+            f"client= needs a store the workers can open themselves, got a "
+            f"{type(target.store).__name__}; pass a path on a shared filesystem or an s3:// URL"
+        )
 
 
 def check_cluster_write(
@@ -240,7 +232,7 @@ class _Run:
 
     client: Any
     pyramid: Pyramid
-    where: str
+    target: StorageTarget
     io: str
     max_region_bytes: int
     timers: Mapping[int, RegionTimer]
@@ -270,7 +262,7 @@ def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> 
     if run.record is not None:
         record = f"{run.record}v{index}/l{'.'.join(str(lv) for lv in written)}/"
     return BlockJob(
-        where=run.where,
+        target=run.target,
         name=name,
         source=var,
         levels=tuple(levels),
@@ -413,11 +405,11 @@ def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     return {"tiles_run": ran, "tiles_replayed": 0}
 
 
-def cluster_pass(client: Any, where: str, io: str) -> Any:
+def cluster_pass(client: Any, target: StorageTarget, io: str) -> Any:
     """A stand-in for ``passes.run_pass`` that runs the pass on ``client``'s cluster."""
 
     def run(w: WriteRun, job: PassJob) -> dict[str, int]:
-        # The client only laid the arrays out: the workers open them from ``where``.
+        # The client only laid the arrays out: the workers reopen ``target`` (it pickles).
         record, done = None, frozenset[str]()
         journal = job.journal
         if journal is not None and not isinstance(journal, NoJournal):
@@ -426,7 +418,7 @@ def cluster_pass(client: Any, where: str, io: str) -> Any:
         if w.native is not None:
             w.native.flush()  # nothing is written through the client's own native writer
         state = _Run(
-            client, w.pyramid, where, io, w.options.max_region_bytes, job.timers, job.progress,
+            client, w.pyramid, target, io, w.options.max_region_bytes, job.timers, job.progress,
             record, done,
         )  # fmt: skip
         return run_on_cluster(state, w.spatial)

@@ -1,6 +1,7 @@
 """The worker side of ``write(client=...)``: one block task, as it runs on a dask worker.
 
-A task gets a :class:`BlockJob` (small, picklable: the store as a path or URL, the source as
+A task gets a :class:`BlockJob` (small, picklable: the store as a
+:class:`~topozarr_engine.storage.StorageTarget` that reopens itself, the source as
 its lazy ``xarray.Variable``) and one level-0 block. It opens the store itself, runs the
 engine's single-pass writer over the block (through zarr-python, or the kernel's native
 writer for ``io="rust"``), waits until every shard it wrote is stored, and only then writes
@@ -21,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import zarr
 from topozarr_engine import PyramidSpec, Region, RegionTimer, WriteHooks, write_pyramid_arrays
-from topozarr_engine import shards as engine_shards
 from topozarr_engine.region import coarsened_shape
+from topozarr_engine.storage import StorageTarget
+from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -53,18 +55,20 @@ class _Window:
         )
 
 
-def _window_writer(native: Any) -> Any:
-    """The engine's ``write_region`` hook for windows: zarr-python, or the native writer."""
+class _WindowSink:
+    """A block task's sink: its destinations are windows of the store's arrays (offset by the
+    block origin), stored through the zarr or the native sink."""
 
-    def write(dst: _Window, region: Region, block: np.ndarray) -> None:
+    def __init__(self, sink: ShardSink) -> None:
+        self.sink = sink
+
+    def write_region(self, dst: _Window, region: Region, block: np.ndarray) -> None:
         if not dst.store:
             return  # a level computed only to reach the deeper ones the same way
-        if native is None:
-            engine_shards.write_region(dst.array, dst.shifted(region), block)
-        else:
-            native.write_region(dst.array, dst.shifted(region), block)
+        self.sink.write_region(dst.array, dst.shifted(region), block)
 
-    return write
+    def flush(self) -> None:
+        self.sink.flush()
 
 
 class _BlockSource:
@@ -100,7 +104,7 @@ class BlockJob:
     ``record`` is the journal prefix of this stage's block records (``None``: no journal).
     """
 
-    where: str
+    target: StorageTarget
     name: str
     source: xr.Variable
     levels: tuple[int, ...]
@@ -143,9 +147,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
 
     Without level 0 its reads count for the first level written, as in a local pass.
     """
-    from topozarr_plan.stores import resolve_store
-
-    zstore = resolve_store(job.where, check=False)
+    zstore = job.target.store
     arrays = {
         lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+")
         for lv in {0, job.base, *job.levels}
@@ -155,11 +157,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         values, block = arrays[job.base], _base_region(job, arrays, block)
     elif 0 not in job.written and arrays[0].dtype == job.source.dtype:
         values = arrays[0]  # stage 2: the stored level 0 holds the source's values
-    native = None
-    if job.io == "rust":
-        from topozarr_plan.native_target import native_writer
-
-        native = native_writer(zstore)
+    native = job.target.native_writer() if job.io == "rust" else None
     # a None first destination: level 0 is read as the source but not written (stage 2)
     dsts: list[_Window | None] = [
         _Window(arrays[lv], block, stride, store=lv in job.written)
@@ -182,7 +180,7 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
         name=job.name,
     )
-    hooks = WriteHooks(timers=timers, write_region=_window_writer(native))
+    hooks = WriteHooks(timers=timers, sink=_WindowSink(native or ZarrShardSink()))
     write_pyramid_arrays(_BlockSource(values, block), dsts, spec, hooks)
     if native is not None:
         native.flush()  # every upload stored (or its error raised) before the record

@@ -38,7 +38,7 @@ def check_replaceable(zstore: Any, *, mode: str = "w") -> None:
     Parameters
     ----------
     zstore
-        What :func:`~topozarr_plan.stores.resolve_store` returned: a zarr store (local,
+        What :func:`~topozarr_engine.storage.resolve_target` resolved (its ``store``): a zarr store (local,
         memory, object store, icechunk) or a URL zarr resolves itself.
     mode
         The write mode, named in the message.
@@ -86,10 +86,10 @@ def foreign_entry(zstore: Any) -> str | None:
 
 def describe(zstore: Any) -> str:
     """The target as a user would name it: a directory, ``s3://bucket/prefix``, or its type."""
-    from topozarr_plan.stores import s3_target_config
+    from topozarr_engine.storage.native_config import target_config
 
     try:
-        config = s3_target_config(zstore)
+        config = target_config(zstore)
     except (ValueError, TypeError, AttributeError, ImportError):
         return str(zstore) if isinstance(zstore, str) else f"the {type(zstore).__name__}"
     return str(config.get("url") or config.get("root"))

@@ -40,12 +40,15 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topozarr_engine.tilelog import TileHistory
 
 from topozarr_plan.errors import PlanError
 from topozarr_plan.journal_keys import keys_for
+
+if TYPE_CHECKING:
+    from topozarr_engine.storage import StorageTarget
 
 __all__ = ["JOURNAL_PREFIX", "LeaseError", "NoJournal", "PassLog", "WriteJournal", "journal_for"]
 
@@ -395,8 +398,8 @@ class NoJournal(WriteJournal):
         return None
 
 
-def journal_for(zstore: Any, plan: dict[str, Any], base: str, where: str) -> WriteJournal:
-    """The journal of a write into ``zstore`` (:class:`NoJournal` for icechunk sessions)."""
-    module = type(zstore).__module__ or ""
-    cls = NoJournal if module.split(".")[0] == "icechunk" else WriteJournal
-    return cls(zstore, plan, base, where)
+def journal_for(target: StorageTarget, plan: dict[str, Any], base: str) -> WriteJournal:
+    """The journal of a write into ``target``: :class:`NoJournal` for stores without the
+    conditional create a lease needs (icechunk sessions, transactional anyway)."""
+    cls = WriteJournal if target.conditional_create else NoJournal
+    return cls(target.store, plan, base, target.description)

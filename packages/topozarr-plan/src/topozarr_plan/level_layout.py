@@ -19,6 +19,8 @@ import zarr
 from topozarr_engine.codecs import default_compressors
 
 if TYPE_CHECKING:
+    from topozarr_engine.storage import StorageTarget
+
     from topozarr_plan.pyramid import Pyramid
 
 __all__ = ["NON_SPATIAL_CHUNK", "non_spatial_encoding", "write_templates"]
@@ -50,26 +52,17 @@ def _variable_encoding(
 _TEMPLATE_THREADS = 8
 
 
-def _concurrent_safe(zstore: Any) -> bool:
-    """Only zarr's own stores are written from several threads at once.
-
-    Others may not take it: icechunk's session store deadlocks with zarr 3.4 when two
-    threads create arrays in it at the same time.
-    """
-    from zarr.storage import LocalStore, MemoryStore, ObjectStore
-
-    return isinstance(zstore, (LocalStore, MemoryStore, ObjectStore))
-
-
 def write_templates(
-    pyramid: Pyramid, zstore: Any, levels: list[int], spatial: list[str]
+    pyramid: Pyramid, target: StorageTarget, levels: list[int], spatial: list[str]
 ) -> dict[str, zarr.Array]:
-    """Every level's template; each level is its own group, so they do not interact.
+    """Every level's template; each level is its own group, so they are written in parallel
+    when the store takes writes from several threads (``target.concurrent_safe``).
 
     Returns the spatial arrays by path (``"<level>/<name>"``), as created.
     """
     arrays: dict[str, zarr.Array] = {}
-    if len(levels) <= 1 or not _concurrent_safe(zstore):
+    zstore = target.store
+    if len(levels) <= 1 or not target.concurrent_safe:
         for level in levels:
             arrays.update(_write_template(pyramid, zstore, level, spatial))
         return arrays

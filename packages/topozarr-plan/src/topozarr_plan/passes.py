@@ -274,7 +274,7 @@ def run_pass(w: WriteRun, job: PassJob) -> dict[str, int]:
             on_tile=job.progress.add,
             # Level 0 not written: its reads count for the first level of the pass.
             timers=[timers.get(levels[0])] + [timers.get(level) for level in coarse],
-            write_region=native.write_region if native is not None else None,
+            sink=native,
             journal=log,
             replay_from=replay_source(arrays, name, var, log),
         )

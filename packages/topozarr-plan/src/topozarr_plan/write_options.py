@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topozarr_engine import DEFAULT_MAX_REGION_BYTES
+from topozarr_engine.storage import StorageTarget
 
 from topozarr_plan.errors import PlanError
 
@@ -57,6 +58,8 @@ class WriteRun:
 
     Attributes
     ----------
+    target
+        The resolved store (:func:`topozarr_engine.storage.resolve_target`).
     run
         Runs one pass: :func:`topozarr_plan.passes.run_pass`, or the cluster's stand-in.
     workers
@@ -64,8 +67,7 @@ class WriteRun:
     """
 
     pyramid: Any
-    zstore: Any
-    where: str
+    target: StorageTarget
     options: WriteOptions
     spatial: list[str]
     requested: list[int]
@@ -73,3 +75,13 @@ class WriteRun:
     make_bar: Any
     run: Any
     workers: int = 1
+
+    @property
+    def zstore(self) -> Any:
+        """The zarr store written to (``target.store``)."""
+        return self.target.store
+
+    @property
+    def where(self) -> str:
+        """The target as a path or URL for messages (never a secret)."""
+        return self.target.description

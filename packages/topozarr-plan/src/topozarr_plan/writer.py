@@ -36,7 +36,6 @@ when requested).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ import zarr
 from topozarr_engine import (
     RegionTimer,
 )
+from topozarr_engine.storage import StorageTarget, resolve_target, store_errors
 from topozarr_engine.timer import breakdown
 
 from topozarr_plan.errors import PlanError
@@ -54,7 +54,6 @@ from topozarr_plan.fingerprint import describe_plan, differences, digest_of
 from topozarr_plan.foreign import check_replaceable
 from topozarr_plan.journal import JOURNAL_PREFIX, WriteJournal, journal_for
 from topozarr_plan.level_layout import write_templates
-from topozarr_plan.native_target import native_writer
 from topozarr_plan.passes import (
     PassJob,
     ProgressTracker,
@@ -65,7 +64,6 @@ from topozarr_plan.passes import (
     use_single_pass,
 )
 from topozarr_plan.publication import is_published, publish, withdraw
-from topozarr_plan.stores import resolve_store, store_errors
 from topozarr_plan.write_options import WriteOptions, WriteRun
 
 if TYPE_CHECKING:
@@ -111,18 +109,19 @@ def write_pyramid(
     t_start = time.perf_counter()
     options = options or WriteOptions()
     options.check()
-    run = _pass_runner(pyramid, store, options)
+    target = resolve_target(store, check=False)  # no request yet
+    run = _pass_runner(pyramid, target, options)
     requested = _check_levels(options.levels, len(pyramid.factors))
     make_bar = _progress_factory() if options.progress else None
-    zstore = resolve_store(store)
+    target.check_access()
+    zstore = target.store
     w = WriteRun(
         pyramid=pyramid,
-        zstore=zstore,
-        where=_where(store),
+        target=target,
         options=options,
         spatial=list(pyramid.encoding["/0"]),
         requested=requested,
-        native=native_writer(zstore) if options.io == "rust" else None,
+        native=target.native_writer() if options.io == "rust" else None,
         make_bar=make_bar,
         run=run,
     )
@@ -142,7 +141,7 @@ def write_pyramid(
             "passes": passes,
             "max_region_bytes": options.max_region_bytes,
         }
-        journal = journal_for(zstore, plan, digest_of(output), w.where)
+        journal = journal_for(target, plan, digest_of(output))
         state = _resume_state(journal, options.resume, existing, pyramid)
         # resume=True may take over the lease of a killed write even before it stored its plan.
         journal.acquire(resume=options.resume)
@@ -165,11 +164,11 @@ def write_pyramid(
     return _stats(w, timers, time.perf_counter() - t_start, {"path": path, "complete": complete})
 
 
-def _pass_runner(pyramid: Pyramid, store: Any, options: WriteOptions) -> Any:
+def _pass_runner(pyramid: Pyramid, target: StorageTarget, options: WriteOptions) -> Any:
     """``run_pass``, or with ``client=`` the cluster's (after checking what it supports)."""
     if options.client is None:
         return run_pass
-    from topozarr_plan.cluster import check_cluster_write, cluster_pass, store_location
+    from topozarr_plan.cluster import check_cluster_target, check_cluster_write, cluster_pass
 
     check_cluster_write(
         pyramid,
@@ -178,7 +177,8 @@ def _pass_runner(pyramid: Pyramid, store: Any, options: WriteOptions) -> Any:
          "keep_levels_in_memory": options.keep_levels_in_memory},
     )  # fmt: skip
     # One pass whatever the memory here: each block task bounds its own memory.
-    return cluster_pass(options.client, store_location(store), options.io)
+    check_cluster_target(target)
+    return cluster_pass(options.client, target, options.io)
 
 
 def _check_store(w: WriteRun, existing: zarr.Group | None) -> None:
@@ -218,7 +218,7 @@ def _passes(w: WriteRun) -> tuple[list[list[int]], bool]:
     if opts.resume and opts.keep_levels_in_memory is None:
         # The automatic choice follows the memory available now; a resume keeps the passes
         # of the write it continues.
-        passes = _stored_passes(w.zstore, passes)
+        passes = _stored_passes(w.target, passes)
         single_pass = len(passes) == 1
     return passes, single_pass
 
@@ -290,8 +290,8 @@ def _resume_state(
     return "resume"
 
 
-def _stored_passes(zstore: Any, passes: list[list[int]]) -> list[list[int]]:
-    stored = journal_for(zstore, {}, "", "").stored_plan() or {}
+def _stored_passes(target: StorageTarget, passes: list[list[int]]) -> list[list[int]]:
+    stored = journal_for(target, {}, "").stored_plan() or {}
     found = stored.get("passes")
     return found if isinstance(found, list) and found else passes
 
@@ -359,7 +359,7 @@ def _lay_out(
         zarr.open_group(zstore, mode="a", zarr_format=3)
     if not resuming:
         journal.start()
-    arrays = write_templates(pyramid, zstore, w.requested, w.spatial)
+    arrays = write_templates(pyramid, w.target, w.requested, w.spatial)
     journal.mark("templates")
     return arrays
 
@@ -417,16 +417,6 @@ def _open_arrays(zstore: Any, levels: list[int], spatial: list[str]) -> dict[str
             arr = zarr.open_array(zstore, path=f"{level}/{name}", mode="r+")
             out[f"{level}/{name}"] = arr
     return out
-
-
-def _where(store: Any) -> str:
-    """The store as a path or URL for messages (never a secret)."""
-    if isinstance(store, str | os.PathLike):
-        return str(store)
-    root = getattr(store, "root", None)
-    if root is not None:
-        return str(root)
-    return type(store).__name__
 
 
 # ----------------------------------------------------------------------------- validation

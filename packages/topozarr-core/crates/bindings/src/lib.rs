@@ -1,5 +1,5 @@
 //! The `topozarr_core._core` extension: registration only. Each exposed group has its own file
-//! (`reduce`, `accumulator`, `methods`, `native`); `convert` turns Python arguments into kernel
+//! (`reduce`, `accumulator`, `methods`, `native`, `secrets`); `convert` turns Python arguments into kernel
 //! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
 //! crates `topozarr-kernel` and `topozarr-io`.
 mod accumulator;
@@ -8,6 +8,7 @@ mod errors;
 mod methods;
 mod native;
 mod reduce;
+mod secrets;
 
 use pyo3::prelude::*;
 use topozarr_kernel::{fast, pool};
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     methods::register(m)?;
     m.add_function(wrap_pyfunction!(reduce::block_reduce, m)?)?;
     m.add_function(wrap_pyfunction!(reduce::pyramid_tile, m)?)?;
+    m.add_function(wrap_pyfunction!(secrets::scrub_secrets, m)?)?;
     m.add_class::<accumulator::Accumulator>()?;
     m.add_class::<native::NativeStore>()?;
     m.add_class::<native::NativeArray>()?;

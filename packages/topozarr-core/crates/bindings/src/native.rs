@@ -108,7 +108,12 @@ impl S3Options {
         Ok(S3Options {
             config: pairs(config.as_ref())?,
             client: pairs(client.as_ref())?,
-            max_inflight_bytes: option(options, "max_inflight_bytes")?.unwrap_or(268_435_456),
+            // Required: the one default lives in Python (topozarr_engine.storage.INFLIGHT).
+            max_inflight_bytes: option(options, "max_inflight_bytes")?.ok_or_else(|| {
+                PyTypeError::new_err(
+                    "NativeStore.s3() missing required keyword argument 'max_inflight_bytes'",
+                )
+            })?,
             retry,
         })
     }
@@ -125,7 +130,7 @@ pub struct NativeStore {
 impl NativeStore {
     /// A local directory; every object is written to a temporary file and renamed into place.
     #[staticmethod]
-    #[pyo3(signature = (root, *, max_inflight_bytes = 268_435_456))]
+    #[pyo3(signature = (root, *, max_inflight_bytes))]
     fn local(py: Python<'_>, root: &str, max_inflight_bytes: usize) -> PyResult<NativeStore> {
         let up = py
             .detach(|| Uploader::new(Target::local(root)?, max_inflight_bytes, IO_THREADS))

@@ -157,7 +157,7 @@ impl Target {
             options = options.with_config(key, v);
         }
         let retry_config = retry.config();
-        secrets.retain(|s| s.len() >= 4);
+        secrets.retain(|s| s.len() >= MIN_SECRET_LEN);
         let store = builder
             .with_client_options(options)
             .with_retry(retry_config)
@@ -221,10 +221,18 @@ impl Target {
     }
 }
 
+/// Secrets shorter than this are not masked: replacing every "ab" in a message would mangle it
+/// and hide nothing worth hiding.
+pub const MIN_SECRET_LEN: usize = 4;
+
 /// `message` with every secret replaced by `***` (server responses can echo request data).
+///
+/// The one secret scrubber of topozarr: Python's `topozarr_engine.storage.secrets` calls it
+/// through `topozarr_core.scrub_secrets`, so both io paths mask exactly the same text.
 pub fn scrub(message: &str, secrets: &[String]) -> String {
     secrets
         .iter()
+        .filter(|s| s.len() >= MIN_SECRET_LEN)
         .fold(message.to_string(), |m, s| m.replace(s.as_str(), "***"))
 }
 
@@ -234,7 +242,7 @@ mod tests {
 
     #[test]
     fn scrub_removes_every_secret() {
-        let s = vec!["SeCrEt123".to_string()];
+        let s = vec!["SeCrEt123".to_string(), "ab".to_string()];
         assert_eq!(scrub("a SeCrEt123 b SeCrEt123", &s), "a *** b ***");
     }
 

@@ -1,4 +1,4 @@
-"""topozarr_plan.stores: store resolution, s3:// configuration, target descriptions, errors.
+"""topozarr_engine.storage: store resolution, s3:// configuration, target descriptions, errors.
 
 No S3 server here (the root tests/test_s3.py runs against one): configurations are inspected,
 error messages are translated from obstore's own wording, and the only request goes to a
@@ -15,14 +15,9 @@ from pathlib import Path
 
 import pytest
 import zarr
-from topozarr_plan.errors import StoreError
-from topozarr_plan.stores import (
-    S3_RETRY_CONFIG,
-    resolve_store,
-    s3_target_config,
-    store_errors,
-    translate_store_error,
-)
+from topozarr_engine.storage import StoreError, resolve_target, store_errors, translate_store_error
+from topozarr_engine.storage.native_config import target_config as s3_target_config
+from topozarr_engine.storage.retry import S3_RETRY_CONFIG
 from zarr.storage import LocalStore, MemoryStore
 
 obstore = pytest.importorskip("obstore")
@@ -46,34 +41,34 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-# ----------------------------------------------------------------------------- resolve_store
+# ----------------------------------------------------------------------------- resolve_target
 
 
 def test_paths_become_local_stores(tmp_path: Path) -> None:
     for target in (tmp_path / "a.zarr", str(tmp_path / "b.zarr"), f"file://{tmp_path}/c.zarr"):
-        store = resolve_store(target)
+        store = resolve_target(target).store
         assert isinstance(store, LocalStore)
         assert Path(store.root).name in ("a.zarr", "b.zarr", "c.zarr")
 
 
 def test_stores_and_other_urls_pass_through() -> None:
     memory = MemoryStore()
-    assert resolve_store(memory) is memory
+    assert resolve_target(memory).store is memory
     wrapped = ObjectStore(obstore.store.MemoryStore())
-    assert resolve_store(wrapped) is wrapped  # not S3: no request
-    assert resolve_store("memory://x") == "memory://x"  # zarr / fsspec resolve it
+    assert resolve_target(wrapped).store is wrapped  # not S3: no request
+    assert resolve_target("memory://x").store == "memory://x"  # zarr / fsspec resolve it
 
 
 def test_icechunk_session_gives_its_store() -> None:
-    class Session:  # what resolve_store recognises: the type name and a .store
+    class Session:  # what resolve_target recognises: the type name and a .store
         store = MemoryStore()
 
-    assert resolve_store(Session()) is Session.store
+    assert resolve_target(Session()).store is Session.store
 
 
 def test_s3_url_is_configured_from_the_environment(aws: pytest.MonkeyPatch) -> None:
     aws.setenv("AWS_TIMEOUT", "120s")
-    store = resolve_store("s3://bucket/some/prefix", check=False)
+    store = resolve_target("s3://bucket/some/prefix", check=False).store
     assert isinstance(store, ObjectStore)
     inner = store.store
     assert isinstance(inner, S3Store)
@@ -98,9 +93,9 @@ def test_endpoint_spellings(aws: pytest.MonkeyPatch) -> None:
 def test_plain_http_endpoint_needs_allow_http(aws: pytest.MonkeyPatch) -> None:
     aws.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     with pytest.raises(StoreError, match="AWS_ALLOW_HTTP=true"):
-        resolve_store("s3://bucket/p", check=False)
+        resolve_target("s3://bucket/p", check=False)
     aws.setenv("AWS_ALLOW_HTTP", "true")
-    store = resolve_store("s3://bucket/p", check=False)
+    store = resolve_target("s3://bucket/p", check=False).store
     assert store.store.client_options["allow_http"] == "true"
 
 
@@ -110,7 +105,7 @@ def test_s3_url_without_obstore_names_the_extra(
     monkeypatch.setitem(sys.modules, "obstore", None)
     monkeypatch.setitem(sys.modules, "obstore.store", None)
     with pytest.raises(ImportError, match=r"pip install 'topozarr\[s3\]'"):
-        resolve_store("s3://bucket/p")
+        resolve_target("s3://bucket/p")
 
 
 def test_unreachable_endpoint_fails_fast(aws: pytest.MonkeyPatch) -> None:
@@ -121,7 +116,7 @@ def test_unreachable_endpoint_fails_fast(aws: pytest.MonkeyPatch) -> None:
     aws.setenv("AWS_ALLOW_HTTP", "true")
     start = time.monotonic()
     with pytest.raises(StoreError) as info:
-        resolve_store("s3://bucket/pyramids/dem.zarr")
+        resolve_target("s3://bucket/pyramids/dem.zarr")
     assert time.monotonic() - start < 20
     message = str(info.value)
     assert f"cannot reach the S3 endpoint http://127.0.0.1:{port}" in message
@@ -287,5 +282,5 @@ def test_store_errors_raises_without_the_raw_error_attached() -> None:
 
 def test_zarr_store_is_left_alone_by_the_check(tmp_path: Path) -> None:
     store = ObjectStore(ObLocalStore(tmp_path))
-    assert resolve_store(store) is store
+    assert resolve_target(store).store is store
     zarr.open_group(store, mode="w")

@@ -2,9 +2,9 @@
 
 zarr-python creates the arrays (their ``zarr.json`` decides the codecs); the kernel's
 ``NativeStore`` then encodes each shard with exactly that codec chain and stores it through
-object_store, in the background, with the GIL released. ``NativeWriter.write_region`` has the
-signature of the engine's ``write_region`` hook, so any driver (``copy_array``,
-``downsample_level``, the single-pass pyramid writer) can use it.
+object_store, in the background, with the GIL released. ``NativeWriter`` is a
+:class:`~topozarr_engine.storage.sinks.ShardSink` (``write_region`` + ``flush``), so any driver
+(``copy_array``, ``downsample_level``, the single-pass pyramid writer) can use it.
 
 Uploads finish asynchronously: call :meth:`NativeWriter.flush` before treating the data as
 stored (it raises the first storage error, naming the key).
@@ -27,7 +27,8 @@ __all__ = ["DEFAULT_MAX_INFLIGHT_BYTES", "NativeWriter"]
 
 #: Encoded bytes allowed in flight (encoded, not yet stored). 64 MiB keeps dozens of shard
 #: uploads going at once, enough to saturate a loopback or LAN S3 endpoint, while adding
-#: little to the writer's peak memory.
+#: little to the writer's peak memory. The one default: the kernel's ``NativeStore`` requires
+#: the value, and :class:`NativeWriter` always passes it.
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 2**20
 
 

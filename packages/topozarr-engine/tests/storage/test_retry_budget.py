@@ -7,13 +7,12 @@ from datetime import timedelta
 
 import pytest
 from topozarr_engine import RegionError
-from topozarr_plan.errors import PlanError, StoreError
-from topozarr_plan.native_target import _retry
-from topozarr_plan.stores import (
+from topozarr_engine.storage import StorageConfigError, StoreError, translate_store_error
+from topozarr_engine.storage.retry import (
     DEFAULT_RETRY_BUDGET_S,
+    native_retry_options,
     retry_budget,
     s3_retry_config,
-    translate_store_error,
 )
 
 KERNEL_GAVE_UP = (
@@ -35,7 +34,9 @@ def test_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize("bad", ["0", "-3", "soon", "inf", "nan"])
 def test_a_bad_budget_is_named(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
     monkeypatch.setenv("TOPOZARR_RETRY_BUDGET", bad)
-    with pytest.raises(PlanError, match=f"TOPOZARR_RETRY_BUDGET='{bad}' is not a positive"):
+    with pytest.raises(
+        StorageConfigError, match=f"TOPOZARR_RETRY_BUDGET='{bad}' is not a positive"
+    ):
         retry_budget()
 
 
@@ -49,7 +50,7 @@ def test_backoff_is_capped_by_the_budget() -> None:
 
 def test_the_native_writer_mirrors_the_policy() -> None:
     config = s3_retry_config(2.0)
-    assert _retry(config) == {
+    assert native_retry_options(config) == {
         "max_retries": config["max_retries"],
         "retry_timeout": 2.0,
         "init_backoff": 0.1,

@@ -1,0 +1,65 @@
+"""The shard-sink protocol: how a writer stores a region of an array, whichever io path.
+
+Two implementations: :class:`ZarrShardSink` (``io="python"``: whole shards encoded by the
+kernel or zarr-python and stored through the zarr store, anything else through
+``array[region] = block``) and :class:`~topozarr_engine.storage.native.NativeWriter`
+(``io="rust"``: whole shards encoded and uploaded by the kernel). ``tests/storage`` of the
+engine holds the conformance tests every sink passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from topozarr_engine import shards
+from topozarr_engine.region import Region
+
+__all__ = ["CallableSink", "ShardSink", "ZarrShardSink", "shard_sink"]
+
+
+@runtime_checkable
+class ShardSink(Protocol):
+    """Stores regions of zarr arrays.
+
+    ``write_region(dst, region, block)`` stores ``block`` as ``dst[region]``: any region for
+    the zarr path, whole shards (edge shards clipped) for the native one. A sink may store in
+    the background: ``flush()`` returns once everything written is readable, and raises the
+    first storage error. Time spent encoding is reported with
+    :func:`topozarr_engine.timer.add_encode` (a writer's timer reads it around each call, and
+    counts the rest of the call as write time).
+    """
+
+    def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class ZarrShardSink:
+    """The zarr-python path: :func:`topozarr_engine.shards.write_region` (synchronous)."""
+
+    def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
+        shards.write_region(dst, region, block)
+
+    def flush(self) -> None:
+        """Nothing to wait for: every write was stored when it returned."""
+
+
+class CallableSink:
+    """A sink over a ``write(region, block)`` callable bound to one array (a caller's hook)."""
+
+    def __init__(self, write: Callable[[Region, np.ndarray], None]) -> None:
+        self.write = write
+
+    def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
+        self.write(region, block)
+
+    def flush(self) -> None:
+        """The hook stores synchronously, or its owner flushes it."""
+
+
+def shard_sink(write_region: Callable[[Region, np.ndarray], None] | None) -> ShardSink:
+    """The sink of a driver's ``write_region`` option: the hook's, else the zarr path."""
+    return ZarrShardSink() if write_region is None else CallableSink(write_region)
