@@ -207,13 +207,15 @@ def peak_rss() -> int:
 
 def output_stats(out: str) -> tuple[int, int]:
     """(bytes, objects) of a written store: a local directory or an ``s3://`` prefix."""
-    from topozarr_engine.storage import open_object_store, parse_url
-
-    if parse_url(out).is_object_store:
+    path = Path(out)
+    if not path.exists():  # a URL: the storage layer is only needed then (before_after.py
+        # runs this with older checkouts' packages, which have no topozarr_engine.storage)
         import obstore
+        from topozarr_engine.storage import open_object_store, parse_url
 
+        if not parse_url(out).is_object_store:
+            return 0, 0
         sizes = [m["size"] for batch in obstore.list(open_object_store(out)) for m in batch]
         return sum(sizes), len(sizes)
-    path = Path(out)
-    files = [f for f in path.rglob("*") if f.is_file()] if path.exists() else []
+    files = [f for f in path.rglob("*") if f.is_file()]
     return sum(f.stat().st_size for f in files), len(files)
