@@ -28,19 +28,6 @@ from zarr.storage import ObjectStore  # noqa: E402
 SECRET = "s3cr3t-Value-that-must-not-leak"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """A clean AWS_* environment pointing at an https endpoint."""
-    for name in list(__import__("os").environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.invalid")
-    return monkeypatch
-
-
 # ----------------------------------------------------------------------------- resolve_target
 
 

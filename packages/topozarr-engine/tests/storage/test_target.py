@@ -18,18 +18,6 @@ from obstore.store import S3Store  # noqa: E402
 SECRET = "target-S3cr3t-never-pickled"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(__import__("os").environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.invalid")
-    return monkeypatch
-
-
 class FakeIcechunkStore:
     """Stands in for icechunk's session store: what the rules look at is the module."""
 
