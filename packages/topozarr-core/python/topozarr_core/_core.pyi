@@ -348,6 +348,44 @@ class ShardEncoder:
         """The encoded shard, or ``None`` when every value is the fill value; ``data`` as for
         :meth:`NativeArray.write_shard`."""
 
+@final
+class ShardBuilder:
+    """One array's shards built inner chunk by inner chunk: each chunk is encoded when it is
+    put and only its bytes are kept until the shard is finished."""
+
+    def __new__(cls, path: str, metadata: bytes) -> ShardBuilder:
+        """``metadata`` is the array's ``zarr.json`` document; ``ValueError`` when the array is
+        not sharded (one ``sharding_indexed`` codec) or its codecs are not supported."""
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]: ...
+    @property
+    def shard_shape(self) -> tuple[int, ...]: ...
+    @property
+    def open_shards(self) -> int:
+        """Shards with a chunk put and not finished yet."""
+
+    def key(self, indices: Sequence[int]) -> str:
+        """The store key of shard ``indices``."""
+
+    def put_chunk(self, shard: Sequence[int], chunk: Sequence[int], data: npt.NDArray[Any]) -> None:
+        """Encode inner chunk ``chunk`` (its position in the shard) of shard ``shard``: ``data``
+        is the whole chunk as C-ordered raw bytes (``block.view(np.uint8)``)."""
+
+    def finish(self, shard: Sequence[int]) -> bytes | None:
+        """The encoded shard, or ``None`` when no chunk holds anything but the fill value."""
+
+    def finish_to(
+        self,
+        shard: Sequence[int],
+        array: NativeArray,
+        group: UploadGroup | None = None,
+        delete_empty: bool = True,
+    ) -> bool:
+        """Like :meth:`finish`, but stored through ``array``'s background uploads; an all-fill
+        shard deletes the key when ``delete_empty`` (else nothing is stored). Returns whether
+        a shard was stored."""
+
 __all__ = [
     "DTYPES",
     "MAX_NDIM",
@@ -356,6 +394,7 @@ __all__ = [
     "Accumulator",
     "NativeArray",
     "NativeStore",
+    "ShardBuilder",
     "ShardEncoder",
     "UploadGroup",
     "__version__",

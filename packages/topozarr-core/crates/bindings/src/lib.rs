@@ -3,6 +3,7 @@
 //! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
 //! crates `topozarr-kernel` and `topozarr-io`.
 mod accumulator;
+mod builder;
 mod convert;
 mod errors;
 mod methods;
@@ -29,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<native::NativeArray>()?;
     m.add_class::<native::ShardEncoder>()?;
     m.add_class::<native::UploadGroup>()?;
+    m.add_class::<builder::ShardBuilder>()?;
     Ok(())
 }

@@ -369,3 +369,23 @@ impl ShardEncoder {
         Ok(encoded.map(|b| PyBytes::new(py, &b)))
     }
 }
+
+impl NativeArray {
+    /// Store shard `indices` already encoded (`None`: delete its key), in the background.
+    pub(crate) fn put_encoded(
+        &self,
+        indices: &[u64],
+        encoded: Option<Bytes>,
+        group: Option<Arc<Group>>,
+    ) -> topozarr_kernel::error::Result<()> {
+        self.up.check()?;
+        self.codec.extent(indices)?;
+        self.up.put(self.codec.key(indices), encoded, group)
+    }
+}
+
+impl UploadGroup {
+    pub(crate) fn shared(&self) -> Arc<Group> {
+        self.inner.clone()
+    }
+}

@@ -2,6 +2,7 @@
 //! storage targets on object_store (`target`) and bounded concurrent uploads on a small tokio
 //! runtime (`upload`). Errors are the kernel's `KernelError::Storage`, so the bindings map every
 //! failure to a Python exception in one place.
+pub mod assemble;
 pub mod shard;
 pub mod target;
 pub mod upload;

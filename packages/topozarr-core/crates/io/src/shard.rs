@@ -58,6 +58,11 @@ impl ShardCodec {
         self.itemsize
     }
 
+    /// The array (metadata and codecs only, no storage).
+    pub fn array(&self) -> &Array<()> {
+        &self.array
+    }
+
     /// The store key of shard `indices` (relative to the store root).
     pub fn key(&self, indices: &[u64]) -> String {
         self.array
