@@ -23,3 +23,12 @@ def test_version_mismatch_message(monkeypatch):
     assert isinstance(info.value, ImportError)
     assert isinstance(info.value, TopozarrEngineError)
     assert "Reinstall" in str(info.value)
+
+
+def test_a_kernel_without_shard_builder_is_a_version_error():
+    import types
+
+    kernel.check_features(topozarr_core)  # the installed kernel has everything
+    old = types.SimpleNamespace(__version__=topozarr_core.__version__, __file__="/old/_core.so")
+    with pytest.raises(KernelVersionError, match=r"has no ShardBuilder: it is older.*uv sync"):
+        kernel.check_features(old)

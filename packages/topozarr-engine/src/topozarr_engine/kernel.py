@@ -38,9 +38,11 @@ __all__ = [
     "Accumulator",
     "NativeArray",
     "NativeStore",
+    "ShardBuilder",
     "ShardEncoder",
     "UploadGroup",
     "block_reduce",
+    "check_features",
     "method_row",
     "pyramid_tile",
     "required_kernel_version",
@@ -96,8 +98,32 @@ def _check_version() -> None:
         )
 
 
+#: Kernel classes newer than some kernels that carry the same version number.
+_REQUIRED_FEATURES = ("ShardBuilder",)
+
+
+def check_features(core: Any = topozarr_core) -> None:
+    """Fail with :class:`KernelVersionError` when kernel ``core`` lacks what this engine calls.
+
+    A kernel built from older sources can carry the pinned version number (a source checkout
+    whose extension was not rebuilt): it would otherwise fail with an ``AttributeError``
+    halfway through a write.
+    """
+    missing = [name for name in _REQUIRED_FEATURES if not hasattr(core, name)]
+    if missing:
+        raise KernelVersionError(
+            f"the installed topozarr-core {getattr(core, '__version__', '?')} "
+            f"({getattr(core, '__file__', '?')}) has no {', '.join(missing)}: it is older than "
+            "this topozarr-engine. Reinstall them together, e.g. `pip install -U topozarr` "
+            "(in a source checkout: `uv sync` or "
+            "`maturin develop -m packages/topozarr-core/crates/bindings/Cargo.toml`)."
+        )
+
+
 _check_version()
+check_features()
 
 # The pinned kernel always has the accumulating forms (the exact pin above guarantees it).
 pyramid_tile = topozarr_core.pyramid_tile
 Accumulator = topozarr_core.Accumulator
+ShardBuilder = topozarr_core.ShardBuilder
