@@ -4,6 +4,7 @@ tile touches."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -13,7 +14,26 @@ from topozarr_engine.region import Region, grid_shape, morton_order, region_bloc
 if TYPE_CHECKING:
     from topozarr_engine.specs import PyramidSpec
 
-__all__ = ["PyramidLayout", "level_cells", "plan_tiles", "shard_region", "shards_of"]
+__all__ = [
+    "SPLIT_TILE_BYTES",
+    "TILE_PLAN_VERSION",
+    "PyramidLayout",
+    "level_cells",
+    "plan_tiles",
+    "shard_region",
+    "shards_of",
+    "split_tile",
+]
+
+#: Version of the rules that cut level 0 into tiles. A write journal records finished tiles by
+#: grid index, so a journal of another tile grid must never be resumed (it would skip tiles):
+#: the plan's fingerprint includes this number. Bump it whenever the tile grid changes.
+#: 2: tiles follow level 0's inner chunks when its shards are assembled chunk by chunk.
+TILE_PLAN_VERSION = 2
+
+#: Tiles smaller than this are widened towards level 0's shards when its shards span tiles:
+#: small tiles hold less memory, but each tile costs a kernel call and Python bookkeeping.
+SPLIT_TILE_BYTES = 4 * 2**20
 
 
 @dataclass
@@ -93,6 +113,29 @@ def plan_tiles(
         itertools.product(*(range(g) for g in grid_shape(shape, tile))), axes=spatial or None
     )
     return PyramidLayout(tile=tile, inner=inner, deep=deep, order=order)
+
+
+def split_tile(
+    shape: tuple[int, ...],
+    itemsize: int,
+    chunk: Sequence[int],
+    shard: tuple[int, ...],
+    spec: PyramidSpec,
+) -> tuple[int, ...]:
+    """The smallest tile when level 0's shards may span tiles: whole inner chunks widened to
+    whole source chunks (within ``spec.max_region_bytes``, so each is decoded once), then
+    towards whole shards while the tile stays under :data:`SPLIT_TILE_BYTES`."""
+    tile = region_block(
+        shape,
+        itemsize,
+        chunk,
+        widen_to=spec.source_chunks,
+        max_region_bytes=spec.max_region_bytes,
+    )
+    budget = max(
+        SPLIT_TILE_BYTES, math.prod(min(t, n) for t, n in zip(tile, shape, strict=True)) * itemsize
+    )
+    return region_block(shape, itemsize, tile, widen_to=shard, max_region_bytes=budget)
 
 
 def level_cells(region: Region, stride: Sequence[int], level_shape: Sequence[int]) -> Region:
