@@ -9,13 +9,16 @@ Algorithm (docs/design.md, "Engine (`topozarr-engine`) and `Pyramid.write`"):
    cells the tile covers from one ``pyramid_tile`` kernel call (exact: every level is computed
    from native cells). "Deep" levels, whose windows span several tiles, fold the tile into a
    whole-level accumulator (sum + count, running max/min, top-left cell).
-3. Inner-level values go into an in-memory buffer of the level shard they belong to; a shard is
-   written as soon as its last contributing tile is in (a countdown per shard). Deep-level
-   shards are finalised from the accumulator the same way.
+3. Inner-level values go to the level shard they belong to; a shard is written as soon as its
+   last contributing tile is in (a countdown per shard). Where the kernel knows the codecs
+   (``shard_assembly``), an open shard is held as the encoded bytes of its finished inner
+   chunks plus the inner chunks still being filled; otherwise as one whole-shard buffer.
+   Level 0 is held the same way when its shards span tiles (tiles then follow the source
+   chunks rather than level 0's shards). Deep-level shards are finalised from the accumulator.
 4. Tiles are visited in Z-order over the spatial axes, so with power-of-two edges the tiles
-   under a coarse shard are one contiguous run and few shard buffers are open at once. Peak
-   memory is about ``workers x tile x 3`` plus one shard per level (plus the deep levels'
-   accumulators, which are small: they are the coarsest levels).
+   under a coarse shard are one contiguous run and few shards are open at once. Peak memory
+   is about ``workers x tile x 3`` plus the encoded bytes of one open shard per level (plus
+   the deep levels' accumulators, which are small: they are the coarsest levels).
 5. Written levels are never read back; regions whose values are all fill are not written.
 6. With a ``journal`` (a :class:`~topozarr_engine.tilelog.TileLog`), each finished tile task is
    recorded; a rerun of the same plan skips finished tiles and replays, from ``replay_from``

@@ -26,7 +26,8 @@ __all__ = [
 
 
 class LevelState:
-    """Shard buffers, countdowns and (for deep levels) the accumulator of one level."""
+    """Shard buffers (or chunk-by-chunk shards), countdowns and (for deep levels) the
+    accumulator of one level."""
 
     def __init__(
         self, level: int, dst: Any, stride: tuple[int, ...], spec: PyramidSpec, acc: Any
@@ -48,6 +49,9 @@ class LevelState:
         self.buffers: dict[tuple[int, ...], np.ndarray] = {}
         self.lock = threading.Lock()
         self.acc = acc
+        # Shards held as encoded inner chunks instead of ``buffers``
+        # (:class:`~topozarr_engine.shard_assembly.ChunkedShards`), when the sink allows it.
+        self.chunked: Any = None
 
 
 def read_back(lv: LevelState, region: Region) -> np.ndarray:

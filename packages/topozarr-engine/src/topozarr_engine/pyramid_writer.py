@@ -14,6 +14,7 @@ from topozarr_engine import kernel
 from topozarr_engine.accumulate import LevelAccumulator
 from topozarr_engine.blocks import array_block_shape, is_all_fill
 from topozarr_engine.buffers import BufferPool
+from topozarr_engine.errors import RegionError
 from topozarr_engine.pyramid_levels import (
     LevelState,
     check_destinations,
@@ -24,9 +25,11 @@ from topozarr_engine.pyramid_levels import (
 )
 from topozarr_engine.region import Region
 from topozarr_engine.region_writer import Piece, RegionWriter, Stage, WriteHooks
+from topozarr_engine.shard_assembly import chunked_shards, count_write
 from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tilelog import TileHistory
-from topozarr_engine.tiles import level_cells, plan_tiles, shard_region, shards_of
+from topozarr_engine.tiles import level_cells, plan_tiles, shard_region, shards_of, split_tile
+from topozarr_engine.timer import encode_seconds
 
 __all__ = ["PyramidWriter"]
 
@@ -66,6 +69,8 @@ class PyramidWriter(RegionWriter):
             )
             for lv in range(1, len(dsts))
         }
+        if self._level0_split():
+            self.levels[0] = LevelState(0, self.dst0, strides[0], spec, None)
         self.runs = self._plan_runs()
         self.inner_strides = [strides[lv] for lv in self.layout.inner]
         self.missing_marker = spec.fill_value if spec.fill_value is not None else np.nan
@@ -77,6 +82,9 @@ class PyramidWriter(RegionWriter):
         # four idle ones cover that without holding much memory.
         dtypes = {lv.dtype for lv in self.levels.values()}
         self.pools = {dt: BufferPool(dt, max_free=4) for dt in dtypes}
+        for lv in self.levels.values():
+            if lv.acc is None and lv.within is None:
+                lv.chunked = chunked_shards(lv.dst, self.sink, lv.empty, skip_empty=spec.skip_empty)
 
     def _accumulator(
         self, dst: Any, stride: tuple[int, ...], native_dtype: np.dtype[Any]
@@ -89,11 +97,37 @@ class PyramidWriter(RegionWriter):
         """The smallest tile: level 0's shard, or what stands for it when it is not written."""
         spec = self.spec
         if self.dst0 is not None:
-            return array_block_shape(self.dst0)
+            chunk0 = self._chunk0()
+            if chunk0 is None:
+                return array_block_shape(self.dst0)
+            return split_tile(
+                self.shape0, self.itemsize, chunk0, array_block_shape(self.dst0), spec
+            )
         if spec.level0_block is not None or spec.source_chunks is not None:
             return tuple(int(b) for b in (spec.level0_block or spec.source_chunks or ()))
         # Level 0 not written: the first written level's blocks, scaled to level 0.
         return tuple(b * s for b, s in zip(array_block_shape(dsts[1]), strides[1], strict=True))
+
+    def _chunk0(self) -> tuple[int, ...] | None:
+        """Level 0's inner chunk when its shards may span tiles (assembled chunk by chunk):
+        tiles then follow the source chunks, not the shards, which with many chunks per shard
+        would make each tile a whole (large) shard. Not with ``within`` (an append keeps
+        whole-shard tiles)."""
+        spec = self.spec
+        if spec.within is not None or spec.source_chunks is None:
+            return None
+        chunked = chunked_shards(self.dst0, self.sink, self.dst0.fill_value)
+        return None if chunked is None else chunked.chunk
+
+    def _level0_split(self) -> bool:
+        """Whether tiles cut level 0's shards (then level 0 is held like a coarse level)."""
+        if self.dst0 is None:
+            return False
+        shard0 = array_block_shape(self.dst0)
+        return any(
+            t % s != 0 and t < n
+            for t, s, n in zip(self.layout.tile, shard0, self.shape0, strict=True)
+        )
 
     def _plan_runs(self) -> list[tuple[tuple[int, ...], bool]]:
         """The tiles to run, and whether each is a replay; counts down every open shard.
@@ -115,17 +149,26 @@ class PyramidWriter(RegionWriter):
             # keep their stored values there (read back when their buffer opens).
             if within is not None and region.intersect(within).is_empty():
                 continue
-            feeds_open = False
-            for lv in self.levels.values():
-                for shard in shards_of(level_cells(region, lv.stride, lv.shape), lv.shard):
-                    if shard not in lv.closed:
-                        lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
-                        feeds_open = True
-            if index not in history.done:
+            feeds_open, level0_open = self._count_down(region)
+            if index not in history.done or level0_open:
+                # A finished tile whose level-0 shard was not stored is read again from the
+                # values: the stored level 0 does not hold it.
                 runs.append((index, False))
             elif feeds_open:
                 runs.append((index, True))
         return runs
+
+    def _count_down(self, region: Region) -> tuple[bool, bool]:
+        """Count the tile at ``region`` into every open shard it feeds; returns whether it
+        feeds one, and whether one of them is level 0's (tiles split level 0's shards)."""
+        feeds_open = level0_open = False
+        for lv in self.levels.values():
+            for shard in shards_of(level_cells(region, lv.stride, lv.shape), lv.shard):
+                if shard not in lv.closed:
+                    lv.countdown[shard] = lv.countdown.get(shard, 0) + 1
+                    feeds_open = True
+                    level0_open |= lv.level == 0
+        return feeds_open, level0_open
 
     def plan(self) -> list[tuple[Index, bool]]:
         """The tiles to run, each with whether it is a replay."""
@@ -169,8 +212,9 @@ class PyramidWriter(RegionWriter):
         stored: list[tuple[int, Index]],
     ) -> None:
         """Put a tile's final values of an inner level into shard buffers; flush full ones."""
-        ready: list[tuple[tuple[int, ...], np.ndarray]] = []
+        ready: list[tuple[tuple[int, ...], np.ndarray | None]] = []
         direct: list[tuple[Region, np.ndarray]] = []
+        jobs: list[Any] = []
         for shard in shards_of(cells, lv.shard):
             if shard in lv.closed:
                 continue
@@ -191,19 +235,64 @@ class PyramidWriter(RegionWriter):
                         )
                     )
                     continue
-                buf = self._buffer(lv, shard, sregion)
-                if block is not None:
-                    buf[piece.relative_to(sregion).slices] = block[piece.relative_to(cells).slices]
+                values = None if block is None else block[piece.relative_to(cells).slices]
+                jobs += self._hold(lv, shard, sregion, piece, values)
                 lv.countdown[shard] -= 1
                 if lv.countdown[shard] == 0:
                     del lv.countdown[shard]
                     stored.append((lv.level, shard))
-                    ready.append((shard, lv.buffers.pop(shard)))
+                    ready.append((shard, lv.buffers.pop(shard, None)))
         for region, data in direct:
             self.write(lv.dst, Piece(lv.level, region, data, lv.fill))
+        if jobs:
+            self._encode_chunks(lv, jobs)
         for shard, buf in ready:
+            if buf is None:
+                self._close_chunked(lv, shard)
+                continue
             self._flush(lv, shard, buf)
             self.pools[lv.dtype].give(buf)  # written: the writers keep no reference to it
+
+    def _hold(
+        self,
+        lv: LevelState,
+        shard: Index,
+        sregion: Region,
+        piece: Region,
+        values: np.ndarray | None,
+    ) -> list[Any]:
+        """Keep a tile's piece of an open shard (the caller holds ``lv.lock``); returns the
+        inner chunks it completed, to encode outside the lock."""
+        if lv.chunked is not None:
+            return list(lv.chunked.add(shard, sregion, piece, values))
+        buf = self._buffer(lv, shard, sregion)
+        if values is not None:
+            buf[piece.relative_to(sregion).slices] = values
+        return []
+
+    def _encode_chunks(self, lv: LevelState, jobs: list[Any]) -> None:
+        t0 = time.perf_counter()
+        lv.chunked.encode(jobs)
+        t = self.timer(lv.level)
+        if t is not None:
+            t.add("encode", time.perf_counter() - t0)
+            t.add("write", time.perf_counter() - t0)
+
+    def _close_chunked(self, lv: LevelState, shard: Index) -> None:
+        """Store a shard assembled from inner chunks (its last tile is in)."""
+        region = shard_region(shard, lv.shard, lv.shape)
+        t0, e0 = time.perf_counter(), encode_seconds()
+        try:
+            written = lv.chunked.close(shard)
+        except Exception as exc:
+            raise RegionError(
+                region, exc, variable=self.spec.name, level=lv.level, stage="write"
+            ) from exc
+        t = self.timer(lv.level)
+        if t is not None and written:
+            t.add("write", time.perf_counter() - t0)
+            t.add("encode", encode_seconds() - e0)
+        count_write(t, region, written, lv.dtype.itemsize)
 
     def _buffer(self, lv: LevelState, shard: tuple[int, ...], sregion: Region) -> np.ndarray:
         """The shard's open buffer (the caller holds ``lv.lock``)."""
@@ -256,7 +345,9 @@ class PyramidWriter(RegionWriter):
         block = self._read(region, replayed, stage)
         stage.at(0, "write")
         all_missing = spec.skip_empty and is_all_fill(block, self.missing_marker)
-        if self.dst0 is not None and not replayed:
+        if 0 in self.levels:  # level 0's shards span tiles
+            self._deliver(self.levels[0], region, block, stored)
+        elif self.dst0 is not None and not replayed:
             empty = all_missing if self.fill0_is_marker else None
             self.write(self.dst0, Piece(0, region, block, self.fill0, empty))
         outs: list[np.ndarray | None] = [None] * len(layout.inner)

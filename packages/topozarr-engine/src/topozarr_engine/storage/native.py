@@ -134,6 +134,18 @@ class NativeWriter:
         # is counted as encoding (a store slower than the encoder shows up here too).
         add_encode(time.perf_counter() - t0)
 
+    def write_built(
+        self, dst: Any, shard: tuple[int, ...], builder: Any, *, delete_empty: bool
+    ) -> bool:
+        """Store shard ``shard`` of ``dst`` as a ``topozarr_core.ShardBuilder`` assembled it
+        (its encoded inner chunks): uploaded in the background, in this thread's upload
+        group like :meth:`write_region`'s shards (a journal waits for them). Returns whether
+        anything was stored; an all-fill shard is not, and with ``delete_empty`` its key is
+        deleted."""
+        native = self._array(dst)
+        stored = builder.finish_to(list(shard), native, self._group(), delete_empty=delete_empty)
+        return bool(stored)
+
     def _group(self) -> kernel.UploadGroup:
         group = getattr(self._local, "group", None)
         if group is None:

@@ -1,0 +1,251 @@
+"""Coarse-level shards of the single-pass writer, assembled inner chunk by inner chunk.
+
+A shard of a coarse level fills over several tiles (up to the whole level's). Held as one
+decoded buffer, every open shard costs its full size until its last tile is in: with 16x16
+inner chunks per shard that is 64 MiB per float32 shard and level. Here a shard is held as the
+encoded bytes of its finished inner chunks (in the kernel's ``ShardBuilder``) plus decoded
+buffers of only the inner chunks still being filled. An inner chunk is encoded as soon as its
+last cell is in, outside the level's lock; the shard (chunks + index, the ``sharding_indexed``
+layout) is stored when its last tile is in and its chunks are encoded.
+
+Used only where the kernel knows the array's codecs and the writer's sink stores whole shards
+itself (:class:`~topozarr_engine.storage.sinks.ZarrShardSink` with zarr-python's whole-shard
+fast path, or the :class:`~topozarr_engine.storage.native.NativeWriter`); otherwise the writer
+keeps whole-shard buffers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from topozarr_engine import kernel, shards
+from topozarr_engine.buffers import BufferPool
+from topozarr_engine.region import Region
+from topozarr_engine.storage.native import NativeWriter
+from topozarr_engine.storage.sinks import ZarrShardSink
+from topozarr_engine.timer import RegionTimer, add_encode
+
+__all__ = ["ChunkedShards", "chunked_shards", "count_write"]
+
+Index = tuple[int, ...]
+
+#: Idle inner-chunk buffers kept per level (an inner chunk is usually a few hundred KiB).
+_MAX_FREE = 8
+
+
+@dataclass
+class _Open:
+    """One open shard: inner chunks still being filled (buffer, cells missing) and encodes
+    running outside the lock."""
+
+    partial: dict[Index, tuple[np.ndarray, int]] = field(default_factory=dict)
+    pending: int = 0
+
+
+@dataclass
+class _Job:
+    """One complete inner chunk to encode: ``data`` is ``None`` when it holds only the empty
+    value; ``pooled`` when ``data`` is a pool buffer to give back."""
+
+    shard: Index
+    position: Index
+    data: np.ndarray | None
+    pooled: bool = False
+
+
+class ChunkedShards:
+    """The open shards of one level, built chunk by chunk (see the module docstring).
+
+    Parameters
+    ----------
+    builder
+        ``topozarr_core.ShardBuilder`` of the level's array.
+    dst
+        The level's ``zarr.Array``.
+    empty
+        The value of cells no tile delivers values for (the writer's ``empty``).
+    store
+        ``store(dst, shard, builder, skip_empty)``: finishes and stores shard ``shard`` (see
+        :func:`chunked_shards`); returns whether anything was stored.
+    skip_empty
+        An all-fill shard is not stored (the array is fresh); else its key is deleted.
+    """
+
+    def __init__(
+        self, builder: Any, dst: Any, empty: Any, store: Any, *, skip_empty: bool = True
+    ) -> None:
+        self.builder = builder
+        self.dst = dst
+        self.shape = tuple(int(n) for n in dst.shape)
+        self.chunk = tuple(int(n) for n in builder.chunk_shape)
+        self.dtype = np.dtype(dst.dtype)
+        self.empty = empty
+        self.empty_is_fill = _same(empty, dst.fill_value)
+        self.store = store
+        self.skip_empty = skip_empty
+        self.pool = BufferPool(self.dtype, max_free=_MAX_FREE)
+        self.open: dict[Index, _Open] = {}
+        self.cond = threading.Condition()
+
+    def add(
+        self, shard: Index, sregion: Region, piece: Region, values: np.ndarray | None
+    ) -> list[_Job]:
+        """Take ``values`` (``None``: all empty) of the level cells ``piece`` of shard
+        ``shard`` (region ``sregion``); returns the inner chunks it completes, to
+        :meth:`encode` outside the caller's lock."""
+        jobs: list[_Job] = []
+        with self.cond:
+            state = self.open.setdefault(shard, _Open())
+            for position, creg in self._chunks(sregion, piece):
+                inter = piece.intersect(creg)
+                part = None if values is None else values[inter.relative_to(piece).slices]
+                if inter == creg and position not in state.partial:
+                    jobs.append(_Job(shard, position, part))
+                    continue
+                buf, missing = state.partial.pop(position, (None, creg.size))
+                if buf is None:
+                    buf = self.pool.take(self.chunk, self.empty)
+                if part is not None:
+                    buf[inter.relative_to(creg).slices] = part
+                missing -= inter.size
+                if missing:
+                    state.partial[position] = (buf, missing)
+                else:
+                    jobs.append(_Job(shard, position, buf, pooled=True))
+            state.pending += len(jobs)
+        return jobs
+
+    def _chunks(self, sregion: Region, piece: Region) -> list[tuple[Index, Region]]:
+        """Inner chunks of the shard at ``sregion`` that meet ``piece``: (position, cells)."""
+        ranges = [
+            range((a - s) // c, -(-(b - s) // c))
+            for a, b, s, c in zip(piece.start, piece.stop, sregion.start, self.chunk, strict=True)
+        ]
+        out = []
+        for position in itertools.product(*ranges):
+            start = [s + p * c for s, p, c in zip(sregion.start, position, self.chunk, strict=True)]
+            stop = [min(a + c, n) for a, c, n in zip(start, self.chunk, self.shape, strict=True)]
+            out.append((position, Region.from_bounds(start, stop)))
+        return out
+
+    def encode(self, jobs: list[_Job]) -> None:
+        """Encode complete inner chunks into their shards (the GIL is released meanwhile)."""
+        t0 = time.perf_counter()
+        try:
+            for job in jobs:
+                data = self._whole(job.data)
+                if data is not None:
+                    raw = data.reshape(-1).view(np.uint8)
+                    self.builder.put_chunk(list(job.shard), list(job.position), raw)
+                if job.pooled and job.data is not None:
+                    self.pool.give(job.data)
+        finally:
+            add_encode(time.perf_counter() - t0)
+            with self.cond:
+                for job in jobs:
+                    self.open[job.shard].pending -= 1
+                self.cond.notify_all()
+
+    def _whole(self, data: np.ndarray | None) -> np.ndarray | None:
+        """A C-contiguous whole inner chunk (padded past the array's edge), or ``None`` when
+        the chunk is all fill and so left out of the shard."""
+        if data is None:
+            if self.empty_is_fill:
+                return None
+            return np.full(self.chunk, self.empty, dtype=self.dtype)
+        if data.shape != self.chunk:
+            full = np.full(self.chunk, self.empty, dtype=self.dtype)
+            full[tuple(slice(0, n) for n in data.shape)] = data
+            return full
+        return np.ascontiguousarray(data, dtype=self.dtype)
+
+    def close(self, shard: Index) -> bool:
+        """Store shard ``shard`` once the encodes of its chunks (other threads') are done;
+        returns whether anything was stored (``False``: every value was fill)."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.open[shard].pending == 0)
+            state = self.open.pop(shard)
+        assert not state.partial, f"shard {shard} closed with inner chunks unfilled"
+        return bool(self.store(self.dst, shard, self.builder, self.skip_empty))
+
+    def __len__(self) -> int:
+        """Open shards."""
+        with self.cond:
+            return len(self.open)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return bool(a == b) or bool(np.isnan(a) and np.isnan(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _store_python(dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
+    """Finish ``shard`` and store it through zarr-python's store (or delete its key)."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    arr = dst._async_array
+    t0 = time.perf_counter()
+    data = builder.finish(list(shard))
+    add_encode(time.perf_counter() - t0)
+    store = arr.store_path.store
+    key = builder.key(list(shard))
+    if data is None:
+        if not skip_empty:
+            sync(store.delete(key))
+        return False
+    sync(store.set(key, default_buffer_prototype().buffer.from_bytes(data)))
+    return True
+
+
+def _native_store(writer: NativeWriter) -> Any:
+    def store(dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
+        return writer.write_built(dst, shard, builder, delete_empty=not skip_empty)
+
+    return store
+
+
+def chunked_shards(
+    dst: Any, sink: Any, empty: Any, *, skip_empty: bool = True
+) -> ChunkedShards | None:
+    """A :class:`ChunkedShards` for level array ``dst`` stored by ``sink`` (the writer's
+    :class:`~topozarr_engine.storage.sinks.ShardSink`), or ``None`` when its shards must be
+    buffered whole: the array is not sharded, its codecs are unknown to the kernel, or the
+    sink is not one of the engine's whole-shard writers (zarr-python's fast path or a
+    :class:`NativeWriter`)."""
+    arr = getattr(dst, "_async_array", None)
+    if arr is None or getattr(dst, "shards", None) is None:
+        return None
+    if isinstance(sink, NativeWriter):
+        store = _native_store(sink)
+    elif isinstance(sink, ZarrShardSink) and shards.fast_path_available():
+        if type(getattr(arr, "codec_pipeline", None)).__name__ != "BatchedCodecPipeline":
+            return None
+        store = _store_python
+    else:
+        return None
+    try:
+        builder = kernel.ShardBuilder(str(arr.store_path.path), shards.zarr_json(arr))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return ChunkedShards(builder, dst, empty, store, skip_empty=skip_empty)
+
+
+def count_write(timer: RegionTimer | None, region: Region, stored: bool, itemsize: int) -> None:
+    """Count a closed shard on the level's timer as the whole-shard writer would."""
+    if timer is None:
+        return
+    if stored:
+        timer.count(regions=1, writes=1, bytes_written=region.size * itemsize, shape=region.shape)
+    else:
+        timer.count(regions=1, skipped=1, shape=region.shape)
