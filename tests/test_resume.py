@@ -248,6 +248,37 @@ def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
     assert_same_levels(str(store), str(clean))
 
 
+@pytest.mark.parametrize("old", ["missing", "older"])
+def test_resume_refuses_a_journal_of_other_tiling_rules(
+    tmp_path: Path, source: Path, old: str
+) -> None:
+    # Tile indices of another tile grid would skip tiles: such a journal is never resumed.
+    import topozarr_plan.fingerprint as fingerprint
+    from topozarr_engine.tiles import TILE_PLAN_VERSION
+    from topozarr_plan.errors import PlanError
+
+    from topozarr import create_pyramid
+
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    store = tmp_path / "out.zarr"
+    pyramid = create_pyramid(ds, **CREATE)
+    real = fingerprint.describe_plan
+
+    def older(*args: Any) -> dict[str, str]:
+        described = real(*args)
+        if old == "missing":  # written before the tiling rules had a version
+            del described["tiles"]
+        else:
+            described["tiles"] = str(TILE_PLAN_VERSION - 1)
+        return described
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("topozarr_plan.writer.describe_plan", older)
+        _interrupt(pyramid, store)
+    with pytest.raises(PlanError, match=r"another plan.*different tiles"):
+        pyramid.write(str(store), resume=True, **WRITE)
+
+
 def _interrupt(pyramid: Any, store: Path) -> None:
     """A write that dies after some tiles, leaving its lease as a kill would."""
     import topozarr_plan.journal as journal

@@ -3,7 +3,8 @@
 It covers what decides the bytes of the store: the source's variables (names, dims, shape,
 dtype, attrs, chunking), its coordinates' values, the grid (factors), the method and fill value
 of every variable, the encoding of every level, the published attributes, and what decides the
-tile grid of the write (the levels written, ``max_region_bytes``, the passes). It does not read
+tile grid of the write (the levels written, ``max_region_bytes``, the passes, and the version
+of the engine's tiling rules, ``TILE_PLAN_VERSION``). It does not read
 the source's data (that would cost a full read); a file-backed source is also identified by the
 path xarray recorded (``ds.encoding["source"]``).
 """
@@ -15,6 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from topozarr_engine.tiles import TILE_PLAN_VERSION
 
 if TYPE_CHECKING:
     from topozarr_plan.pyramid import Pyramid
@@ -67,6 +69,8 @@ def describe_plan(pyramid: Pyramid, spatial: list[str]) -> dict[str, str]:
         "factors": _stable(list(pyramid.factors)),
         "encoding": _stable(pyramid.encoding),
         "attributes": _stable(pyramid.attrs),
+        # A journal's tile indices mean nothing under other tiling rules.
+        "tiles": str(TILE_PLAN_VERSION),
     }
 
 
