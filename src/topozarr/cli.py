@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from topozarr.arenas import limit_arenas
 from topozarr.errors import UsageError, WriteStopped
 
 # Stop adding levels once the coarsest one fits in a web-map tile of about this many cells.
@@ -335,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        # This process is ours: fewer malloc arenas lower the writers' peak RSS (arenas.py).
+        # Before any command starts the writers' threads.
+        limit_arenas()
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if args.debug:
