@@ -17,7 +17,6 @@ from topozarr_engine.shards import zarr_json
 from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.sinks import CallableSink, ZarrShardSink
 from zarr.codecs import BloscCodec, ZstdCodec
-from zarr.codecs.sharding import ShardingCodecIndexLocation
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -36,7 +35,7 @@ def _sharded(store, path, shape, dtype, *, fill, location="end", compressors="au
         serializer=ShardingCodec(
             chunk_shape=(4, 6),
             codecs=inner,
-            index_location=ShardingCodecIndexLocation(location),
+            index_location=location,  # a str: zarr 3.4 no longer calls its enum with a value
         ),
         compressors=None,
         fill_value=fill,
