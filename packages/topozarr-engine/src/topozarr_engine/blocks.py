@@ -8,7 +8,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 
-__all__ = ["array_block_shape", "empty_value", "is_all_fill", "materialize"]
+__all__ = ["array_block_shape", "empty_value", "is_all_fill", "materialize", "same_fill"]
 
 
 def materialize(block: Any) -> np.ndarray:
@@ -83,3 +83,13 @@ def array_block_shape(arr: Any) -> tuple[int, ...]:
     if shards is not None:
         return tuple(int(s) for s in shards)
     return tuple(int(c) for c in arr.chunks)
+
+
+def same_fill(a: Any, b: Any) -> bool:
+    """True when fill values ``a`` and ``b`` mark the same cells (NaN equal to NaN)."""
+    if a is None or b is None:
+        return False
+    try:
+        return bool(a == b) or bool(np.isnan(a) and np.isnan(b))
+    except (TypeError, ValueError):
+        return False

@@ -20,7 +20,6 @@ __all__ = [
     "check_destinations",
     "level0_shape",
     "read_back",
-    "same_fill",
     "shards_outside",
 ]
 
@@ -64,16 +63,6 @@ def shards_outside(lv: LevelState, cells: Region) -> frozenset[tuple[int, ...]]:
     every = shards_of(Region.from_bounds([0] * len(lv.shape), list(lv.shape)), lv.shard)
     meets = set(shards_of(cells, lv.shard))
     return frozenset(s for s in every if s not in meets)
-
-
-def same_fill(a: Any, b: Any) -> bool:
-    """True when fill values ``a`` and ``b`` mark the same cells (NaN equal to NaN)."""
-    if a is None or b is None:
-        return False
-    try:
-        return bool(a == b) or bool(np.isnan(a) and np.isnan(b))
-    except (TypeError, ValueError):
-        return False
 
 
 def check_destinations(

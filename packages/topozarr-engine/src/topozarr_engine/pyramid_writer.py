@@ -12,7 +12,7 @@ import numpy as np
 
 from topozarr_engine import kernel
 from topozarr_engine.accumulate import LevelAccumulator
-from topozarr_engine.blocks import array_block_shape, is_all_fill
+from topozarr_engine.blocks import array_block_shape, is_all_fill, same_fill
 from topozarr_engine.buffers import BufferPool
 from topozarr_engine.errors import RegionError
 from topozarr_engine.pyramid_levels import (
@@ -20,7 +20,6 @@ from topozarr_engine.pyramid_levels import (
     check_destinations,
     level0_shape,
     read_back,
-    same_fill,
     shards_outside,
 )
 from topozarr_engine.region import Region

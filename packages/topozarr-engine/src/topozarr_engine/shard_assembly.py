@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from topozarr_engine import kernel, shards
+from topozarr_engine.blocks import same_fill
 from topozarr_engine.buffers import BufferPool
 from topozarr_engine.region import Region
 from topozarr_engine.storage.native import NativeWriter
@@ -86,7 +87,7 @@ class ChunkedShards:
         self.chunk = tuple(int(n) for n in builder.chunk_shape)
         self.dtype = np.dtype(dst.dtype)
         self.empty = empty
-        self.empty_is_fill = _same(empty, dst.fill_value)
+        self.empty_is_fill = same_fill(empty, dst.fill_value)
         self.store = store
         self.skip_empty = skip_empty
         self.pool = BufferPool(self.dtype, max_free=_MAX_FREE)
@@ -178,15 +179,6 @@ class ChunkedShards:
         """Open shards."""
         with self.cond:
             return len(self.open)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return False
-    try:
-        return bool(a == b) or bool(np.isnan(a) and np.isnan(b))
-    except (TypeError, ValueError):
-        return False
 
 
 def _store_python(dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
