@@ -28,12 +28,11 @@ import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
 import zarr
 from obstore.store import S3Store
+from s3_pyramid import small_pyramid, synthetic_dem
 from topozarr_engine.storage import StoreError, store_errors
 from topozarr_engine.storage.native_config import target_config as s3_target_config
 from topozarr_engine.storage.retry import S3_RETRY_CONFIG
 from zarr.storage import ObjectStore
-
-from topozarr import create_pyramid
 
 pytestmark = pytest.mark.s3
 
@@ -42,35 +41,6 @@ FAST = 30.0  # seconds: every failure case must be reported within this
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def synthetic_dem(ny: int = 96, nx: int = 160, seed: int = 7) -> xr.Dataset:
-    """A float32 DEM with a NaN sea and scattered NaNs, descending latitude, EPSG:4326."""
-    rng = np.random.default_rng(seed)
-    lat = 60.0 - 0.25 * (np.arange(ny) + 0.5)
-    lon = -20.0 + 0.25 * (np.arange(nx) + 0.5)
-    yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    z = 900.0 * np.sin(yy / 9.0) * np.cos(xx / 13.0) + rng.normal(0.0, 25.0, (ny, nx))
-    z = z.astype(np.float32)
-    z[z < -250] = np.nan
-    z[rng.random(z.shape) < 0.05] = np.nan
-    ds = xr.Dataset(
-        {"elevation": (("lat", "lon"), z, {"units": "m", "long_name": "elevation"})},
-        coords={"lat": lat, "lon": lon},
-    )
-    return ds.proj.assign_crs(spatial_ref="EPSG:4326")
-
-
-def small_pyramid() -> Any:
-    # Small chunks and shards, so every level has several shard objects.
-    return create_pyramid(
-        synthetic_dem(),
-        levels=3,
-        x_dim="lon",
-        y_dim="lat",
-        target_chunk_bytes=2048,
-        chunks_per_shard=2,
-    )
 
 
 def local_objects(root: Path) -> dict[str, bytes]:

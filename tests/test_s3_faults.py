@@ -23,14 +23,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-import xarray as xr
 import xproj  # noqa: F401  (registers .proj)
 import zarr
 from faultproxy import FaultProxy, Faults
+from s3_pyramid import small_pyramid, synthetic_dem
 from topozarr_engine.storage import StoreError
 from zarr.storage import ObjectStore
-
-from topozarr import create_pyramid
 
 pytestmark = pytest.mark.s3
 
@@ -38,34 +36,6 @@ TOPOZARR = str(Path(sys.executable).parent / "topozarr")
 FLAKY = Faults(put_503=0.2, reset=0.1, delay=0.05, delay_s=3.0, seed=11)
 CLIENT_TIMEOUT = "1s"  # shorter than FLAKY.delay_s: a held-back reply is a timeout
 SMALL_BUDGET_S = 1.5
-
-
-def synthetic_dem(ny: int = 96, nx: int = 160, seed: int = 3) -> xr.Dataset:
-    """A float32 DEM with a NaN sea and scattered NaNs, EPSG:4326."""
-    rng = np.random.default_rng(seed)
-    lat = 60.0 - 0.25 * (np.arange(ny) + 0.5)
-    lon = -20.0 + 0.25 * (np.arange(nx) + 0.5)
-    yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    z = 900.0 * np.sin(yy / 9.0) * np.cos(xx / 13.0) + rng.normal(0.0, 25.0, (ny, nx))
-    z = z.astype(np.float32)
-    z[z < -250] = np.nan
-    z[rng.random(z.shape) < 0.05] = np.nan
-    ds = xr.Dataset(
-        {"elevation": (("lat", "lon"), z, {"units": "m"})}, coords={"lat": lat, "lon": lon}
-    )
-    return ds.proj.assign_crs(spatial_ref="EPSG:4326")
-
-
-def small_pyramid() -> Any:
-    # Small chunks and shards: dozens of shard objects, so every fault is hit several times.
-    return create_pyramid(
-        synthetic_dem(),
-        levels=3,
-        x_dim="lon",
-        y_dim="lat",
-        target_chunk_bytes=2048,
-        chunks_per_shard=2,
-    )
 
 
 def direct(server: Any, prefix: str) -> ObjectStore:
