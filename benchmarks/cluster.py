@@ -12,13 +12,20 @@ machine's drift falls on all of them, and each round gives its own ratios.
 workers' peak RSS (VmHWM, read in each worker process): a block task's memory is bounded by
 the tile budget, so it should not grow with the source. Timings on a shared machine are noisy:
 read the per-round ratios.
+
+Each round also times the codec-bound limit of ``peers.py`` (in a child process: decode the
+source once and encode every level's bytes with the same codecs, on both cores, storing
+nothing). No writer with these codecs can beat it, so ``as_datatree / limit`` is the largest
+speed-up over ``as_datatree().to_zarr`` that any writer could show on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -69,6 +76,15 @@ def _print_plan(pyramid: Any, threads: int) -> None:
     )
 
 
+def _codec_bound(size: str) -> float:
+    """Seconds of ``peers.py``'s codec-bound child on the DEM of ``size`` (our default layout)."""
+    out = DATA / "out-codec-bound.zarr"
+    cmd = [sys.executable, str(HERE / "peers.py"), "--child", "codec-bound", "--dataset", "dem"]
+    cmd += ["--size", size, "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+
+
 def speed(size: str, rounds: int) -> None:
     src = make_source("dem", size)
     print(f"DEM {size}: shape {src.shape}, float32, {describe(src)}; {LEVELS} levels")
@@ -87,22 +103,28 @@ def speed(size: str, rounds: int) -> None:
         rows = []
         for r in range(rounds):
             times = {name: _timed(run, out) for name, run in contenders.items()}
+            times["limit"] = _codec_bound(size)
             rows.append(times)
             print(
                 f"round {r + 1}: cluster {times['cluster']:.1f} s, as_datatree().to_zarr "
-                f"{times['datatree']:.1f} s, threads {times['threads']:.1f} s; "
+                f"{times['datatree']:.1f} s, threads {times['threads']:.1f} s, codec-bound "
+                f"limit {times['limit']:.1f} s; "
                 f"datatree/cluster {times['datatree'] / times['cluster']:.2f}x, "
-                f"cluster/threads {times['cluster'] / times['threads']:.2f}x"
+                f"cluster/threads {times['cluster'] / times['threads']:.2f}x, "
+                f"datatree/limit {times['datatree'] / times['limit']:.2f}x"
             )
     finally:
         client.close()
         cluster.close()
     vs_tree = [t["datatree"] / t["cluster"] for t in rows]
     vs_threads = [t["cluster"] / t["threads"] for t in rows]
+    vs_limit = [t["datatree"] / t["limit"] for t in rows]
     print(
         f"median: as_datatree().to_zarr is {statistics.median(vs_tree):.2f}x the cluster write "
         f"(target >= 3x); the cluster write is {statistics.median(vs_threads):.2f}x the "
-        "threaded writer on 2 threads (target <= 1.3x)"
+        "threaded writer on 2 threads (target <= 1.3x); as_datatree().to_zarr is "
+        f"{statistics.median(vs_limit):.2f}x the codec-bound limit (the most any writer with "
+        "these codecs could gain over it)"
     )
 
 
