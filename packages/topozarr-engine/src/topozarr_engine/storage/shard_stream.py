@@ -40,10 +40,11 @@ _PARTIAL = re.compile(r"\..+" + re.escape(PARTIAL_MARKER) + r"[0-9a-f]{32}")
 
 
 def local_root(store: Any) -> Path | None:
-    """The directory of a writable zarr-python ``LocalStore``, else ``None``."""
+    """The directory of a writable zarr-python ``LocalStore``, else ``None`` (also where the
+    platform has no ``os.pwrite``, which streams write with)."""
     from zarr.storage import LocalStore
 
-    if isinstance(store, LocalStore) and not store.read_only:
+    if isinstance(store, LocalStore) and not store.read_only and hasattr(os, "pwrite"):
         return Path(store.root)
     return None
 
