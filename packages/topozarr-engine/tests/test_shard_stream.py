@@ -300,3 +300,28 @@ def test_a_killed_write_leaves_no_partial_shard_and_a_rerun_removes_only_ours(
         np.testing.assert_allclose(dst[:], want, rtol=1e-6, equal_nan=True)
     assert remove_partial_shards(tmp_path) == []
     assert os.path.exists(foreign[0])
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_shard_whose_chunk_failed_is_never_stored(tmp_path, monkeypatch, where):
+    # One thread's chunk fails; another thread delivers the shard's last piece and closes it.
+    store = zarr.storage.LocalStore(tmp_path) if where == "local" else zarr.storage.MemoryStore()
+    values = dem((16, 24), np.float32, nan_frac=0.0)
+    arr = _sharded(store, values.shape, np.float32, fill=np.nan, location="end",
+                   compressors=(ZstdCodec(level=1),))  # fmt: skip
+    chunked = shard_assembly.chunked_shards(arr, ZarrShardSink(), arr.fill_value)
+    assert (chunked.streams is not None) == (where == "local")
+    sregion = Region.from_bounds([0, 0], [8, 12])
+    top, bottom = Region.from_bounds([0, 0], [4, 12]), Region.from_bounds([4, 0], [8, 12])
+    failing = chunked.add((0, 0), sregion, top, values[top.slices])
+    with monkeypatch.context() as mp:
+        mp.setattr(shard_assembly.ChunkedShards, "_put", lambda self, job: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            chunked.encode(failing)
+    chunked.encode(chunked.add((0, 0), sregion, bottom, values[bottom.slices]))
+    with pytest.raises(RuntimeError, match=r"shard \(0, 0\) not stored"):
+        chunked.close((0, 0))
+    reader = zarr.open_array(store, path="a", mode="r")
+    assert np.isnan(reader[sregion.slices]).all()  # nothing stored: all fill
+    assert not _partials(tmp_path)
+    assert chunked.builder.open_shards == 0

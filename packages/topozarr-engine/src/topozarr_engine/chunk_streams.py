@@ -102,6 +102,13 @@ class ChunkStreams:
             self.streams.delete(self.key_of(list(shard)))
         return False
 
+    def drop(self, shard: Index) -> None:
+        """Drop ``shard``'s stream unstored (one of its chunks failed)."""
+        with self.lock:
+            stream = self.open.pop(shard, None)
+        if stream is not None:
+            stream.abort()
+
     def abort(self) -> None:
         """Drop every open stream's temporary file (the write failed)."""
         with self.lock:

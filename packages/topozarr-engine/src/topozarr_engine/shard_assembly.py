@@ -45,11 +45,13 @@ _MAX_FREE = 8
 
 @dataclass
 class _Open:
-    """One open shard: inner chunks still being filled (buffer, cells missing) and encodes
-    running outside the lock."""
+    """One open shard: inner chunks still being filled (buffer, cells missing), encodes
+    running outside the lock, and whether one of them failed (the shard must not be stored
+    without that chunk)."""
 
     partial: dict[Index, tuple[np.ndarray, int]] = field(default_factory=dict)
     pending: int = 0
+    failed: bool = False
 
 
 @dataclass
@@ -144,23 +146,29 @@ class ChunkedShards:
     def encode(self, jobs: list[_Job]) -> None:
         """Encode complete inner chunks into their shards (the GIL is released meanwhile)."""
         t0 = time.perf_counter()
+        done = 0  # jobs encoded: a failure leaves the shards of the others unstorable
         try:
             for job in jobs:
-                data = self._whole(job.data)
-                if data is not None:
-                    raw = data.reshape(-1).view(np.uint8)
-                    if self.streams is not None:
-                        self.streams.put(job.shard, job.position, raw)
-                    else:
-                        self.builder.put_chunk(list(job.shard), list(job.position), raw)
-                if job.pooled and job.data is not None:
-                    self.pool.give(job.data)
+                self._put(job)
+                done += 1
         finally:
             add_encode(time.perf_counter() - t0)
             with self.cond:
-                for job in jobs:
+                for i, job in enumerate(jobs):
                     self.open[job.shard].pending -= 1
+                    self.open[job.shard].failed |= i >= done
                 self.cond.notify_all()
+
+    def _put(self, job: _Job) -> None:
+        data = self._whole(job.data)
+        if data is not None:
+            raw = data.reshape(-1).view(np.uint8)
+            if self.streams is not None:
+                self.streams.put(job.shard, job.position, raw)
+            else:
+                self.builder.put_chunk(list(job.shard), list(job.position), raw)
+        if job.pooled and job.data is not None:
+            self.pool.give(job.data)
 
     def _whole(self, data: np.ndarray | None) -> np.ndarray | None:
         """A C-contiguous whole inner chunk (padded past the array's edge), or ``None`` when
@@ -182,6 +190,13 @@ class ChunkedShards:
             self.cond.wait_for(lambda: self.open[shard].pending == 0)
             state = self.open.pop(shard)
         assert not state.partial, f"shard {shard} closed with inner chunks unfilled"
+        if state.failed:
+            # Another thread's encode or write of one of its chunks failed (and raised there).
+            if self.streams is not None:
+                self.streams.drop(shard)
+            else:
+                self.builder.finish(list(shard))  # only to free the chunks it holds
+            raise RuntimeError(f"shard {shard} not stored: one of its inner chunks failed")
         return bool(self.store(self.dst, shard, self.builder, self.skip_empty))
 
     def __len__(self) -> int:
