@@ -193,6 +193,7 @@ def test_kill_and_resume_local(tmp_path: Path, source: Path, io: str) -> None:
     reference_write(source, str(clean))
     assert_same_levels(str(store), str(clean))
     assert not (store / ".topozarr-write").exists()
+    assert not [p for p in store.rglob("*") if ".topozarr-partial-" in p.name]
 
 
 def s3_keys(zstore: Any, prefix: str) -> list[str]:
@@ -277,6 +278,45 @@ def test_resume_refuses_a_journal_of_other_tiling_rules(
         _interrupt(pyramid, store)
     with pytest.raises(PlanError, match=r"another plan.*different tiles"):
         pyramid.write(str(store), resume=True, **WRITE)
+
+
+def test_a_resume_removes_the_shards_being_streamed_and_nothing_else(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from topozarr_engine import shard_assembly
+    from topozarr_engine.storage.shard_stream import PARTIAL_MARKER, ShardStream
+
+    from topozarr import create_pyramid
+
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    store = tmp_path / "out.zarr"
+    pyramid = create_pyramid(ds, **CREATE)
+    calls = {"n": 0}
+    append = ShardStream.append
+
+    def fails_mid_shard(self: Any, position: int, data: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] > 30:
+            raise OSError(28, "No space left on device")
+        append(self, position, data)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(ShardStream, "append", fails_mid_shard)
+        # As after a kill: the temporary files of the shards being streamed stay.
+        mp.setattr(shard_assembly.ChunkedShards, "abort", lambda self: None)
+        with pytest.raises(Exception, match="No space left"):
+            pyramid.write(str(store), **WRITE)
+    partial = [p for p in store.rglob("*") if PARTIAL_MARKER in p.name]
+    assert partial, "the write failed while shards were being streamed"
+    foreign = [partial[0].with_name("notes.txt"), partial[0].with_name(".0.0.partial")]
+    for p in foreign:
+        p.write_text("not topozarr's")
+    pyramid.write(str(store), resume=True, **WRITE)
+    assert not [p for p in store.rglob("*") if PARTIAL_MARKER in p.name]
+    assert all(p.read_text() == "not topozarr's" for p in foreign)
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(str(store), str(clean))
 
 
 def _interrupt(pyramid: Any, store: Path) -> None:

@@ -17,8 +17,9 @@ Algorithm (docs/design.md, "Engine (`topozarr-engine`) and `Pyramid.write`"):
    chunks rather than level 0's shards). Deep-level shards are finalised from the accumulator.
 4. Tiles are visited in Z-order over the spatial axes, so with power-of-two edges the tiles
    under a coarse shard are one contiguous run and few shards are open at once. Peak memory
-   is about ``workers x tile x 3`` plus the encoded bytes of one open shard per level (plus
-   the deep levels' accumulators, which are small: they are the coarsest levels).
+   is about ``workers x tile x 3`` plus the encoded bytes of one open shard per level (none
+   where the sink streams shards to a local directory: ``chunk_streams``), plus the deep
+   levels' accumulators, which are small: they are the coarsest levels.
 5. Written levels are never read back; regions whose values are all fill are not written.
 6. With a ``journal`` (a :class:`~topozarr_engine.tilelog.TileLog`), each finished tile task is
    recorded; a rerun of the same plan skips finished tiles and replays, from ``replay_from``

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -168,6 +169,17 @@ class PyramidWriter(RegionWriter):
                     feeds_open = True
                     level0_open |= lv.level == 0
         return feeds_open, level0_open
+
+    def run(self, executor: ThreadPoolExecutor | None = None) -> list[Future[None]]:
+        """Run the tiles; on the writer's own pool a failure also drops the temporary files
+        of shards still being streamed (on a shared pool the next write or resume does)."""
+        try:
+            return super().run(executor)
+        except BaseException:
+            for lv in self.levels.values():
+                if lv.chunked is not None:
+                    lv.chunked.abort()
+            raise
 
     def plan(self) -> list[tuple[Index, bool]]:
         """The tiles to run, each with whether it is a replay."""

@@ -6,7 +6,9 @@ inner chunks per shard that is 64 MiB per float32 shard and level. Here a shard 
 encoded bytes of its finished inner chunks (in the kernel's ``ShardBuilder``) plus decoded
 buffers of only the inner chunks still being filled. An inner chunk is encoded as soon as its
 last cell is in, outside the level's lock; the shard (chunks + index, the ``sharding_indexed``
-layout) is stored when its last tile is in and its chunks are encoded.
+layout) is stored when its last tile is in and its chunks are encoded. Where the sink streams
+shards (a local directory), each encoded chunk goes to storage at once instead of being held
+(:mod:`topozarr_engine.chunk_streams`).
 
 Used only where the kernel knows the array's codecs and the writer's sink stores whole shards
 itself (:class:`~topozarr_engine.storage.sinks.ZarrShardSink` with zarr-python's whole-shard
@@ -27,6 +29,7 @@ import numpy as np
 from topozarr_engine import kernel, shards
 from topozarr_engine.blocks import same_fill
 from topozarr_engine.buffers import BufferPool
+from topozarr_engine.chunk_streams import ChunkStreams
 from topozarr_engine.region import Region
 from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.sinks import ZarrShardSink
@@ -42,11 +45,13 @@ _MAX_FREE = 8
 
 @dataclass
 class _Open:
-    """One open shard: inner chunks still being filled (buffer, cells missing) and encodes
-    running outside the lock."""
+    """One open shard: inner chunks still being filled (buffer, cells missing), encodes
+    running outside the lock, and whether one of them failed (the shard must not be stored
+    without that chunk)."""
 
     partial: dict[Index, tuple[np.ndarray, int]] = field(default_factory=dict)
     pending: int = 0
+    failed: bool = False
 
 
 @dataclass
@@ -74,6 +79,8 @@ class ChunkedShards:
     store
         ``store(dst, shard, builder, skip_empty)``: finishes and stores shard ``shard`` (see
         :func:`chunked_shards`); returns whether anything was stored.
+        Or a :class:`ChunkStreams`: finished inner chunks go to its shard streams as they
+        are encoded, not to ``builder``, and its :meth:`ChunkStreams.store` stores a shard.
     skip_empty
         An all-fill shard is not stored (the array is fresh); else its key is deleted.
     """
@@ -82,13 +89,14 @@ class ChunkedShards:
         self, builder: Any, dst: Any, empty: Any, store: Any, *, skip_empty: bool = True
     ) -> None:
         self.builder = builder
+        self.streams = store if isinstance(store, ChunkStreams) else None
         self.dst = dst
         self.shape = tuple(int(n) for n in dst.shape)
         self.chunk = tuple(int(n) for n in builder.chunk_shape)
         self.dtype = np.dtype(dst.dtype)
         self.empty = empty
         self.empty_is_fill = same_fill(empty, dst.fill_value)
-        self.store = store
+        self.store = store if self.streams is None else self.streams.store
         self.skip_empty = skip_empty
         self.pool = BufferPool(self.dtype, max_free=_MAX_FREE)
         self.open: dict[Index, _Open] = {}
@@ -138,20 +146,29 @@ class ChunkedShards:
     def encode(self, jobs: list[_Job]) -> None:
         """Encode complete inner chunks into their shards (the GIL is released meanwhile)."""
         t0 = time.perf_counter()
+        done = 0  # jobs encoded: a failure leaves the shards of the others unstorable
         try:
             for job in jobs:
-                data = self._whole(job.data)
-                if data is not None:
-                    raw = data.reshape(-1).view(np.uint8)
-                    self.builder.put_chunk(list(job.shard), list(job.position), raw)
-                if job.pooled and job.data is not None:
-                    self.pool.give(job.data)
+                self._put(job)
+                done += 1
         finally:
             add_encode(time.perf_counter() - t0)
             with self.cond:
-                for job in jobs:
+                for i, job in enumerate(jobs):
                     self.open[job.shard].pending -= 1
+                    self.open[job.shard].failed |= i >= done
                 self.cond.notify_all()
+
+    def _put(self, job: _Job) -> None:
+        data = self._whole(job.data)
+        if data is not None:
+            raw = data.reshape(-1).view(np.uint8)
+            if self.streams is not None:
+                self.streams.put(job.shard, job.position, raw)
+            else:
+                self.builder.put_chunk(list(job.shard), list(job.position), raw)
+        if job.pooled and job.data is not None:
+            self.pool.give(job.data)
 
     def _whole(self, data: np.ndarray | None) -> np.ndarray | None:
         """A C-contiguous whole inner chunk (padded past the array's edge), or ``None`` when
@@ -173,12 +190,30 @@ class ChunkedShards:
             self.cond.wait_for(lambda: self.open[shard].pending == 0)
             state = self.open.pop(shard)
         assert not state.partial, f"shard {shard} closed with inner chunks unfilled"
+        if state.failed:
+            # Another thread's encode or write of one of its chunks failed (and raised there).
+            if self.streams is not None:
+                self.streams.drop(shard)
+            else:
+                self.builder.finish(list(shard))  # only to free the chunks it holds
+            raise RuntimeError(f"shard {shard} not stored: one of its inner chunks failed")
         return bool(self.store(self.dst, shard, self.builder, self.skip_empty))
 
     def __len__(self) -> int:
         """Open shards."""
         with self.cond:
             return len(self.open)
+
+    @property
+    def peak_held_bytes(self) -> int | None:
+        """The most encoded chunk bytes held at once when they are streamed (``None``: they
+        are held in the kernel's builder until their shard is stored)."""
+        return None if self.streams is None else self.streams.peak_held_bytes
+
+    def abort(self) -> None:
+        """The write failed: drop the temporary files of streamed shards still open."""
+        if self.streams is not None:
+            self.streams.abort()
 
 
 def _store_python(dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
@@ -226,11 +261,24 @@ def chunked_shards(
         store = _store_python
     else:
         return None
+    path = str(arr.store_path.path)
     try:
-        builder = kernel.ShardBuilder(str(arr.store_path.path), shards.zarr_json(arr))
+        doc = shards.zarr_json(arr)
+        builder = kernel.ShardBuilder(path, doc)
     except (ValueError, TypeError, AttributeError):
         return None
+    store = _streams(sink, dst, path, doc, builder) or store
     return ChunkedShards(builder, dst, empty, store, skip_empty=skip_empty)
+
+
+def _streams(sink: Any, dst: Any, path: str, doc: bytes, builder: Any) -> ChunkStreams | None:
+    """Chunk streams when the sink streams ``dst``'s shards (``io="python"`` on a local
+    directory), else ``None``."""
+    opener = sink.shard_streams(dst) if isinstance(sink, ZarrShardSink) else None
+    if opener is None:
+        return None
+    grid = tuple(s // c for s, c in zip(builder.shard_shape, builder.chunk_shape, strict=True))
+    return ChunkStreams(path, doc, grid, opener)
 
 
 def count_write(timer: RegionTimer | None, region: Region, stored: bool, itemsize: int) -> None:

@@ -57,6 +57,7 @@ def write_append(w: WriteRun) -> tuple[dict[Any, Any], AppendPlan]:
     journal.plan = {**plan, "append_from": append.old}
     journal.acquire(resume=resume)
     try:
+        w.target.remove_partial_shards()  # left by a killed write that streamed shards
         if stored is None:
             journal.forget(keep_levels=False)
             journal.start()

@@ -312,6 +312,8 @@ def _write_under_lease(
     """Lay out, compute and (when complete) publish; the caller holds the lease."""
     published_before = w.options.mode != "w" and is_published(existing, w.pyramid)
     arrays = _lay_out(w, journal, resuming, existing, published_before)
+    # Shards a killed write was streaming (temporary files, never read as chunks).
+    w.target.remove_partial_shards()
     timers = _run_passes(w, journal, arrays, passes)
     for level in w.requested:
         journal.mark_level(level)

@@ -7,6 +7,8 @@
 - :mod:`.errors`: the one error translator (``StoreError``); :mod:`.secrets` the one scrubber.
 - :mod:`.native` / :mod:`.native_config`: the kernel's native writer and where it writes.
 - :mod:`.sinks`: the :class:`ShardSink` protocol both write paths implement.
+- :mod:`.shard_stream` / :mod:`.shard_index`: shards streamed chunk by chunk to a local
+  directory (temporary file, index, rename), and the removal of those a write left behind.
 
 docs/design.md ("Adding a storage backend") walks a new backend through these files.
 """

@@ -2,7 +2,8 @@
 
 Two implementations: :class:`ZarrShardSink` (``io="python"``: whole shards encoded by the
 kernel or zarr-python and stored through the zarr store, anything else through
-``array[region] = block``) and :class:`~topozarr_engine.storage.native.NativeWriter`
+``array[region] = block``; on a local directory it also streams shards built chunk by chunk,
+:meth:`ZarrShardSink.shard_streams`) and :class:`~topozarr_engine.storage.native.NativeWriter`
 (``io="rust"``: whole shards encoded and uploaded by the kernel). ``tests/storage`` of the
 engine holds the conformance tests every sink passes.
 """
@@ -16,6 +17,8 @@ import numpy as np
 
 from topozarr_engine import shards
 from topozarr_engine.region import Region
+from topozarr_engine.storage.shard_index import ShardIndex
+from topozarr_engine.storage.shard_stream import LocalShardStreams, local_root
 
 __all__ = ["CallableSink", "ShardSink", "ZarrShardSink", "shard_sink"]
 
@@ -42,6 +45,18 @@ class ZarrShardSink:
 
     def write_region(self, dst: Any, region: Region, block: np.ndarray) -> None:
         shards.write_region(dst, region, block)
+
+    def shard_streams(self, dst: Any) -> LocalShardStreams | None:
+        """Streams of ``dst``'s shards, for a writer that builds them inner chunk by inner
+        chunk (each chunk goes to storage when encoded, not held until the shard is whole);
+        ``None`` unless ``dst`` is a sharded array of a local directory (``LocalStore``) whose
+        index codecs are known (:class:`~topozarr_engine.storage.shard_index.ShardIndex`)."""
+        arr = getattr(dst, "_async_array", None)
+        root = None if arr is None else local_root(arr.store_path.store)
+        if root is None:
+            return None
+        index = ShardIndex.from_metadata(shards.zarr_json(arr))
+        return None if index is None else LocalShardStreams(root, index)
 
     def flush(self) -> None:
         """Nothing to wait for: every write was stored when it returned."""

@@ -23,6 +23,7 @@ from topozarr_engine.storage.s3 import (
     open_s3_store,
     s3_zarr_store,
 )
+from topozarr_engine.storage.shard_stream import local_root, remove_partial_shards
 from topozarr_engine.storage.urls import parse_url
 
 __all__ = ["StorageTarget", "open_for_reading", "open_object_store", "resolve_target"]
@@ -87,6 +88,13 @@ class StorageTarget:
     def portable(self) -> bool:
         """Another process can reopen the store (the target pickles)."""
         return self.reopen is not None
+
+    def remove_partial_shards(self) -> int:
+        """Remove the temporary files of shards a cut-short write was streaming
+        (:mod:`~topozarr_engine.storage.shard_stream`; local directories only, other files
+        are left alone); returns how many. Call it holding the write lease, before writing."""
+        root = local_root(self.store)
+        return 0 if root is None else len(remove_partial_shards(root))
 
     def check_access(self) -> None:
         """For S3, one LIST request: :class:`~topozarr_engine.storage.StoreError` naming an

@@ -1,0 +1,117 @@
+"""Inner chunks of open shards written to storage as soon as they are encoded.
+
+:class:`~topozarr_engine.shard_assembly.ChunkedShards` holds a shard as the encoded bytes of
+its finished inner chunks until its last tile is in: with 16x16 chunks per shard that is the
+compressed size of a whole shard per open shard and level (hundreds of MiB for a large DEM).
+Where the sink can stream a shard (a local directory:
+:meth:`~topozarr_engine.storage.sinks.ZarrShardSink.shard_streams`), :class:`ChunkStreams`
+appends each encoded chunk to its shard's :class:`~topozarr_engine.storage.shard_stream.ShardStream`
+instead, and the shard is published (index, rename) when closed. Encoded bytes are then held
+only between a chunk's encode and its append, by the thread doing both.
+
+The kernel encodes each chunk, with the array's own codec chain: a thread's own
+``ShardBuilder`` gets the one chunk and finishes the shard at once, and the chunk's bytes are
+that one-chunk shard without its index (whose size :class:`ShardIndex` knows).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from topozarr_engine import kernel
+from topozarr_engine.storage.shard_stream import LocalShardStreams, ShardStream
+
+__all__ = ["ChunkStreams"]
+
+Index = tuple[int, ...]
+
+
+class ChunkStreams:
+    """One array's open shard streams, fed inner chunk by inner chunk.
+
+    Parameters
+    ----------
+    path, doc
+        The array's store path and ``zarr.json`` document (what ``ShardBuilder`` takes).
+    grid
+        Inner chunks per shard along each axis.
+    streams
+        Opens the shard streams (the sink's
+        :meth:`~topozarr_engine.storage.sinks.ZarrShardSink.shard_streams`).
+    """
+
+    def __init__(
+        self, path: str, doc: bytes, grid: tuple[int, ...], streams: LocalShardStreams
+    ) -> None:
+        self.path = path
+        self.doc = doc
+        self.grid = grid
+        self.streams = streams
+        self.key_of = kernel.ShardBuilder(path, doc).key
+        self.open: dict[Index, ShardStream] = {}
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        #: Encoded bytes held now (encoded, not yet appended), and the most ever held.
+        self.held_bytes = 0
+        self.peak_held_bytes = 0
+
+    def _builder(self) -> Any:
+        """This thread's ``ShardBuilder`` (a chunk is put and finished by one thread)."""
+        builder = getattr(self.local, "builder", None)
+        if builder is None:
+            builder = self.local.builder = kernel.ShardBuilder(self.path, self.doc)
+        return builder
+
+    def put(self, shard: Index, position: Index, raw: np.ndarray) -> None:
+        """Encode the whole inner chunk ``raw`` (C-ordered bytes) at ``position`` of ``shard``
+        and append it to the shard's stream; a chunk of fill values only is left out."""
+        builder = self._builder()
+        builder.put_chunk(list(shard), list(position), raw)
+        alone = builder.finish(list(shard))
+        if alone is None:
+            return
+        index = self.streams.index
+        size = len(alone) - index.size
+        chunk = memoryview(alone)[index.size :] if index.at_start else memoryview(alone)[:size]
+        self._held(size)
+        try:
+            with self.lock:
+                stream = self.open.get(shard)
+                if stream is None:
+                    stream = self.open[shard] = self.streams.open(self.key_of(list(shard)))
+            stream.append(int(np.ravel_multi_index(position, self.grid)), chunk)
+        finally:
+            self._held(-size)
+
+    def _held(self, nbytes: int) -> None:
+        with self.lock:
+            self.held_bytes += nbytes
+            self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
+
+    def store(self, dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
+        """Publish ``shard`` (its chunks are all put); returns whether anything was stored.
+        An all-fill shard is not stored, and its key is deleted unless ``skip_empty``."""
+        with self.lock:
+            stream = self.open.pop(shard, None)
+        if stream is not None and stream.commit():
+            return True
+        if not skip_empty:
+            self.streams.delete(self.key_of(list(shard)))
+        return False
+
+    def drop(self, shard: Index) -> None:
+        """Drop ``shard``'s stream unstored (one of its chunks failed)."""
+        with self.lock:
+            stream = self.open.pop(shard, None)
+        if stream is not None:
+            stream.abort()
+
+    def abort(self) -> None:
+        """Drop every open stream's temporary file (the write failed)."""
+        with self.lock:
+            streams, self.open = list(self.open.values()), {}
+        for stream in streams:
+            stream.abort()

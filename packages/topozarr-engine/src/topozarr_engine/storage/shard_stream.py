@@ -1,0 +1,155 @@
+"""Shards streamed to a local directory inner chunk by inner chunk (a store capability).
+
+A writer that fills a shard over many calls need not hold its encoded chunks until the last
+one is in: :class:`ShardStream` appends each to a temporary file next to the shard's key and,
+on :meth:`ShardStream.commit`, writes the index (:class:`~.shard_index.ShardIndex`) and renames
+the file onto the key with ``os.replace``, so a reader sees the whole shard or none of it.
+
+The temporary name, ``.<key's name>.topozarr-partial-<32 hex digits>``, is no chunk key (zarr
+chunk keys do not start with a dot) and marks the file as ours: a write killed mid-shard leaves
+it behind, and the next write or resume of the store removes such files
+(:func:`remove_partial_shards`) and nothing else.
+
+Only :func:`local_root` stores (zarr-python's ``LocalStore``) take streams; others store whole
+shards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from topozarr_engine.storage.shard_index import ShardIndex
+
+__all__ = [
+    "PARTIAL_MARKER",
+    "LocalShardStreams",
+    "ShardStream",
+    "local_root",
+    "remove_partial_shards",
+]
+
+#: What the temporary file of a streamed shard has in its name.
+PARTIAL_MARKER = ".topozarr-partial-"
+_PARTIAL = re.compile(r"\..+" + re.escape(PARTIAL_MARKER) + r"[0-9a-f]{32}")
+
+
+def local_root(store: Any) -> Path | None:
+    """The directory of a writable zarr-python ``LocalStore``, else ``None`` (also where the
+    platform has no ``os.pwrite``, which streams write with)."""
+    from zarr.storage import LocalStore
+
+    if isinstance(store, LocalStore) and not store.read_only and hasattr(os, "pwrite"):
+        return Path(store.root)
+    return None
+
+
+def remove_partial_shards(root: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of streamed shards under ``root`` (a write was cut short);
+    returns them. Files of any other name are left alone."""
+    removed = []
+    for parent, _, files in os.walk(root):
+        for name in files:
+            if _PARTIAL.fullmatch(name):
+                path = Path(parent, name)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+class LocalShardStreams:
+    """Opens :class:`ShardStream` s of one array's shards under a local store's ``root``."""
+
+    def __init__(self, root: Path, index: ShardIndex) -> None:
+        self.root = root
+        self.index = index
+
+    def open(self, key: str) -> ShardStream:
+        """A stream of the shard at store key ``key`` (no file until its first chunk)."""
+        return ShardStream(self.root / key, self.index)
+
+    def delete(self, key: str) -> None:
+        """Remove the shard at ``key``, if stored (an all-fill shard over an older one)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / key).unlink()
+
+
+class ShardStream:
+    """One shard written chunk by chunk to a temporary file, then renamed onto its key.
+
+    Appends may come from several threads. No file descriptor is held between calls: a write
+    that fails elsewhere leaves at most the temporary file, never an open handle.
+    """
+
+    def __init__(self, path: Path, index: ShardIndex) -> None:
+        self.path = path
+        self.index = index
+        self.entries = index.empty()
+        self.temp: Path | None = None
+        # Chunk bytes start after the index when it comes first.
+        self.end = index.size if index.at_start else 0
+        self.lock = threading.Lock()
+
+    def append(self, position: int, data: bytes | memoryview) -> None:
+        """Write the encoded inner chunk at C-order ``position`` of the shard."""
+        with self.lock:
+            if self.temp is None:
+                self.temp = self._create()
+            at = self.end
+            self.end += len(data)
+            self.entries[position] = (at, len(data))
+            # Written under the lock: appends to one file are short and sequential anyway.
+            self._write(data, at)
+
+    def _create(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        return temp
+
+    def _write(self, data: bytes | memoryview, at: int) -> None:
+        assert self.temp is not None
+        _pwrite_all(self.temp, data, at)
+
+    def commit(self) -> bool:
+        """Write the index and publish the shard; ``False`` (nothing stored) when no chunk
+        was appended. The temporary file is removed if this fails."""
+        with self.lock:
+            temp, self.temp = self.temp, None
+        if temp is None:
+            return False
+        try:
+            index = self.index.encode(self.entries)
+            _pwrite_all(temp, index, 0 if self.index.at_start else self.end)
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        return True
+
+    def abort(self) -> None:
+        """Drop what was appended (the temporary file)."""
+        with self.lock:
+            temp, self.temp = self.temp, None
+        if temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _pwrite_all(path: Path, data: bytes | memoryview, at: int) -> None:
+    """Write all of ``data`` at offset ``at`` of the existing file ``path``."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(fd, view, at)
+            view, at = view[n:], at + n
+    finally:
+        os.close(fd)
