@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import zarr
 from _plan_testing import make_dataset, requires_dask
-from test_write import SMALL
+from _write_testing import SMALL
 from topozarr_plan import PlanError, create_pyramid
 
 # A power-of-two scale and a small offset: unpacking and repacking are exact in floats, so

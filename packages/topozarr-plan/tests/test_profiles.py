@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import zarr
 from _plan_testing import make_dataset
-from test_write import SMALL
+from _write_testing import SMALL
 from topozarr_plan import create_pyramid
 
 

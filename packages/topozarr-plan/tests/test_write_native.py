@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zarr
 from _plan_testing import make_dataset
-from test_write import SMALL, assert_levels, int_with_fill, is_published, with_holes
+from _write_testing import SMALL, assert_levels, int_with_fill, is_published, with_holes
 from topozarr_plan import create_pyramid
 from zarr.storage import LocalStore, MemoryStore
 
