@@ -95,3 +95,20 @@ def write_levels(values, dsts, *, executor=None, after_read=None, **options):
     hooks = WriteHooks(on_read=after_read, **{k: v for k, v in options.items() if k in hook_names})
     spec = PyramidSpec(**{k: v for k, v in options.items() if k not in hook_names})
     return write_pyramid_arrays(values, dsts, spec, hooks, executor)
+
+
+class Dies(Exception):
+    """The failure a test injects into a write (a killed process, as far as the write sees)."""
+
+
+def dies_after_reads(n: int):  # type: ignore[no-untyped-def]
+    """An ``after_read`` hook that raises :class:`Dies` on read ``n + 1``, and the list of the
+    regions read so far (the first ``n`` tiles are written, then the write fails)."""
+    reads: list = []
+
+    def after_read(region, block):  # type: ignore[no-untyped-def]
+        reads.append(region)
+        if len(reads) > n:
+            raise Dies
+
+    return after_read, reads

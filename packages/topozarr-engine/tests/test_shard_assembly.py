@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 from _engine_reference import reference_reduce
-from _engine_testing import dem, make_array, write_levels
+from _engine_testing import dem, dies_after_reads, make_array, write_levels
 from topozarr_core import NativeStore, ShardBuilder
 from topozarr_engine import coarsened_shape, shard_assembly, tiles
 from topozarr_engine.buffers import BufferPool
@@ -221,10 +221,6 @@ def test_unknown_sinks_keep_whole_shard_buffers(tmp_path):
     assert shard_assembly.chunked_shards(dst, native, np.nan) is not None
 
 
-class Dies(Exception):
-    pass
-
-
 def _dem_levels(store, shape, factors):
     dsts, strides = _levels(store, np.zeros(shape, np.float32), factors, chunks=4, shards=2)
     return dsts, strides
@@ -280,12 +276,7 @@ def test_a_resumed_write_rereads_tiles_whose_level0_shard_was_not_stored():
     a = dem((40, 56), np.float32, nan_frac=0.2)
     dsts, strides = _dem_levels(store, a.shape, [1, 2, 4, 8])
     first = MemoryTileLog()
-    reads = []
-
-    def stop_after(region, block):
-        reads.append(region)
-        if len(reads) > 7:
-            raise Dies
+    stop_after, _ = dies_after_reads(7)
 
     options = {"strides": strides, "method": "mean", "source_chunks": (4, 4)}
     with pytest.raises(Exception, match="Dies"):

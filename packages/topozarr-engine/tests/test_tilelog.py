@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _engine_reference import reference_reduce
-from _engine_testing import make_array, write_levels
+from _engine_testing import dies_after_reads, make_array, write_levels
 from topozarr_engine import Region, coarsened_shape
 from topozarr_engine.tilelog import MemoryTileLog, TileHistory
 from zarr.storage import MemoryStore
@@ -40,22 +40,13 @@ def expect(a, dsts, strides):
         np.testing.assert_allclose(dst[...], want, rtol=1e-6, equal_nan=True, err_msg=str(level))
 
 
-class Dies(Exception):
-    pass
-
-
 @pytest.mark.parametrize("budget", [1, 2**30])
 def test_a_resumed_write_skips_finished_tiles_and_equals_a_clean_one(budget):
     a = dem((40, 56))
     store = MemoryStore()
     dsts, strides = arrays(store, a.shape, [1, 2, 4, 8])
     first = MemoryTileLog()
-    reads = []
-
-    def stop_after(region, block):
-        reads.append(region)
-        if len(reads) > 7:
-            raise Dies
+    stop_after, reads = dies_after_reads(7)
 
     with pytest.raises(Exception, match="Dies"):
         write_levels(
