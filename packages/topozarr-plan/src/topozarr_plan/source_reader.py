@@ -16,17 +16,23 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from xarray.backends.zarr import ZarrArrayWrapper
-from xarray.core import indexing
+
+try:  # xarray internals: if a release renames them, every source is read through xarray
+    from xarray.backends.zarr import ZarrArrayWrapper
+    from xarray.core.indexing import (
+        BasicIndexer,
+        CopyOnWriteArray,
+        LazilyIndexedArray,
+        MemoryCachedArray,
+    )
+
+    _XARRAY_KNOWN = True
+except ImportError:  # pragma: no cover
+    _XARRAY_KNOWN = False
 
 __all__ = ["ENV_VAR", "NativeSource", "native_reader"]
 
 ENV_VAR = "TOPOZARR_NATIVE_SOURCE"
-
-# The wrappers xarray puts around a backend array that change neither values nor order:
-# caching and copy-on-write. A CF decoder (scale/offset, masking, time decoding) is another
-# wrapper class, so anything outside this list (and LazilyIndexedArray) means "not safe".
-_TRANSPARENT = (indexing.MemoryCachedArray, indexing.CopyOnWriteArray)
 
 
 class NativeSource:
@@ -93,10 +99,14 @@ def native_reader(var: xr.Variable) -> NativeSource | None:
 
 def _whole_zarr_array(var: xr.Variable) -> Any:
     """The zarr.Array behind ``var`` if ``var`` is all of it in stored order, else None."""
+    if not _XARRAY_KNOWN:
+        return None
     data = var._data  # xarray has no public accessor to the backend array
-    while isinstance(data, _TRANSPARENT):
+    # Caching and copy-on-write change neither values nor order. A CF decoder (scale/offset,
+    # masking, times) is another wrapper class, so anything else means "not safe".
+    while isinstance(data, MemoryCachedArray | CopyOnWriteArray):
         data = data.array
-    if not isinstance(data, indexing.LazilyIndexedArray):
+    if not isinstance(data, LazilyIndexedArray):
         return None  # numpy, dask, or a vectorized / transposed lazy index
     inner = data.array
     if not isinstance(inner, ZarrArrayWrapper) or not _identity(data.key, inner.shape):
@@ -107,7 +117,7 @@ def _whole_zarr_array(var: xr.Variable) -> Any:
 
 def _identity(key: Any, shape: tuple[int, ...]) -> bool:
     """Whether a lazy basic index selects every element in stored order."""
-    if not isinstance(key, indexing.BasicIndexer) or len(key.tuple) != len(shape):
+    if not isinstance(key, BasicIndexer) or len(key.tuple) != len(shape):
         return False
     return all(
         isinstance(k, slice) and k.indices(n) == (0, n, 1)
