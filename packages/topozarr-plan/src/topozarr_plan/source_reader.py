@@ -89,7 +89,7 @@ def native_reader(var: xr.Variable) -> NativeSource | None:
     if not isinstance(zarray.store, LocalStore):
         return None  # zarrs reads the local filesystem only
     try:
-        reader = NativeSource(str(Path(zarray.store.root)), zarray.path)
+        reader = NativeSource(str(Path(zarray.store.root).absolute()), zarray.path)
     except (ValueError, TypeError, OSError):
         return None  # codecs or a data type zarrs does not decode: zarr-python does
     if reader.shape != var.shape or reader.dtype != var.dtype:

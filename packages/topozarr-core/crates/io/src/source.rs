@@ -75,9 +75,8 @@ impl SourceArray {
             message: format!("opening zarr store {root:?}: {e}"),
         })?;
         let node = format!("/{}", path.trim_matches('/'));
-        let array = Array::open(Arc::new(store), &node).map_err(|e| {
-            KernelError::Invalid(format!("opening zarr array {label}: {e}"))
-        })?;
+        let array = Array::open(Arc::new(store), &node)
+            .map_err(|e| KernelError::Invalid(format!("opening zarr array {label}: {e}")))?;
         let dtype = numpy_name(array.data_type()).ok_or_else(|| {
             KernelError::UnsupportedDtype(format!(
                 "zarr array {label} has data type {}, not one topozarr reads natively",
@@ -142,7 +141,12 @@ impl SourceArray {
         let whole = ArraySubset::new_with_shape(shape.clone());
         // SAFETY: this one view covers the whole buffer and no other view of it exists.
         let mut view = unsafe {
-            ArrayBytesFixedDisjointView::new(UnsafeCellSlice::new(out), self.itemsize, &shape, whole)
+            ArrayBytesFixedDisjointView::new(
+                UnsafeCellSlice::new(out),
+                self.itemsize,
+                &shape,
+                whole,
+            )
         }
         .map_err(|e| KernelError::Invalid(format!("output view: {e}")))?;
         self.array
@@ -170,8 +174,7 @@ mod tests {
 
     /// A 5 x 7 int16 array in 2 x 3 chunks; chunk (0, 0) is never stored.
     fn write_fixture(root: &std::path::Path) -> Vec<i16> {
-        let store: ReadableWritableListableStorage =
-            Arc::new(FilesystemStore::new(root).unwrap());
+        let store: ReadableWritableListableStorage = Arc::new(FilesystemStore::new(root).unwrap());
         let array = ArrayBuilder::new(vec![5, 7], vec![2, 3], "int16", FillValue::from(-9i16))
             .build(store, "/a")
             .unwrap();
