@@ -138,3 +138,19 @@ def test_native_write_equals_the_xarray_write(tmp_path, monkeypatch, io, dtype, 
         a, b = native[f"{level}/data"], plain[f"{level}/data"]
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a[...], b[...], err_msg=f"level {level}")
+
+
+def test_an_array_in_a_group(tmp_path):
+    ds = make_dataset(40, 40).drop_vars("spatial_ref")
+    ds.to_zarr(tmp_path / "s.zarr", group="g/h", consolidated=False)
+    var = xr.open_zarr(tmp_path / "s.zarr", group="g/h", chunks=None, consolidated=False)["data"]
+    reader = native_reader(var.variable)
+    assert reader is not None
+    np.testing.assert_array_equal(reader[(slice(3, 37), slice(0, 40))], var[3:37].values)
+
+
+def test_not_for_a_memory_store():
+    store = zarr.storage.MemoryStore()
+    make_dataset(32, 32).drop_vars("spatial_ref").to_zarr(store, consolidated=False)
+    var = xr.open_zarr(store, chunks=None, consolidated=False)["data"].variable
+    assert native_reader(var) is None
