@@ -386,6 +386,28 @@ class ShardBuilder:
         shard deletes the key when ``delete_empty`` (else nothing is stored). Returns whether
         a shard was stored."""
 
+@final
+class SourceArray:
+    """A Zarr array (v3 or v2) in a local directory, opened for region reads decoded by zarrs.
+
+    ``SourceArray(root, path="", *, concurrency=1)`` opens the array at ``path`` under the
+    directory ``root``: ``ValueError`` if there is none or zarrs cannot decode its codecs,
+    ``TypeError`` if its data type is not one of ``DTYPES``. ``concurrency`` is how many chunks
+    zarrs decodes at once within one read (topozarr reads one tile per writer thread already).
+    """
+
+    def __new__(cls, root: str, path: str = "", *, concurrency: int = 1) -> SourceArray: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def dtype(self) -> str:
+        """The numpy name of the stored data type (native byte order when read)."""
+
+    def read(self, start: Sequence[int], stop: Sequence[int]) -> npt.NDArray[Any]:
+        """A new C-ordered array of ``self[start:stop]`` (one bound per axis); missing chunks
+        read as the array's fill value. The GIL is released while zarrs reads and decodes;
+        ``ValueError`` for a region outside the array, ``OSError`` for a storage failure."""
+
 __all__ = [
     "DTYPES",
     "MAX_NDIM",
@@ -396,6 +418,7 @@ __all__ = [
     "NativeStore",
     "ShardBuilder",
     "ShardEncoder",
+    "SourceArray",
     "UploadGroup",
     "__version__",
     "block_reduce",

@@ -40,6 +40,7 @@ __all__ = [
     "NativeStore",
     "ShardBuilder",
     "ShardEncoder",
+    "SourceArray",
     "UploadGroup",
     "block_reduce",
     "check_features",
@@ -99,7 +100,7 @@ def _check_version() -> None:
 
 
 #: Kernel classes newer than some kernels that carry the same version number.
-_REQUIRED_FEATURES = ("ShardBuilder",)
+_REQUIRED_FEATURES = ("ShardBuilder", "SourceArray")
 
 
 def check_features(core: Any = topozarr_core) -> None:
@@ -127,3 +128,4 @@ check_features()
 pyramid_tile = topozarr_core.pyramid_tile
 Accumulator = topozarr_core.Accumulator
 ShardBuilder = topozarr_core.ShardBuilder
+SourceArray = topozarr_core.SourceArray

@@ -26,6 +26,8 @@ from topozarr_engine.region import coarsened_shape
 from topozarr_engine.storage import StorageTarget
 from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 
+from topozarr_plan.source_reader import native_reader
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -152,7 +154,9 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+")
         for lv in {0, job.base, *job.levels}
     }
-    values: Any = job.source
+    # Opened here, on the worker: a plain local Zarr source is read by the kernel (zarrs) when
+    # that gives xarray's values exactly (source_reader.py), else through xarray.
+    values: Any = native_reader(job.source) or job.source
     if job.base:
         values, block = arrays[job.base], _base_region(job, arrays, block)
     elif 0 not in job.written and arrays[0].dtype == job.source.dtype:

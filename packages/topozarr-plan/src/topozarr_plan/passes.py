@@ -32,6 +32,8 @@ from topozarr_engine.pool import cancel_all, wait_all
 from topozarr_engine.resources import available_memory
 from topozarr_engine.tiles import plan_tiles
 
+from topozarr_plan.source_reader import native_reader
+
 if TYPE_CHECKING:
     from topozarr_plan.journal import PassLog, WriteJournal
     from topozarr_plan.pyramid import Pyramid
@@ -252,7 +254,9 @@ def run_pass(w: WriteRun, job: PassJob) -> dict[str, int]:
     for index, name in enumerate(spatial):
         var = pyramid.source[name].variable
         log = journal.pass_log(job.pass_index, index, native) if journal is not None else None
-        values = append.sources[name] if append is not None else var
+        # A plain local Zarr source is read by the kernel (zarrs) when that gives xarray's
+        # values exactly (source_reader.py); an append's sources are left as they are.
+        values = append.sources[name] if append is not None else (native_reader(var) or var)
 
         if log is not None:
             logs.append(log)

@@ -1,5 +1,5 @@
 //! The `topozarr_core._core` extension: registration only. Each exposed group has its own file
-//! (`reduce`, `accumulator`, `methods`, `native`, `secrets`); `convert` turns Python arguments into kernel
+//! (`reduce`, `accumulator`, `methods`, `native`, `source`, `secrets`); `convert` turns Python arguments into kernel
 //! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
 //! crates `topozarr-kernel` and `topozarr-io`.
 mod accumulator;
@@ -10,6 +10,7 @@ mod methods;
 mod native;
 mod reduce;
 mod secrets;
+mod source;
 
 use pyo3::prelude::*;
 use topozarr_kernel::{fast, pool};
@@ -31,5 +32,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<native::ShardEncoder>()?;
     m.add_class::<native::UploadGroup>()?;
     m.add_class::<builder::ShardBuilder>()?;
+    m.add_class::<source::SourceArray>()?;
     Ok(())
 }
