@@ -12,7 +12,7 @@ import zarr
 from _plan_testing import make_dataset, requires_dask
 from topozarr_plan import create_pyramid
 from topozarr_plan import passes as passes_module
-from topozarr_plan.source_reader import ENV_VAR, NativeSource, native_reader
+from topozarr_plan.source_reader import ENV_VAR, NativeSource, native_array, native_reader
 
 SMALL = {"target_chunk_bytes": 1024, "chunks_per_shard": 2}
 
@@ -154,3 +154,25 @@ def test_not_for_a_memory_store():
     make_dataset(32, 32).drop_vars("spatial_ref").to_zarr(store, consolidated=False)
     var = xr.open_zarr(store, chunks=None, consolidated=False)["data"].variable
     assert native_reader(var) is None
+
+
+def test_a_stored_sharded_level_reads_what_zarr_python_reads(tmp_path, monkeypatch):
+    # The cluster's stage 2 reads the level 0 stage 1 stored: sharded, with absent shards.
+    store = zarr.storage.LocalStore(tmp_path / "p.zarr")
+    root = zarr.create_group(store)
+    level = root.create_array(
+        "0/data", shape=(70, 90), chunks=(8, 16), shards=(16, 32), dtype="float32",
+        fill_value=np.nan,
+    )  # fmt: skip
+    values = np.random.default_rng(5).normal(size=(70, 90)).astype(np.float32)
+    values[values > 1.5] = np.nan
+    values[:16, :32] = np.nan  # an all-fill shard, not stored
+    level[...] = values
+    reader = native_array(zarr.open_array(store, path="0/data", mode="r"))
+    assert reader is not None
+    np.testing.assert_array_equal(reader[(slice(0, 70), slice(0, 90))], level[...])
+    np.testing.assert_array_equal(reader[(slice(5, 41), slice(17, 89))], level[5:41, 17:89])
+    memory = zarr.create_array(zarr.storage.MemoryStore(), shape=(4, 4), dtype="f4")
+    assert native_array(memory) is None
+    monkeypatch.setenv(ENV_VAR, "0")
+    assert native_array(zarr.open_array(store, path="0/data", mode="r")) is None

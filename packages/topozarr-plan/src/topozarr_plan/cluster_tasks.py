@@ -26,7 +26,7 @@ from topozarr_engine.region import coarsened_shape
 from topozarr_engine.storage import StorageTarget
 from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 
-from topozarr_plan.source_reader import native_reader
+from topozarr_plan.source_reader import native_array, native_reader
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -157,10 +157,12 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
     # Opened here, on the worker: a plain local Zarr source is read by the kernel (zarrs) when
     # that gives xarray's values exactly (source_reader.py), else through xarray.
     values: Any = native_reader(job.source) or job.source
+    # Stage 2 reads a level stage 1 stored (through zarrs when the store is a local directory).
     if job.base:
-        values, block = arrays[job.base], _base_region(job, arrays, block)
+        stored = arrays[job.base]
+        values, block = native_array(stored) or stored, _base_region(job, arrays, block)
     elif 0 not in job.written and arrays[0].dtype == job.source.dtype:
-        values = arrays[0]  # stage 2: the stored level 0 holds the source's values
+        values = native_array(arrays[0]) or arrays[0]  # it holds the source's values
     native = job.target.native_writer() if job.io == "rust" else None
     # a None first destination: level 0 is read as the source but not written (stage 2)
     dsts: list[_Window | None] = [

@@ -30,7 +30,7 @@ try:  # xarray internals: if a release renames them, every source is read throug
 except ImportError:  # pragma: no cover
     _XARRAY_KNOWN = False
 
-__all__ = ["ENV_VAR", "NativeSource", "native_reader"]
+__all__ = ["ENV_VAR", "NativeSource", "native_array", "native_reader"]
 
 ENV_VAR = "TOPOZARR_NATIVE_SOURCE"
 
@@ -79,22 +79,31 @@ def native_reader(var: xr.Variable) -> NativeSource | None:
     ``scale_factor`` / ``add_offset`` and no ``_FillValue`` mask other than a float NaN fill
     (which masks NaN to NaN: a no-op).
     """
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
     zarray = _whole_zarr_array(var)
     if zarray is None or not _values_undecoded(var, zarray):
+        return None
+    reader = native_array(zarray)
+    if reader is None or reader.shape != var.shape or reader.dtype != var.dtype:
+        return None
+    return reader
+
+
+def native_array(zarray: Any) -> NativeSource | None:
+    """A native reader of a ``zarr.Array`` in a ``LocalStore`` (its stored values, as
+    ``zarray[...]`` gives them), else None; also None with ``TOPOZARR_NATIVE_SOURCE=0``.
+
+    The cluster's stage 2 reads the levels stage 1 stored through it.
+    """
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     from zarr.storage import LocalStore
 
     if not isinstance(zarray.store, LocalStore):
         return None  # zarrs reads the local filesystem only
     try:
-        reader = NativeSource(str(Path(zarray.store.root).absolute()), zarray.path)
+        return NativeSource(str(Path(zarray.store.root).absolute()), zarray.path)
     except (ValueError, TypeError, OSError):
         return None  # codecs or a data type zarrs does not decode: zarr-python does
-    if reader.shape != var.shape or reader.dtype != var.dtype:
-        return None
-    return reader
 
 
 def _whole_zarr_array(var: xr.Variable) -> Any:
