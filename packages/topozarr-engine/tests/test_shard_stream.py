@@ -17,6 +17,7 @@ from topozarr_core import ShardBuilder
 from topozarr_engine import coarsened_shape, shard_assembly
 from topozarr_engine.region import Region
 from topozarr_engine.shards import zarr_json
+from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.shard_index import ShardIndex
 from topozarr_engine.storage.shard_stream import (
     PARTIAL_MARKER,
@@ -159,6 +160,9 @@ def test_streams_only_for_writable_local_directories(tmp_path):
                         chunks=(2, 2), shards=(4, 4))  # fmt: skip
     assert sink.shard_streams(local) is not None
     assert sink.shard_streams(memory) is None
+    native = NativeWriter.local(str(tmp_path))
+    assert native.shard_streams(local) is not None
+    assert native.shard_streams(memory) is None
     readonly = zarr.open_array(zarr.storage.LocalStore(tmp_path, read_only=True), path="s")
     assert sink.shard_streams(readonly) is None
     assert shard_assembly.chunked_shards(memory, sink, np.nan).streams is None
@@ -192,17 +196,20 @@ def _spy_chunked(monkeypatch) -> list[shard_assembly.ChunkedShards]:
     return made
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 def test_a_pyramid_write_streams_its_shards_and_holds_at_most_a_chunk_per_thread(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, io
 ):
     # 16x16 tiles (level 0's shards); a level-2 shard (16 inner chunks of 4x4 cells) spans
-    # 4x4 tiles.
+    # 4x4 tiles. The native writer streams to a local directory as the zarr path does.
     a = dem((96, 128), np.float32, nan_frac=0.1)
     dsts, strides = _pyramid(tmp_path, a, [1, 2, 4])
     made = _spy_chunked(monkeypatch)
     workers = 2
+    sink = NativeWriter.local(str(tmp_path)) if io == "rust" else ZarrShardSink()
     write_levels(a, dsts, strides=strides, method="mean", max_region_bytes=1,
-                 max_workers=workers)  # fmt: skip
+                 max_workers=workers, sink=sink)  # fmt: skip
+    sink.flush()
     for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
         want = reference_reduce(a, st, "mean", None) if level else a
         np.testing.assert_allclose(dst[:], want, rtol=1e-6, equal_nan=True)

@@ -272,9 +272,9 @@ def chunked_shards(
 
 
 def _streams(sink: Any, dst: Any, path: str, doc: bytes, builder: Any) -> ChunkStreams | None:
-    """Chunk streams when the sink streams ``dst``'s shards (``io="python"`` on a local
+    """Chunk streams when the sink streams ``dst``'s shards (either io path, to a local
     directory), else ``None``."""
-    opener = sink.shard_streams(dst) if isinstance(sink, ZarrShardSink) else None
+    opener = sink.shard_streams(dst) if isinstance(sink, ZarrShardSink | NativeWriter) else None
     if opener is None:
         return None
     grid = tuple(s // c for s, c in zip(builder.shard_shape, builder.chunk_shape, strict=True))

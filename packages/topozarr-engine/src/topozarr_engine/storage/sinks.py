@@ -20,7 +20,7 @@ from topozarr_engine.region import Region
 from topozarr_engine.storage.shard_index import ShardIndex
 from topozarr_engine.storage.shard_stream import LocalShardStreams, local_root
 
-__all__ = ["CallableSink", "ShardSink", "ZarrShardSink", "shard_sink"]
+__all__ = ["CallableSink", "ShardSink", "ZarrShardSink", "local_shard_streams", "shard_sink"]
 
 
 @runtime_checkable
@@ -47,19 +47,24 @@ class ZarrShardSink:
         shards.write_region(dst, region, block)
 
     def shard_streams(self, dst: Any) -> LocalShardStreams | None:
-        """Streams of ``dst``'s shards, for a writer that builds them inner chunk by inner
-        chunk (each chunk goes to storage when encoded, not held until the shard is whole);
-        ``None`` unless ``dst`` is a sharded array of a local directory (``LocalStore``) whose
-        index codecs are known (:class:`~topozarr_engine.storage.shard_index.ShardIndex`)."""
-        arr = getattr(dst, "_async_array", None)
-        root = None if arr is None else local_root(arr.store_path.store)
-        if root is None:
-            return None
-        index = ShardIndex.from_metadata(shards.zarr_json(arr))
-        return None if index is None else LocalShardStreams(root, index)
+        """Streams of ``dst``'s shards (:func:`local_shard_streams`)."""
+        return local_shard_streams(dst)
 
     def flush(self) -> None:
         """Nothing to wait for: every write was stored when it returned."""
+
+
+def local_shard_streams(dst: Any) -> LocalShardStreams | None:
+    """Streams of ``dst``'s shards, for a writer that builds them inner chunk by inner chunk
+    (each chunk goes to storage when encoded, not held until the shard is whole); ``None``
+    unless ``dst`` is a sharded array of a local directory (``LocalStore``) whose index codecs
+    are known (:class:`~topozarr_engine.storage.shard_index.ShardIndex`)."""
+    arr = getattr(dst, "_async_array", None)
+    root = None if arr is None else local_root(arr.store_path.store)
+    if root is None:
+        return None
+    index = ShardIndex.from_metadata(shards.zarr_json(arr))
+    return None if index is None else LocalShardStreams(root, index)
 
 
 class CallableSink:
