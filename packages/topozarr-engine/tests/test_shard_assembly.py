@@ -99,6 +99,24 @@ def test_built_shards_read_back_with_zarr_python(location, dtype, fill, compress
     assert stored == 3 * 3 - 1
 
 
+@pytest.mark.parametrize("compressors", ["auto", [ZstdCodec(level=3)]])
+def test_encode_chunk_gives_bytes_zarr_pythons_inner_codecs_decode(compressors):
+    # What the chunk streams append: one inner chunk's bytes, kept by nobody.
+    store = zarr.storage.MemoryStore()
+    arr = _sharded(store, "a", (16, 24), np.int16, fill=-1, compressors=compressors)
+    builder = ShardBuilder("a", zarr_json(arr))
+    chunk = np.arange(24, dtype=np.int16).reshape(4, 6)
+    encoded = builder.encode_chunk(chunk.view(np.uint8))
+    assert builder.open_shards == 0
+    inner = zarr.create_array(
+        zarr.storage.MemoryStore(), shape=(4, 6), chunks=(4, 6), dtype=np.int16, fill_value=-1,
+        compressors=None if compressors == "auto" else compressors,
+    )  # fmt: skip
+    sync(inner.store.set("c/0/0", default_buffer_prototype().buffer.from_bytes(encoded)))
+    np.testing.assert_array_equal(inner[...], chunk)
+    assert builder.encode_chunk(np.full((4, 6), -1, np.int16).view(np.uint8)) is None
+
+
 def test_finish_of_an_all_fill_or_unknown_shard_is_none():
     store = zarr.storage.MemoryStore()
     arr = _sharded(store, "a", (16, 24), np.float32, fill=np.nan)

@@ -372,6 +372,10 @@ class ShardBuilder:
         """Encode inner chunk ``chunk`` (its position in the shard) of shard ``shard``: ``data``
         is the whole chunk as C-ordered raw bytes (``block.view(np.uint8)``)."""
 
+    def encode_chunk(self, data: npt.NDArray[Any]) -> bytes | None:
+        """The encoded bytes of one whole inner chunk (as ``put_chunk`` takes it), not kept;
+        ``None`` when it holds only the fill value."""
+
     def finish(self, shard: Sequence[int]) -> bytes | None:
         """The encoded shard, or ``None`` when no chunk holds anything but the fill value."""
 

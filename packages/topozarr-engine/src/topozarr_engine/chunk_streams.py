@@ -9,9 +9,8 @@ appends each encoded chunk to its shard's :class:`~topozarr_engine.storage.shard
 instead, and the shard is published (index, rename) when closed. Encoded bytes are then held
 only between a chunk's encode and its append, by the thread doing both.
 
-The kernel encodes each chunk, with the array's own codec chain: a thread's own
-``ShardBuilder`` gets the one chunk and finishes the shard at once, and the chunk's bytes are
-that one-chunk shard without its index (whose size :class:`ShardIndex` knows).
+The kernel encodes each chunk with the array's own codec chain (``ShardBuilder.encode_chunk``,
+which keeps nothing), the same encoder the held path uses.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from topozarr_engine import kernel
 from topozarr_engine.storage.shard_stream import LocalShardStreams, ShardStream
 
 __all__ = ["ChunkStreams"]
@@ -34,48 +32,33 @@ class ChunkStreams:
 
     Parameters
     ----------
-    path, doc
-        The array's store path and ``zarr.json`` document (what ``ShardBuilder`` takes).
-    grid
-        Inner chunks per shard along each axis.
+    builder
+        The array's ``topozarr_core.ShardBuilder`` (its encoder and shard keys).
     streams
         Opens the shard streams (the sink's
         :meth:`~topozarr_engine.storage.sinks.ZarrShardSink.shard_streams`).
     """
 
-    def __init__(
-        self, path: str, doc: bytes, grid: tuple[int, ...], streams: LocalShardStreams
-    ) -> None:
-        self.path = path
-        self.doc = doc
-        self.grid = grid
+    def __init__(self, builder: Any, streams: LocalShardStreams) -> None:
+        self.builder = builder
+        self.grid = tuple(
+            s // c for s, c in zip(builder.shard_shape, builder.chunk_shape, strict=True)
+        )
         self.streams = streams
-        self.key_of = kernel.ShardBuilder(path, doc).key
+        self.key_of = builder.key
         self.open: dict[Index, ShardStream] = {}
         self.lock = threading.Lock()
-        self.local = threading.local()
         #: Encoded bytes held now (encoded, not yet appended), and the most ever held.
         self.held_bytes = 0
         self.peak_held_bytes = 0
 
-    def _builder(self) -> Any:
-        """This thread's ``ShardBuilder`` (a chunk is put and finished by one thread)."""
-        builder = getattr(self.local, "builder", None)
-        if builder is None:
-            builder = self.local.builder = kernel.ShardBuilder(self.path, self.doc)
-        return builder
-
     def put(self, shard: Index, position: Index, raw: np.ndarray) -> None:
         """Encode the whole inner chunk ``raw`` (C-ordered bytes) at ``position`` of ``shard``
         and append it to the shard's stream; a chunk of fill values only is left out."""
-        builder = self._builder()
-        builder.put_chunk(list(shard), list(position), raw)
-        alone = builder.finish(list(shard))
-        if alone is None:
+        chunk = self.builder.encode_chunk(raw)
+        if chunk is None:
             return
-        index = self.streams.index
-        size = len(alone) - index.size
-        chunk = memoryview(alone)[index.size :] if index.at_start else memoryview(alone)[:size]
+        size = len(chunk)
         self._held(size)
         try:
             with self.lock:

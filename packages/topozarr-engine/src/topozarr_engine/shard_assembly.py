@@ -261,24 +261,15 @@ def chunked_shards(
         store = _store_python
     else:
         return None
-    path = str(arr.store_path.path)
     try:
-        doc = shards.zarr_json(arr)
-        builder = kernel.ShardBuilder(path, doc)
+        builder = kernel.ShardBuilder(str(arr.store_path.path), shards.zarr_json(arr))
     except (ValueError, TypeError, AttributeError):
         return None
-    store = _streams(sink, dst, path, doc, builder) or store
+    # Either io path streams to a local directory: each chunk stored once it is encoded.
+    opener = sink.shard_streams(dst)
+    if opener is not None:
+        store = ChunkStreams(builder, opener)
     return ChunkedShards(builder, dst, empty, store, skip_empty=skip_empty)
-
-
-def _streams(sink: Any, dst: Any, path: str, doc: bytes, builder: Any) -> ChunkStreams | None:
-    """Chunk streams when the sink streams ``dst``'s shards (either io path, to a local
-    directory), else ``None``."""
-    opener = sink.shard_streams(dst) if isinstance(sink, ZarrShardSink | NativeWriter) else None
-    if opener is None:
-        return None
-    grid = tuple(s // c for s, c in zip(builder.shard_shape, builder.chunk_shape, strict=True))
-    return ChunkStreams(path, doc, grid, opener)
 
 
 def count_write(timer: RegionTimer | None, region: Region, stored: bool, itemsize: int) -> None:

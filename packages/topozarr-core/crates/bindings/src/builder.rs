@@ -108,6 +108,19 @@ impl ShardBuilder {
         py.detach(|| self.put(shard, &chunk, bytes)).map_err(to_py)
     }
 
+    /// The encoded bytes of one whole inner chunk (as `put_chunk` takes it), without keeping
+    /// them: for a writer that streams each chunk into its shard's file. `None` when the chunk
+    /// holds only the fill value (it is left out of the shard).
+    fn encode_chunk<'py>(
+        &self,
+        py: Python<'py>,
+        data: PyReadonlyArrayDyn<'_, u8>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let bytes = chunk_bytes(&data)?;
+        let encoded = py.detach(|| self.asm.encode_chunk(bytes)).map_err(to_py)?;
+        Ok(encoded.map(|e| PyBytes::new(py, &e)))
+    }
+
     /// The encoded shard (its chunks' bytes and the index), or `None` when no chunk holds
     /// anything but the fill value; the shard is closed.
     fn finish<'py>(
