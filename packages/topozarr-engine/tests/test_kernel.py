@@ -31,10 +31,16 @@ def test_a_kernel_without_shard_builder_is_a_version_error():
     kernel.check_features(topozarr_core)  # the installed kernel has everything
     old = types.SimpleNamespace(__version__=topozarr_core.__version__, __file__="/old/_core.so")
     with pytest.raises(
-        KernelVersionError, match=r"has no ShardBuilder, SourceArray: it is older.*uv sync"
+        KernelVersionError,
+        match=r"has no ShardBuilder, SourceArray, Accumulator.export_states: it is older.*uv sync",
     ):
         kernel.check_features(old)
     # A kernel of the shard builder but not the native source reader is refused the same way.
     old.ShardBuilder = topozarr_core.ShardBuilder
-    with pytest.raises(KernelVersionError, match=r"has no SourceArray: it is older"):
+    with pytest.raises(KernelVersionError, match=r"has no SourceArray, Accumulator"):
+        kernel.check_features(old)
+    # An Accumulator without the cluster's partial states (export/merge) too.
+    old.SourceArray = topozarr_core.SourceArray
+    old.Accumulator = types.SimpleNamespace()
+    with pytest.raises(KernelVersionError, match=r"has no Accumulator.export_states: it is"):
         kernel.check_features(old)

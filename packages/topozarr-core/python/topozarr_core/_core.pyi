@@ -211,6 +211,39 @@ class Accumulator:
         missing.
         """
 
+    def export_states(self) -> bytes:
+        """Every level cell's partial state, row-major, `state_bytes` little-endian bytes each.
+
+        With `merge_states` in another process, partials cross machines (the cluster writer's
+        deep levels). Not for ``mode`` (``ValueError``: its states are histograms).
+        """
+
+    def merge_states(
+        self, data: bytes, shape: Sequence[int], offset: Sequence[int], stride: Sequence[int]
+    ) -> None:
+        """Merge exported states of an accumulator of the same dtype and method.
+
+        ``data`` holds ``shape`` cells whose first is this accumulator's cell ``offset``
+        (entries may be negative; cells outside this accumulator are ignored); ``stride`` is
+        their window size in native cells and pins this accumulator's as a `fold` does.
+        Merging is what folding their native cells here would give.
+        """
+
+    def coarsened(
+        self, factor: Sequence[int], *, phase: Sequence[int] | None = None
+    ) -> Accumulator:
+        """A new accumulator of the states of windows of ``factor`` of this one's cells.
+
+        Window ``j`` covers cells ``[j*factor - phase, (j+1)*factor - phase)``, partial windows
+        included (``phase``: how many cells of the first window lie before this accumulator);
+        its stride is this one's times ``factor``. Raises ``ValueError`` when nothing was
+        folded or merged yet (no stride), and for ``mode``.
+        """
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of one cell's state in `export_states` (0 for ``mode``: not exportable)."""
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the partial states."""

@@ -99,8 +99,17 @@ def _check_version() -> None:
         )
 
 
-#: Kernel classes newer than some kernels that carry the same version number.
-_REQUIRED_FEATURES = ("ShardBuilder", "SourceArray")
+#: Kernel classes (and methods, dotted) newer than some kernels that carry the same version.
+_REQUIRED_FEATURES = ("ShardBuilder", "SourceArray", "Accumulator.export_states")
+
+
+def _has(core: Any, feature: str) -> bool:
+    obj = core
+    for part in feature.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return True
 
 
 def check_features(core: Any = topozarr_core) -> None:
@@ -110,7 +119,7 @@ def check_features(core: Any = topozarr_core) -> None:
     whose extension was not rebuilt): it would otherwise fail with an ``AttributeError``
     halfway through a write.
     """
-    missing = [name for name in _REQUIRED_FEATURES if not hasattr(core, name)]
+    missing = [name for name in _REQUIRED_FEATURES if not _has(core, name)]
     if missing:
         raise KernelVersionError(
             f"the installed topozarr-core {getattr(core, '__version__', '?')} "

@@ -1,6 +1,6 @@
 //! The `Accumulator` class: one coarse level's partial states, folded tile by tile.
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyBytes, PyTuple};
 use topozarr_kernel::accumulate::LevelAccumulator;
 use topozarr_kernel::api;
 
@@ -66,6 +66,51 @@ impl Accumulator {
             .detach(|| inner.result(start.as_deref(), stop.as_deref()))
             .map_err(to_py)?;
         Ok(to_numpy(py, out))
+    }
+
+    /// Every cell's partial state as bytes (`state_bytes` each, row-major).
+    fn export_states<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let data = py.detach(|| inner.export_states()).map_err(to_py)?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (data, shape, offset, stride))]
+    fn merge_states(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+        shape: &Bound<'_, PyAny>,
+        offset: &Bound<'_, PyAny>,
+        stride: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let shape = parse_stride(shape, "shape")?;
+        let offset = parse_stride(offset, "offset")?;
+        let stride = parse_stride(stride, "stride")?;
+        let inner = &mut self.inner;
+        py.detach(|| inner.merge_states(data, &shape, &offset, &stride))
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (factor, *, phase=None))]
+    fn coarsened(
+        &self,
+        py: Python<'_>,
+        factor: &Bound<'_, PyAny>,
+        phase: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let factor = parse_stride(factor, "factor")?;
+        let phase = opt_index(phase, "phase")?;
+        let inner = &self.inner;
+        let out = py
+            .detach(|| inner.coarsened(&factor, phase.as_deref()))
+            .map_err(to_py)?;
+        Ok(Accumulator { inner: out })
+    }
+
+    #[getter]
+    fn state_bytes(&self) -> usize {
+        self.inner.state_bytes()
     }
 
     #[getter]

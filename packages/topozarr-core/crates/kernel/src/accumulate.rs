@@ -10,10 +10,13 @@ use crate::any::{AnyArray, AnyView, IntoAny};
 use crate::dtype::{fill_for, FillValue, Missing};
 use crate::error::{KernelError, Result};
 use crate::kernel::{squeeze, Args, Kernel};
-use crate::reduce::{as4, check_stride, stride_cells, Ax, ExtOp, Geom, Method, NearestOp, SumOp};
+use crate::reduce::{
+    as4, check_stride, stride_cells, Ax, ExtOp, Geom, Method, NearestOp, StateBytes, StateFold,
+    SumOp,
+};
 use ndarray::{s, Array4, ArrayView4, ArrayViewD, Zip};
 
-use crate::tile::NativeStates;
+use crate::tile::{states_of, NativeStates};
 
 /// Partial states of one whole level, fed tile by tile. Not thread-safe by itself: callers
 /// serialise `fold` (Python's borrow checking on the wrapping object does).
@@ -33,6 +36,86 @@ pub trait LevelAccumulator: Send + Sync {
     fn shape(&self) -> Vec<usize>;
     fn dtype(&self) -> &'static str;
     fn method(&self) -> Method;
+    /// Bytes of one cell's partial state in `export_states` (0: the states are not portable).
+    fn state_bytes(&self) -> usize {
+        0
+    }
+    /// Every cell's partial state, row-major, `state_bytes()` little-endian bytes each.
+    fn export_states(&self) -> Result<Vec<u8>> {
+        Err(not_portable(self.method()))
+    }
+    /// Merges states exported by an accumulator of the same dtype and method: a block of
+    /// `shape` cells whose first cell is this accumulator's cell `offset` (entries may be
+    /// negative: cells outside this accumulator are ignored). `stride` is the native stride of
+    /// their windows; it pins this accumulator's stride as a fold does.
+    fn merge_states(
+        &mut self,
+        _data: &[u8],
+        _shape: &[i64],
+        _offset: &[i64],
+        _stride: &[i64],
+    ) -> Result<()> {
+        Err(not_portable(self.method()))
+    }
+    /// A new accumulator of the states of windows of `factor` of this accumulator's cells:
+    /// window `j` covers cells `[j*f - phase, (j+1)*f - phase)` (partial windows included),
+    /// its stride this one's times `factor`.
+    fn coarsened(
+        &self,
+        _factor: &[i64],
+        _phase: Option<&[i64]>,
+    ) -> Result<Box<dyn LevelAccumulator>> {
+        Err(not_portable(self.method()))
+    }
+}
+
+fn not_portable(m: Method) -> KernelError {
+    KernelError::Invalid(format!(
+        "{} partial states cannot be exported, merged or coarsened (a histogram per cell)",
+        m.name()
+    ))
+}
+
+/// Pins an accumulator's stride on its first fold or merge; later ones must use the same.
+fn pin_stride(first: &mut Option<[usize; 4]>, stride: [usize; 4], nd: usize) -> Result<()> {
+    match *first {
+        None => {
+            stride_cells(&stride)?;
+            *first = Some(stride);
+        }
+        Some(s) if s != stride => {
+            return Err(KernelError::Invalid(format!(
+                "stride {:?} differs from the stride {:?} of earlier folds",
+                &stride[4 - nd..],
+                &s[4 - nd..]
+            )))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// For `nearest`: empties the first cell along every axis with a phase, whose window starts
+/// before the input (its top-left cell lies elsewhere and is kept there only).
+fn drop_leading<S: Copy>(states: &mut Array4<S>, phase: &[usize; 4], empty: S) {
+    let shape = states.shape().to_vec();
+    for i in (0..4).filter(|&i| phase[i] > 0 && shape[i] > 0) {
+        states.index_axis_mut(ndarray::Axis(i), 0).fill(empty);
+    }
+}
+
+/// Signed per-axis entries padded to 4-D with zeros.
+fn signed4(v: &[i64], ndim: usize, what: &'static str) -> Result<[i64; 4]> {
+    if v.len() != ndim {
+        return Err(KernelError::LengthMismatch {
+            what,
+            got: v.len(),
+            expected: ndim,
+        });
+    }
+    let mut out = [0i64; 4];
+    out[4 - ndim..].copy_from_slice(v);
+    Ok(out)
 }
 
 struct LevelAcc<T: Kernel, K: NativeStates<T>> {
@@ -90,20 +173,7 @@ pub(crate) fn fold_geometry<'a, T: Kernel>(
             i - (4 - nd)
         )));
     }
-    match *first_stride {
-        None => {
-            stride_cells(&stride)?;
-            *first_stride = Some(stride);
-        }
-        Some(s) if s != stride => {
-            return Err(KernelError::Invalid(format!(
-                "stride {:?} differs from the stride {:?} of earlier folds",
-                &stride[4 - nd..],
-                &s[4 - nd..]
-            )))
-        }
-        Some(_) => {}
-    }
+    pin_stride(first_stride, stride, nd)?;
     let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
     Ok((v, offset, phase, g))
 }
@@ -127,7 +197,7 @@ pub(crate) fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[
     Ok(out)
 }
 
-impl<T: Kernel, K: NativeStates<T>> LevelAccumulator for LevelAcc<T, K> {
+impl<T: Kernel, K: NativeStates<T> + 'static> LevelAccumulator for LevelAcc<T, K> {
     fn fold(
         &mut self,
         a: AnyView<'_>,
@@ -141,11 +211,7 @@ impl<T: Kernel, K: NativeStates<T>> LevelAccumulator for LevelAcc<T, K> {
         if self.method == Method::Nearest {
             // A window that starts before the tile has its top-left cell in another tile: drop
             // what this tile saw of it, so only the true top-left cell is ever kept.
-            let empty = self.op.empty();
-            let tshape = tile.shape().to_vec();
-            for i in (0..4).filter(|&i| phase[i] > 0 && tshape[i] > 0) {
-                tile.index_axis_mut(ndarray::Axis(i), 0).fill(empty);
-            }
+            drop_leading(&mut tile, &phase, self.op.empty());
         }
         let shape = self.states.shape().to_vec();
         let n: [usize; 4] =
@@ -226,6 +292,123 @@ impl<T: Kernel, K: NativeStates<T>> LevelAccumulator for LevelAcc<T, K> {
     fn method(&self) -> Method {
         self.method
     }
+
+    fn state_bytes(&self) -> usize {
+        <K::S as StateBytes>::SIZE
+    }
+
+    fn export_states(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        out.try_reserve_exact(self.states.len() * self.state_bytes())
+            .map_err(|_| KernelError::OutOfMemory(self.states.len() * self.state_bytes()))?;
+        for st in &self.states {
+            st.put(&mut out);
+        }
+        Ok(out)
+    }
+
+    fn merge_states(
+        &mut self,
+        data: &[u8],
+        shape: &[i64],
+        offset: &[i64],
+        stride: &[i64],
+    ) -> Result<()> {
+        let nd = self.ndim;
+        let mut shape = index_list(shape, nd, "shape")?;
+        shape[..4 - nd].fill(1); // the padding axes have length 1
+        let offset = signed4(offset, nd, "offset")?;
+        let stride = check_stride(stride, nd, "stride")?;
+        let size = self.state_bytes();
+        let cells: usize = shape.iter().product();
+        if data.len() != cells * size {
+            return Err(KernelError::Invalid(format!(
+                "{} bytes of states for shape {:?}: expected {} ({size} a cell)",
+                data.len(),
+                &shape[4 - nd..],
+                cells * size
+            )));
+        }
+        pin_stride(&mut self.stride, stride, nd)?;
+        let src = Array4::from_shape_vec(
+            shape,
+            data.chunks_exact(size)
+                .map(<K::S as StateBytes>::get)
+                .collect(),
+        )
+        .expect("cells");
+        let dst_shape = self.states.shape().to_vec();
+        // Source cells [lo, hi) land on this accumulator's cells [lo + offset, hi + offset).
+        let lo: [usize; 4] = std::array::from_fn(|i| clamp(-offset[i], shape[i]));
+        let hi: [usize; 4] =
+            std::array::from_fn(|i| clamp(dst_shape[i] as i64 - offset[i], shape[i]));
+        if (0..4).any(|i| lo[i] >= hi[i]) {
+            return Ok(());
+        }
+        let at = |i: usize, x: usize| (x as i64 + offset[i]) as usize;
+        let mut dst = self.states.slice_mut(s![
+            at(0, lo[0])..at(0, hi[0]),
+            at(1, lo[1])..at(1, hi[1]),
+            at(2, lo[2])..at(2, hi[2]),
+            at(3, lo[3])..at(3, hi[3])
+        ]);
+        let src = src.slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2], lo[3]..hi[3]]);
+        let op = &self.op;
+        Zip::from(&mut dst)
+            .and(&src)
+            .for_each(|d, s| op.merge(d, s));
+        Ok(())
+    }
+
+    fn coarsened(
+        &self,
+        factor: &[i64],
+        phase: Option<&[i64]>,
+    ) -> Result<Box<dyn LevelAccumulator>> {
+        let nd = self.ndim;
+        let Some(stride) = self.stride else {
+            return Err(KernelError::Invalid(
+                "nothing was folded or merged into this accumulator: it has no stride to coarsen"
+                    .into(),
+            ));
+        };
+        let factor = check_stride(factor, nd, "factor")?;
+        let phase = match phase {
+            Some(p) => index_list(p, nd, "phase")?,
+            None => [0; 4],
+        };
+        if let Some(i) = (0..4).find(|&i| phase[i] >= factor[i]) {
+            return Err(KernelError::Invalid(format!(
+                "phase {:?} must be smaller than factor {:?} on every axis (axis {})",
+                &phase[4 - nd..],
+                &factor[4 - nd..],
+                i - (4 - nd)
+            )));
+        }
+        let shape = self.states.shape();
+        let g: Geom = std::array::from_fn(|i| Ax::touched(shape[i], factor[i], phase[i]));
+        let mut states = states_of(
+            self.states.view(),
+            &g,
+            &StateFold(&self.op, std::marker::PhantomData),
+        );
+        if self.method == Method::Nearest {
+            drop_leading(&mut states, &phase, self.op.empty());
+        }
+        Ok(Box::new(LevelAcc::<T, K> {
+            op: self.op,
+            stride: Some(std::array::from_fn(|i| stride[i] * factor[i])),
+            method: self.method,
+            ndim: nd,
+            states,
+            _t: std::marker::PhantomData,
+        }))
+    }
+}
+
+/// `x` clamped to `[0, n]`.
+fn clamp(x: i64, n: usize) -> usize {
+    x.clamp(0, n as i64) as usize
 }
 
 pub(crate) fn elem_name<T: crate::dtype::Elem>(_: &ArrayViewD<'_, T>) -> &'static str {
@@ -373,5 +556,97 @@ mod tests {
             .unwrap();
             assert_eq!(acc.result(None, None).unwrap(), want, "{m}");
         }
+    }
+
+    /// Folds the columns `[c0, c1)` of `a` into a fresh accumulator over the level-`w` cells
+    /// they touch; returns it and the first cell's column.
+    fn column_part(
+        a: &ArrayD<i32>,
+        m: &str,
+        w: usize,
+        c0: usize,
+        c1: usize,
+    ) -> (Box<dyn LevelAccumulator>, usize) {
+        let first = c0 / w;
+        let n = c1.div_ceil(w) - first;
+        let rows = a.shape()[0].div_ceil(w);
+        let fill = Some(crate::dtype::FillValue::Int(3));
+        let mut acc = new_accumulator(&[rows as i64, n as i64], "int32", m, fill, true).unwrap();
+        let t = a.slice(s![.., c0..c1]).into_dyn();
+        let (w, ph) = (w as i64, (c0 % w) as i64);
+        acc.fold(t.into(), &[0, 0], &[w, w], Some(&[0, ph]))
+            .unwrap();
+        (acc, first)
+    }
+
+    fn direct(a: &ArrayD<i32>, m: &str, w: usize) -> AnyArray {
+        let (h, wd) = (a.shape()[0] / w * w, a.shape()[1] / w * w);
+        let cut = a.slice(s![..h, ..wd]).into_dyn();
+        let fill = Some(crate::dtype::FillValue::Int(3));
+        block_reduce(cut.into(), &[w as i64, w as i64], m, fill, true).unwrap()
+    }
+
+    #[test]
+    fn exported_states_merge_across_a_cut_window() {
+        let a = raster();
+        for m in ["mean", "sum", "max", "min", "nearest"] {
+            // Columns cut at 9: level-4 window 2 (columns 8..12) is split between the parts.
+            let (left, l0) = column_part(&a, m, 4, 0, 9);
+            let (right, r0) = column_part(&a, m, 4, 9, 17);
+            let fill = Some(crate::dtype::FillValue::Int(3));
+            let mut whole = new_accumulator(&[4, 5], "int32", m, fill, true).unwrap();
+            for (part, c) in [(&right, r0), (&left, l0)] {
+                let shape: Vec<i64> = part.shape().iter().map(|&n| n as i64).collect();
+                let data = part.export_states().unwrap();
+                assert_eq!(
+                    data.len(),
+                    part.state_bytes() * shape[0] as usize * shape[1] as usize
+                );
+                whole
+                    .merge_states(&data, &shape, &[0, c as i64], &[4, 4])
+                    .unwrap();
+            }
+            let got = whole.result(Some(&[0, 0]), Some(&[3, 4])).unwrap();
+            assert_eq!(got, direct(&a, m, 4), "{m}");
+        }
+    }
+
+    #[test]
+    fn coarsened_states_equal_the_coarser_level() {
+        let a = raster();
+        for m in ["mean", "sum", "max", "min", "nearest"] {
+            // Level-2 cells split at cell 3 (odd): the right part's first level-4 window
+            // starts one cell before it (phase 1).
+            let (left, _) = column_part(&a, m, 2, 0, 6);
+            let (right, r0) = column_part(&a, m, 2, 6, 17);
+            let fill = Some(crate::dtype::FillValue::Int(3));
+            let mut whole = new_accumulator(&[4, 5], "int32", m, fill, true).unwrap();
+            for (part, c) in [(&right, r0), (&left, 0)] {
+                let coarse = part.coarsened(&[2, 2], Some(&[0, (c % 2) as i64])).unwrap();
+                let shape: Vec<i64> = coarse.shape().iter().map(|&n| n as i64).collect();
+                let data = coarse.export_states().unwrap();
+                whole
+                    .merge_states(&data, &shape, &[0, (c / 2) as i64], &[4, 4])
+                    .unwrap();
+            }
+            let got = whole.result(Some(&[0, 0]), Some(&[3, 4])).unwrap();
+            assert_eq!(got, direct(&a, m, 4), "{m}");
+        }
+    }
+
+    #[test]
+    fn merge_checks_its_input() {
+        let fill = Some(crate::dtype::FillValue::Int(3));
+        let mut acc = new_accumulator(&[2, 2], "int32", "mean", fill, true).unwrap();
+        let e = acc
+            .merge_states(&[0; 5], &[1, 1], &[0, 0], &[2, 2])
+            .unwrap_err();
+        assert!(e.to_string().contains("expected"), "{e}");
+        let e = acc.coarsened(&[2, 2], None).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("no stride"), "{e}");
+        let mut mode = new_accumulator(&[2, 2], "int32", "mode", fill, true).unwrap();
+        let e = mode.export_states().unwrap_err();
+        assert!(e.to_string().contains("mode"), "{e}");
+        assert!(mode.merge_states(&[], &[0, 0], &[0, 0], &[2, 2]).is_err());
     }
 }

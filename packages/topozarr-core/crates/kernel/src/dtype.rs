@@ -3,6 +3,44 @@ use crate::error::{KernelError, Result};
 use std::fmt::Debug;
 use std::ops::AddAssign;
 
+/// A value as fixed-size little-endian bytes: partial window states cross processes this way
+/// (the cluster writer's partials), whatever the machine's byte order.
+pub trait Bytes: Copy {
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+    /// The value of exactly `SIZE` bytes.
+    fn get(b: &[u8]) -> Self;
+}
+
+macro_rules! le_bytes {
+    ($($t:ty),*) => {$(
+        impl Bytes for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            #[inline]
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn get(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("SIZE bytes"))
+            }
+        }
+    )*};
+}
+le_bytes!(u8, i8, u16, i16, u32, i32, u64, i64, i128, f32, f64);
+
+impl Bytes for bool {
+    const SIZE: usize = 1;
+    #[inline]
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(u8::from(self));
+    }
+    #[inline]
+    fn get(b: &[u8]) -> Self {
+        b[0] != 0
+    }
+}
+
 /// A `fill_value` as it arrived from Python, before it is checked against a dtype.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FillValue {
@@ -47,7 +85,7 @@ impl SumOut for u64 {
 
 /// One supported element type.
 pub trait Elem:
-    Copy + Send + Sync + Debug + PartialOrd + Default + 'static + crate::any::IntoAny
+    Copy + Send + Sync + Debug + PartialOrd + Default + 'static + crate::any::IntoAny + Bytes
 {
     const NAME: &'static str;
     const IS_FLOAT: bool;
@@ -66,6 +104,7 @@ pub trait Elem:
         + Default
         + PartialEq
         + AddAssign
+        + Bytes
         + std::ops::Add<Output = Self::Wide>;
     fn wide(self) -> Self::Wide;
     fn wide_acc(w: Self::Wide) -> Self::Acc;

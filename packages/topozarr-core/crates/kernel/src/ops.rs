@@ -2,7 +2,7 @@
 //! state and an `Op` finishes it: sum/mean (`SumOp`), max/min (`ExtOp`), nearest (`NearestOp`),
 //! plus the `Method` names. `reduce.rs` drives them over window geometry; `mode` has its own
 //! kernels (`mode*.rs`).
-use crate::dtype::{Elem, Missing};
+use crate::dtype::{Bytes, Elem, Missing};
 use crate::error::{KernelError, Result};
 pub use crate::methods::{Method, METHODS};
 
@@ -15,12 +15,63 @@ impl std::str::FromStr for Method {
 
 /// Folding values of type `X` into partial window states.
 pub trait Fold<X>: Sync {
-    type S: Copy + Send + Sync + std::fmt::Debug + Default;
+    type S: Copy + Send + Sync + std::fmt::Debug + Default + StateBytes;
     fn empty(&self) -> Self::S;
     fn push(&self, s: &mut Self::S, x: X);
     /// Combines two partial states; `o` covers cells that come after those of `s` in row-major
     /// order (which is what makes `nearest` keep the top-left cell).
     fn merge(&self, s: &mut Self::S, o: &Self::S);
+}
+
+/// A partial window state as fixed-size bytes (`Accumulator::export_states` and
+/// `merge_states`: partials computed in one process and merged in another).
+pub trait StateBytes: Copy {
+    const SIZE: usize;
+    fn put(&self, out: &mut Vec<u8>);
+    /// The state of exactly `SIZE` bytes.
+    fn get(b: &[u8]) -> Self;
+}
+
+impl<A: Bytes> StateBytes for SumState<A> {
+    const SIZE: usize = A::SIZE + 4;
+    fn put(&self, out: &mut Vec<u8>) {
+        self.s.put(out);
+        self.n.put(out);
+    }
+    fn get(b: &[u8]) -> Self {
+        SumState {
+            s: A::get(&b[..A::SIZE]),
+            n: u32::get(&b[A::SIZE..]),
+        }
+    }
+}
+
+impl<T: Bytes> StateBytes for ExtState<T> {
+    const SIZE: usize = T::SIZE + 4;
+    fn put(&self, out: &mut Vec<u8>) {
+        self.v.put(out);
+        self.n.put(out);
+    }
+    fn get(b: &[u8]) -> Self {
+        ExtState {
+            v: T::get(&b[..T::SIZE]),
+            n: u32::get(&b[T::SIZE..]),
+        }
+    }
+}
+
+impl<T: Bytes> StateBytes for NearState<T> {
+    const SIZE: usize = T::SIZE + 1;
+    fn put(&self, out: &mut Vec<u8>) {
+        self.v.put(out);
+        self.has.put(out);
+    }
+    fn get(b: &[u8]) -> Self {
+        NearState {
+            v: T::get(&b[..T::SIZE]),
+            has: bool::get(&b[T::SIZE..]),
+        }
+    }
 }
 
 /// A reduction of native cells of type `T`: a fold plus how a finished window is reported.
