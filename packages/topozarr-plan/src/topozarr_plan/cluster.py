@@ -38,14 +38,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from topozarr_engine import Region, RegionTimer
+import numpy as np
+from topozarr_engine import Region, RegionTimer, kernel
 from topozarr_engine.region import coarsened_shape
 from topozarr_engine.storage import StorageTarget
 
-from topozarr_plan.cluster_tasks import BlockJob, block_record, load_job, run_block
+from topozarr_plan.cluster_partials import DeepJob, Reduction, plan_deep, run_deep, touched
+from topozarr_plan.cluster_tasks import BlockJob, block_record, load_job, run_block, write_record
 from topozarr_plan.errors import PlanError
 from topozarr_plan.journal import NoJournal
 from topozarr_plan.passes import kernel_fill, level0_block, level_strides, source_chunks
@@ -244,20 +246,9 @@ class _Run:
 def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> BlockJob:
     pyramid = run.pyramid
     var = pyramid.source[name].variable
-    # Stage 2 starts from level 1 again (see BlockJob), or from the last stage-1 level for
-    # max/min; stage 1 stops at its last level.
-    base = 0 if 0 in written else _stored_base(pyramid, name, min(written) - 1, max(written))
-    levels = list(range(base + 1 if base else (0 if 0 in written else 1), max(written) + 1))
-    base_stride = level_strides(var.dims, pyramid.factors[base], pyramid)
-    strides = [
-        tuple(
-            s // b
-            for s, b in zip(
-                level_strides(var.dims, pyramid.factors[lv], pyramid), base_stride, strict=True
-            )
-        )
-        for lv in levels
-    ]
+    # Stage 2 (mode) computes the stage-1 levels again from level 1; stage 1 stops at its last.
+    levels = list(range(0 if 0 in written else 1, max(written) + 1))
+    strides = [level_strides(var.dims, pyramid.factors[lv], pyramid) for lv in levels]
     record = None
     if run.record is not None:
         record = f"{run.record}v{index}/l{'.'.join(str(lv) for lv in written)}/"
@@ -276,50 +267,47 @@ def _job(run: _Run, index: int, name: str, written: list[int], threads: int) -> 
         threads=threads,
         io=run.io,
         record=record,
-        base=base,
-        base_stride=base_stride,
     )
 
 
-#: Methods whose value over a window equals that over the stored values of its sub-windows
-#: whatever the order: stage 2 may read a stored coarser level instead of level 0.
-ORDER_FREE = ("max", "min")
-
-
-def _stored_base(pyramid: Pyramid, name: str, last: int, deepest: int) -> int:
-    """The stored level stage 2 reads: ``last`` (the deepest stage-1 level) when that is exact,
-    else 0.
-
-    Exact for ``max``/``min`` when each deep window is the union of whole windows of ``last``:
-    on an axis shorter than a deep stride the deep level keeps one partial window over the
-    whole axis, which the stored level covers only when its own stride divides the axis (or
-    exceeds it).
-    """
-    var = pyramid.source[name].variable
-    if last < 1 or pyramid.method_for(name) not in ORDER_FREE:
-        return 0
-    stored = level_strides(var.dims, pyramid.factors[last], pyramid)
-    deep = level_strides(var.dims, pyramid.factors[deepest], pyramid)
-    exact = all(
-        n >= d or n % s == 0 or n < s for n, s, d in zip(var.shape, stored, deep, strict=True)
-    )
-    return last if exact else 0
-
-
-def _submit_job(client: Any, job: BlockJob) -> Any:
+def _submit_job(client: Any, job: Any) -> Any:
     """The job as a future the block tasks depend on: rebuilt from its task if lost."""
     from distributed.protocol.pickle import dumps
 
     return client.submit(load_job, dumps(job), pure=False)
 
 
-def _run_stage(
-    run: _Run, spatial: Sequence[str], levels: list[int], *, aligned: bool = False
-) -> tuple[int, int]:
-    """Submit every unfinished block of ``levels`` for every variable, wait, merge the counts.
+def _counts_only(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's timer counts without its partial (what the client fetches: no array data)."""
+    return {"counts": result["counts"]}
 
-    Returns the blocks run and those skipped (finished by an interrupted run).
-    """
+
+def _decomposable(pyramid: Pyramid, name: str) -> bool:
+    """The variable's method has small partial states that merge (all but ``mode``)."""
+    return bool(kernel.method_row(pyramid.method_for(name))["decomposable"])
+
+
+@dataclass
+class _Submitted:
+    """Futures of one stage: those whose counts the client merges (with the source bytes each
+    moves the progress bar by), the journal records to write once all succeed, blocks run."""
+
+    counted: dict[Any, int] = field(default_factory=dict)
+    records: list[str] = field(default_factory=list)
+    ran: int = 0
+
+
+def _run_stage(
+    run: _Run,
+    spatial: Sequence[str],
+    levels: list[int],
+    *,
+    aligned: bool = False,
+    deep: Sequence[int] = (),
+) -> int:
+    """Submit every unfinished block of ``levels`` for every variable and, with ``deep``, the
+    tree of deep-level tasks their partials feed (``cluster_partials.py``); wait, merge the
+    counts. Returns the blocks run."""
     client = run.client
     threads = max(1, sum(client.nthreads().values()))
     per_variable = []
@@ -327,35 +315,103 @@ def _run_stage(
         v = _describe(run.pyramid, name)
         blocks = v.blocks(levels, aligned=aligned)
         _check_windows(blocks, v.shape, [v.strides[lv] for lv in levels])
-        per_variable.append((name, blocks))
-    nblocks = sum(len(b) for _, b in per_variable)
+        per_variable.append((name, v, blocks))
+    nblocks = sum(len(b) for _, _, b in per_variable)
     # Few blocks (the deep levels): each task gets the threads the others leave idle (capped
     # by its worker machine's CPU count there).
     inner = max(1, threads // max(1, nblocks))
-    futures: dict[Any, int] = {}
-    skipped = 0
-    for index, (name, blocks) in enumerate(per_variable):
+    out = _Submitted()
+    for index, (name, v, blocks) in enumerate(per_variable):
         job = _job(run, index, name, levels, inner)
-        todo = [
-            b for b in blocks if job.record is None or block_record(job.record, b) not in run.done
-        ]
-        skipped += len(blocks) - len(todo)
-        if not todo:
+        deep_record = None if run.record is None else f"{run.record}v{index}/deep"
+        if deep and deep_record not in run.done:
+            job = replace(job, partial_stride=v.strides[deep[0]])
+            results = _submit_blocks(run, job, blocks, out, refold=True)
+            _submit_deep(run, name, deep, list(zip(blocks, results, strict=True)), out)
+            if deep_record is not None:
+                out.records.append(deep_record)
+        else:
+            _submit_blocks(run, job, blocks, out, refold=False)
+    _gather(run, out.counted)
+    for name in out.records:  # every deep task of the variable stored its shards
+        write_record(run.target.store, name)
+    return out.ran
+
+
+def _submit_blocks(
+    run: _Run, job: BlockJob, blocks: Sequence[Region], out: _Submitted, *, refold: bool
+) -> list[Any]:
+    """Submit the unfinished blocks of one variable; their result futures, in block order.
+
+    With ``refold`` a block an interrupted run finished is run again without storing
+    anything, for its partial (the deep levels were not finished: partials are not kept).
+    """
+    client = run.client
+    itemsize = run.pyramid.source[job.name].variable.dtype.itemsize
+    results: list[Any] = []
+    job_future = refold_future = None
+    for b in blocks:
+        if job.record is not None and block_record(job.record, b) in run.done:
+            if refold:
+                if refold_future is None:
+                    again = replace(job, written=frozenset(), record=None)
+                    refold_future = _submit_job(client, again)
+                results.append(client.submit(run_block, refold_future, b, pure=False))
             continue
-        job_future = _submit_job(client, job)
-        itemsize = run.pyramid.source[name].variable.dtype.itemsize
-        for fut, b in zip(
-            client.map(run_block, [job_future] * len(todo), todo, pure=False), todo, strict=True
-        ):
-            futures[fut] = math.prod(b.shape) * itemsize
-    _gather(run, futures)
-    return nblocks - skipped, skipped
+        if job_future is None:
+            job_future = _submit_job(client, job)
+        fut = client.submit(run_block, job_future, b, pure=False)
+        results.append(fut)
+        if job.partial_stride is not None:
+            fut = client.submit(_counts_only, fut, pure=False)
+        out.counted[fut] = math.prod(b.shape) * itemsize
+        out.ran += 1
+    return results
+
+
+def _submit_deep(
+    run: _Run,
+    name: str,
+    deep: Sequence[int],
+    stage1: Sequence[tuple[Region, Any]],
+    out: _Submitted,
+) -> None:
+    """Submit the deep levels' tasks of one variable, level by level, each fed the futures of
+    the partials that overlap its cells (for the first deep level, those of the ``stage1``
+    blocks: each block with its task's future)."""
+    pyramid = run.pyramid
+    v = _describe(pyramid, name)
+    var = pyramid.source[name].variable
+    reduction = Reduction(
+        np.dtype(var.dtype).name,
+        pyramid.method_for(name),
+        kernel_fill(pyramid.fill_values.get(name)),
+    )
+    job = DeepJob(
+        target=run.target,
+        name=name,
+        reduction=reduction,
+        levels=tuple(deep),
+        strides=tuple(v.strides[lv] for lv in deep),
+        io=run.io,
+    )
+    first = [touched(b, job.strides[0]) for b, _ in stage1]
+    tiers = plan_deep(job, v.shape, [v.shards[lv] for lv in deep], first)
+    job_future = _submit_job(run.client, job)
+    above = [fut for _, fut in stage1]
+    for tier in tiers:
+        above = [
+            run.client.submit(run_deep, job_future, t, *(above[k] for k in t.inputs), pure=False)
+            for t in tier
+        ]
+        for fut in above:
+            out.counted[run.client.submit(_counts_only, fut, pure=False)] = 0
 
 
 def _gather(run: _Run, futures: Mapping[Any, int]) -> None:
-    """Merge each block's counts as it finishes, moving the progress bar by its bytes.
+    """Merge each task's counts as it finishes, moving the progress bar by its bytes.
 
-    A failed block fails the write only once every other block has finished: a block still
+    A failed task fails the write only once every other task has finished: a block still
     running would otherwise go on writing under a resumed write, and finished blocks are
     recorded, so a resume runs only what failed. An interrupt of the client cancels the rest.
     """
@@ -367,15 +423,15 @@ def _gather(run: _Run, futures: Mapping[Any, int]) -> None:
             if fut.status == "error":
                 failed = failed or fut
                 continue
-            for level, counts in fut.result():
+            for level, counts in fut.result()["counts"]:
                 _merge(run.timers.get(level), counts)
-            if run.progress is not None:
+            if run.progress is not None and futures[fut]:
                 run.progress.add(futures[fut])
     except BaseException:
         run.client.cancel(list(futures))
         raise
     if failed is not None:
-        failed.result()  # raises the block's error, with its traceback from the worker
+        failed.result()  # raises the task's error, with its traceback from the worker
 
 
 def _level0_differs(pyramid: Pyramid, name: str) -> bool:
@@ -386,10 +442,12 @@ def _level0_differs(pyramid: Pyramid, name: str) -> bool:
 
 
 def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
-    """Fill every level of every spatial variable on the cluster (stage 1, then stage 2).
+    """Fill every level of every spatial variable on the cluster.
 
-    Returns tile counts as ``passes.run_pass`` does: ``tiles_run`` counts the blocks run,
-    ``tiles_replayed`` stays 0 (no block is ever replayed: blocks share no shard).
+    Stage 1 writes the levels whose shards fit its blocks; the deeper ones come from the
+    blocks' partials (``cluster_partials.py``), or for ``mode`` from a stage 2 that reads
+    stored level 0. Returns tile counts as ``passes.run_pass`` does: ``tiles_run`` counts the
+    blocks run, ``tiles_replayed`` stays 0 (no block is ever replayed: blocks share no shard).
     """
     threads = max(1, sum(run.client.nthreads().values()))
     variables = [_describe(run.pyramid, name) for name in spatial]
@@ -398,10 +456,12 @@ def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     if any(_level0_differs(run.pyramid, name) for name in spatial):
         # Stage 2 could only read the source again: every level in stage 1 (fewer blocks).
         first, deep, aligned = list(range(nlevels)), [], True
+    if not deep or all(_decomposable(run.pyramid, name) for name in spatial):
+        return {"tiles_run": _run_stage(run, spatial, first, aligned=aligned, deep=deep),
+                "tiles_replayed": 0}  # fmt: skip
     # The bar counts source bytes: stage 2 reads stored level 0, so it gets no share of it.
-    ran, _ = _run_stage(run, spatial, first, aligned=aligned)
-    if deep:
-        ran += _run_stage(replace(run, progress=None), spatial, deep)[0]
+    ran = _run_stage(run, spatial, first, aligned=aligned)
+    ran += _run_stage(replace(run, progress=None), spatial, deep)
     return {"tiles_run": ran, "tiles_replayed": 0}
 
 

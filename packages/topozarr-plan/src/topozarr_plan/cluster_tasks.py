@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,13 @@ from topozarr_engine.region import coarsened_shape
 from topozarr_engine.storage import StorageTarget
 from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 
+from topozarr_plan.cluster_partials import Reduction, TileFold
 from topozarr_plan.source_reader import native_array, native_reader
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["BlockJob", "block_record", "load_job", "run_block"]
+__all__ = ["BlockJob", "block_record", "load_job", "run_block", "write_record"]
 
 
 class _Window:
@@ -98,12 +99,11 @@ class BlockJob:
     """One variable's stage, as it travels to the workers (small and picklable).
 
     ``levels`` are the levels the engine computes (with their ``strides``), ``written`` those
-    it stores. Stage 2 computes the stage-1 levels again without storing them: the kernel
-    reduces a tile level by level, so a deep level's float sums are added in the order a
-    local write adds them only when the same chain of levels leads to it. For ``max`` and
-    ``min`` (exact whatever the order) stage 2 reads the deepest stored stage-1 level
-    ``base`` instead, 4**base times fewer cells; ``strides`` are then relative to it.
-    ``record`` is the journal prefix of this stage's block records (``None``: no journal).
+    it stores. Stage 2 (``mode`` only: other methods fold partials, ``cluster_partials.py``)
+    computes the stage-1 levels again without storing them: the kernel reduces a tile level
+    by level, so a deep level is reduced the way a local write reduces it only when the same
+    chain of levels leads to it. ``record`` is the journal prefix of this stage's block
+    records (``None``: no journal).
     """
 
     target: StorageTarget
@@ -120,8 +120,7 @@ class BlockJob:
     threads: int
     io: str = "python"
     record: str | None = None
-    base: int = 0  # the stored level stage 2 reads (0, or the last stage-1 level for max/min)
-    base_stride: tuple[int, ...] = ()  # its cumulative stride
+    partial_stride: tuple[int, ...] | None = None  # fold tiles into this level's states
 
 
 def load_job(payload: bytes) -> BlockJob:
@@ -144,25 +143,24 @@ def block_record(job_record: str, block: Region) -> str:
     return f"{job_record}{start}-{stop}"
 
 
-def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
-    """Write the shards of ``job.written`` inside level-0 ``block``; per-level timer counts.
+def run_block(job: BlockJob, block: Region) -> dict[str, Any]:
+    """Write the shards of ``job.written`` inside level-0 ``block``.
 
-    Without level 0 its reads count for the first level written, as in a local pass.
+    Returns ``counts``, the per-level timer counts (without level 0 its reads count for the
+    first level written, as in a local pass), and ``partial``: with ``job.partial_stride``, the
+    block's partial states of that level (``cluster_partials.py``), else ``None``.
     """
     zstore = job.target.store
     arrays = {
-        lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+")
-        for lv in {0, job.base, *job.levels}
+        lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+") for lv in {0, *job.levels}
     }
     # Opened here, on the worker: a plain local Zarr source is read by the kernel (zarrs) when
     # that gives xarray's values exactly (source_reader.py), else through xarray.
     values: Any = native_reader(job.source) or job.source
-    # Stage 2 reads a level stage 1 stored (through zarrs when the store is a local directory).
-    if job.base:
-        stored = arrays[job.base]
-        values, block = native_array(stored) or stored, _base_region(job, arrays, block)
-    elif 0 not in job.written and arrays[0].dtype == job.source.dtype:
-        values = native_array(arrays[0]) or arrays[0]  # it holds the source's values
+    # Stage 2 reads the level 0 stage 1 stored (through zarrs when the store is a local
+    # directory): it holds the source's values.
+    if 0 not in job.written and arrays[0].dtype == job.source.dtype:
+        values = native_array(arrays[0]) or arrays[0]
     native = job.target.native_writer() if job.io == "rust" else None
     # a None first destination: level 0 is read as the source but not written (stage 2)
     dsts: list[_Window | None] = [
@@ -172,7 +170,6 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
     if job.levels[0] != 0:
         dsts.insert(0, None)
     timers = [RegionTimer() for _ in dsts]
-    base = arrays[job.base]
     spec = PyramidSpec(
         strides=[
             (1,) * block.ndim,
@@ -180,39 +177,32 @@ def run_block(job: BlockJob, block: Region) -> list[tuple[int, dict[str, Any]]]:
         ],
         method=job.method,
         fill_value=job.fill_value,
-        source_chunks=base.chunks if job.base else job.source_chunks,
-        level0_block=(base.shards or base.chunks) if job.base else job.level0_block,
+        source_chunks=job.source_chunks,
+        level0_block=job.level0_block,
         max_region_bytes=job.max_region_bytes,
         max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
         name=job.name,
     )
-    hooks = WriteHooks(timers=timers, sink=_WindowSink(native or ZarrShardSink()))
+    fold = None
+    if job.partial_stride is not None:
+        reduction = Reduction(np.dtype(job.source.dtype).name, job.method, job.fill_value)
+        fold = TileFold(block, job.partial_stride, reduction)
+    hooks = WriteHooks(timers=timers, sink=_WindowSink(native or ZarrShardSink()), on_read=fold)
     write_pyramid_arrays(_BlockSource(values, block), dsts, spec, hooks)
     if native is not None:
         native.flush()  # every upload stored (or its error raised) before the record
     if job.record is not None:
-        _record(zstore, block_record(job.record, block))
+        write_record(zstore, block_record(job.record, block))
     out = []
-    for lv, timer in zip([job.base, *(lv for lv in job.levels if lv)], timers, strict=True):
+    for lv, timer in zip([0, *(lv for lv in job.levels if lv)], timers, strict=True):
         if lv in job.written:
             out.append((lv, timer.as_dict()))
-        elif lv == job.base:
-            out.append((min(job.written), timer.as_dict()))
-    return out
+        elif lv == 0:
+            out.append((min(job.written or {0}), timer.as_dict()))
+    return {"counts": out, "partial": fold.partial() if fold is not None else None}
 
 
-def _base_region(job: BlockJob, arrays: Mapping[int, zarr.Array], block: Region) -> Region:
-    """The cells of stored level ``job.base`` over level-0 ``block`` (its edges are multiples
-    of that level's stride: they are multiples of the stage's shard footprints)."""
-    stride = job.base_stride
-    full = arrays[job.base].shape
-    return Region.from_bounds(
-        [a // s for a, s in zip(block.start, stride, strict=True)],
-        [min(n, -(-b // s)) for n, b, s in zip(full, block.stop, stride, strict=True)],
-    )
-
-
-def _record(zstore: Any, name: str) -> None:
+def write_record(zstore: Any, name: str) -> None:
     from topozarr_plan.journal import JOURNAL_PREFIX
     from topozarr_plan.journal_keys import keys_for
 
