@@ -15,16 +15,20 @@ finished; no two tasks ever write the same shard and no partial state crosses ta
    gives enough blocks to keep every worker thread busy. Its block edges are also multiples
    of the source's chunks when that still gives enough blocks, so no source chunk is read by
    two tasks.
-2. Stage 2 writes the levels deeper than ``k`` (their shards span several stage-1 blocks), in
-   blocks of their own, reading the level 0 that stage 1 stored. Every coarse value is still
-   reduced from native cells: a mean of stored means would not be exact with NaN holes or
-   integer rounding. (When level 0 is stored with another dtype than the source's, stage 1
-   writes every level, so the source is still read once.)
+2. The levels deeper than ``k`` (their shards span several stage-1 blocks) come from the
+   blocks' partial states, merged in a tree of one task per deep shard
+   (``cluster_partials.py``): nothing is read twice. For ``mode`` (no small state) a stage 2
+   writes them in blocks of their own, reading the level 0 that stage 1 stored. Every coarse
+   value is reduced from native cells: a mean of stored means would not be exact with NaN
+   holes or integer rounding. (When level 0 is stored with another dtype than the source's,
+   stage 1 writes every level, so the source is still read once.)
 
 Resume: each block task, once its shards are stored, records itself in the write journal
 (``blocks/p<pass>/v<var>/l<levels>/<start>-<stop>``); ``resume=True`` skips recorded blocks.
 Blocks share no shard, so nothing is ever replayed, and a task run twice (its worker died, or
-a resume) rewrites the same whole shards.
+a resume) rewrites the same whole shards. The deep levels of a variable are recorded as one
+(``blocks/p<pass>/v<var>/deep``) once all their tasks are done; until then a resume refolds
+the recorded blocks' partials from the level 0 they stored.
 
 The store travels to the workers as a pickled :class:`~topozarr_engine.storage.StorageTarget`
 (a path on a shared filesystem, an ``s3://`` URL or an S3 bucket/prefix; credentials from each
