@@ -41,6 +41,8 @@ from topozarr_engine.storage.sinks import ZarrShardSink
 from topozarr_engine.tiles import shard_region, shards_of
 from topozarr_engine.timer import encode_seconds
 
+from topozarr_plan.worker_malloc import tune_worker_allocator
+
 __all__ = ["DeepJob", "DeepTask", "Partial", "TileFold", "plan_deep", "run_deep", "touched"]
 
 
@@ -161,6 +163,7 @@ def plan_deep(
 def run_deep(job: DeepJob, task: DeepTask, *inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``inputs``' partials over ``task.cells``, write the level's shards there, and
     return the next level's partial with this level's timer counts."""
+    tune_worker_allocator()
     level, stride = job.levels[task.i], job.strides[task.i]
     timer = RegionTimer()
     t0 = time.perf_counter()

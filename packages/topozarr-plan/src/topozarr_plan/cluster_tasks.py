@@ -28,6 +28,7 @@ from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
 
 from topozarr_plan.cluster_partials import Reduction, TileFold
 from topozarr_plan.source_reader import native_array, native_reader
+from topozarr_plan.worker_malloc import tune_worker_allocator
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -150,6 +151,7 @@ def run_block(job: BlockJob, block: Region) -> dict[str, Any]:
     first level written, as in a local pass), and ``partial``: with ``job.partial_stride``, the
     block's partial states of that level (``cluster_partials.py``), else ``None``.
     """
+    tune_worker_allocator()
     zstore = job.target.store
     arrays = {
         lv: zarr.open_array(zstore, path=f"{lv}/{job.name}", mode="r+") for lv in {0, *job.levels}
