@@ -510,3 +510,38 @@ def test_aligned_blocks_hold_each_source_chunk_whole() -> None:
     for y in range(0, shape[0], chunks[0]):
         for x in range(0, shape[1], chunks[1]):
             assert len(np.unique(owner[y : y + chunks[0], x : x + chunks[1]])) == 1, (y, x)
+
+
+def test_deep_plan_of_the_design_notes_1_5_tb_dem() -> None:
+    """The tree of docs/design.md's 1.5 TB DEM: one task per deep shard (196 + 49 + 16 + 4 +
+    1); each task's inputs are exactly the partials that meet its cells, and they cover them.
+    A level of one shard writes the levels under it in the same task (the 1 GiB DEM's)."""
+    from topozarr_engine import Region
+    from topozarr_plan.cluster_partials import DeepJob, Reduction, plan_deep, touched
+
+    shape, shard = (432_000, 864_000), (1024, 2048)
+    stage1 = [(2**k, 2**k) for k in range(5)]
+    blocks = plan_blocks(shape, stage1, [shard] * 5, align=(2048, 2048))
+    strides = tuple((2**k, 2**k) for k in range(5, 10))
+    reduction = Reduction("float32", "mean", None)
+    job = DeepJob(None, "dem", reduction, tuple(range(5, 10)), strides)  # type: ignore[arg-type]
+    first = [touched(b, strides[0]) for b in blocks]
+    tiers = plan_deep(job, shape, [shard] * 5, first)
+    assert len(blocks) == 729
+    assert [len(t) for t in tiers] == [196, 49, 16, 4, 1]
+    above = first
+    for tier in tiers:
+        for task in tier:
+            cover = np.zeros(task.cells.shape, dtype=int)
+            for k in task.inputs:
+                part = above[k].intersect(task.cells)
+                assert not part.is_empty()
+                cover[part.relative_to(task.cells).slices] += 1
+            assert (cover == 1).all()
+        above = [t.output(job) or Region.from_bounds((0, 0), (0, 0)) for t in tier]
+    assert max(len(t.inputs) for t in tiers[0]) == 4
+    small_job = DeepJob(None, "dem", reduction, (3, 4, 5), ((8, 8), (16, 16), (32, 32)))  # type: ignore[arg-type]
+    whole = [Region.from_bounds((0, 0), (2048, 2048))]
+    small = plan_deep(small_job, (16384, 16384), [shard] * 3, whole)
+    assert [len(t) for t in small] == [2, 1]
+    assert list(small[1][0].levels) == [1, 2] and small[1][0].output(small_job) is None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,23 +118,39 @@ class DeepJob:
         return tuple(b // a for a, b in zip(self.strides[i], self.strides[i + 1], strict=True))
 
 
+def _coarser(cells: Region, ratio: Sequence[int]) -> Region:
+    """Cells of the next level whose windows meet ``cells`` (``ratio`` of these per window)."""
+    return Region.from_bounds(
+        [a // r for a, r in zip(cells.start, ratio, strict=True)],
+        [-(-b // r) for b, r in zip(cells.stop, ratio, strict=True)],
+    )
+
+
 @dataclass(frozen=True)
 class DeepTask:
-    """One task of deep level index ``i``: the level cells ``cells`` (whole shards of it)."""
+    """One task of deep level index ``i``: the level cells ``cells`` (whole shards of it).
+
+    A task over a whole level (one shard) also writes the levels below it, through ``last``:
+    each would be a single task waiting on the one before, so the chain runs in one task.
+    """
 
     i: int
     cells: Region
     inputs: tuple[int, ...]  # indices of the tasks of the level above whose partials it merges
+    last: int = -1  # the deepest level index it writes (-1: only ``i``)
+
+    @property
+    def levels(self) -> range:
+        return range(self.i, max(self.i, self.last) + 1)
 
     def output(self, job: DeepJob) -> Region | None:
         """Cells of the next level whose states this task returns (none for the last)."""
-        if self.i + 1 >= len(job.levels):
-            return None
-        ratio = job.ratio(self.i)
-        return Region.from_bounds(
-            [a // r for a, r in zip(self.cells.start, ratio, strict=True)],
-            [-(-b // r) for b, r in zip(self.cells.stop, ratio, strict=True)],
-        )
+        cells = self.cells
+        for i in self.levels:
+            if i + 1 >= len(job.levels):
+                return None
+            cells = _coarser(cells, job.ratio(i))
+        return cells
 
 
 def plan_deep(
@@ -155,32 +171,48 @@ def plan_deep(
             cells = shard_region(index, shard, extent.shape)
             inputs = tuple(k for k, r in enumerate(above) if not cells.intersect(r).is_empty())
             tasks.append(DeepTask(i, cells, inputs))
+        if len(tasks) == 1:  # the whole level: it writes every deeper one too
+            tiers.append([replace(tasks[0], last=len(job.levels) - 1)])
+            break
         tiers.append(tasks)
         above = [t.output(job) or t.cells for t in tasks]
     return tiers
 
 
 def run_deep(job: DeepJob, task: DeepTask, *inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``inputs``' partials over ``task.cells``, write the level's shards there, and
-    return the next level's partial with this level's timer counts."""
+    """Merge ``inputs``' partials over ``task.cells``, write the shards of ``task.levels``
+    there, and return the next level's partial with the timer counts of each level."""
     tune_worker_allocator()
-    level, stride = job.levels[task.i], job.strides[task.i]
     timer = RegionTimer()
     t0 = time.perf_counter()
     acc = job.reduction.accumulator(task.cells.shape)
     for result in inputs:
         part: Partial = result["partial"]
         offset = [a - b for a, b in zip(part.region.start, task.cells.start, strict=True)]
-        acc.merge_states(part.data, part.region.shape, offset, stride)
+        acc.merge_states(part.data, part.region.shape, offset, job.strides[task.i])
     timer.add("reduce", time.perf_counter() - t0)
-    _write(job, level, task.cells, acc, timer)
-    out = task.output(job)
+    counts = []
+    cells = task.cells
+    for i in task.levels:
+        if i > task.i:  # the level from the one just written, in this task
+            timer = RegionTimer()
+            t0 = time.perf_counter()
+            acc, cells = _coarsen(job, i - 1, acc, cells)
+            timer.add("reduce", time.perf_counter() - t0)
+        _write(job, job.levels[i], cells, acc, timer)
+        counts.append((job.levels[i], timer.as_dict()))
     partial = None
-    if out is not None:
-        ratio = job.ratio(task.i)
-        phase = [a % r for a, r in zip(task.cells.start, ratio, strict=True)]
-        partial = Partial(out, acc.coarsened(ratio, phase=phase).export_states())
-    return {"counts": [(level, timer.as_dict())], "partial": partial}
+    if task.levels[-1] + 1 < len(job.levels):
+        acc, cells = _coarsen(job, task.levels[-1], acc, cells)
+        partial = Partial(cells, acc.export_states())
+    return {"counts": counts, "partial": partial}
+
+
+def _coarsen(job: DeepJob, i: int, acc: Any, cells: Region) -> tuple[Any, Region]:
+    """The states of deep level ``i + 1`` over the cells that level ``i``'s ``cells`` meet."""
+    ratio = job.ratio(i)
+    phase = [a % r for a, r in zip(cells.start, ratio, strict=True)]
+    return acc.coarsened(ratio, phase=phase), _coarser(cells, ratio)
 
 
 def _write(job: DeepJob, level: int, cells: Region, acc: Any, timer: RegionTimer) -> None:

@@ -7,7 +7,7 @@ is then a fresh ``mmap`` whose pages fault in zeroed, and is unmapped when freed
 the 1 GiB benchmark DEM (its 8 stage-1 blocks run one after the other in one process): 3.95
 CPU-seconds without the variable, 7.26 with it, 3.84 with the thresholds below. A block task
 raises them once per worker process: buffers up to 32 MiB (glibc's own dynamic maximum) come
-from the heap and are reused, and up to 256 MiB of free heap is kept rather than trimmed, a
+from the heap and are reused, and up to 64 MiB of free heap is kept rather than trimmed, a
 bounded amount next to a block task's working set (the tiles of ``max_region_bytes``).
 """
 
@@ -23,7 +23,7 @@ __all__ = ["tune_worker_allocator"]
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 2**20
-TRIM_THRESHOLD = 256 * 2**20
+TRIM_THRESHOLD = 64 * 2**20
 
 
 @functools.cache  # once per process, whichever task runs first
