@@ -245,6 +245,17 @@ def test_time_dim_equals_local_write(tmp_path: Path, client: Any, io: str) -> No
     assert_same_store(remote, local)
 
 
+def test_two_variables_each_get_their_own_deep_tree(tmp_path: Path, client: Any) -> None:
+    """A float mean and an integer max in one Dataset: each variable's blocks feed its own
+    deep tasks (partials of one never reach the other's)."""
+    ds = dem().assign(
+        flat=(("y", "x"), np.arange(203 * 317, dtype="int32").reshape(203, 317) % 1000)
+    )
+    ds = on_disk(ds, tmp_path / "src.zarr", (64, 64))
+    local, remote = write_both(ds, tmp_path, client, levels=6, method={"flat": "max"})
+    assert_same_store(remote, local)
+
+
 def test_float64_sums_in_another_order_differ_only_by_rounding(tmp_path: Path, client: Any) -> None:
     """Without exact sums, a float64 mean of a deep level may differ in its last bits from a
     local write's (as two local writes on different threads may): by rounding only, the
