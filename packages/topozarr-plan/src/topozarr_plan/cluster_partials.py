@@ -118,14 +118,6 @@ class DeepJob:
         return tuple(b // a for a, b in zip(self.strides[i], self.strides[i + 1], strict=True))
 
 
-def _coarser(cells: Region, ratio: Sequence[int]) -> Region:
-    """Cells of the next level whose windows meet ``cells`` (``ratio`` of these per window)."""
-    return Region.from_bounds(
-        [a // r for a, r in zip(cells.start, ratio, strict=True)],
-        [-(-b // r) for b, r in zip(cells.stop, ratio, strict=True)],
-    )
-
-
 @dataclass(frozen=True)
 class DeepTask:
     """One task of deep level index ``i``: the level cells ``cells`` (whole shards of it).
@@ -149,7 +141,7 @@ class DeepTask:
         for i in self.levels:
             if i + 1 >= len(job.levels):
                 return None
-            cells = _coarser(cells, job.ratio(i))
+            cells = touched(cells, job.ratio(i))
         return cells
 
 
@@ -212,7 +204,7 @@ def _coarsen(job: DeepJob, i: int, acc: Any, cells: Region) -> tuple[Any, Region
     """The states of deep level ``i + 1`` over the cells that level ``i``'s ``cells`` meet."""
     ratio = job.ratio(i)
     phase = [a % r for a, r in zip(cells.start, ratio, strict=True)]
-    return acc.coarsened(ratio, phase=phase), _coarser(cells, ratio)
+    return acc.coarsened(ratio, phase=phase), touched(cells, ratio)
 
 
 def _write(job: DeepJob, level: int, cells: Region, acc: Any, timer: RegionTimer) -> None:

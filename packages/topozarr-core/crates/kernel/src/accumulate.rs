@@ -104,6 +104,29 @@ fn drop_leading<S: Copy>(states: &mut Array4<S>, phase: &[usize; 4], empty: S) {
     }
 }
 
+/// A window phase per axis (default zeros), each smaller than its window (`window`, named
+/// `what` in the error).
+fn phase_list(
+    phase: Option<&[i64]>,
+    window: &[usize; 4],
+    nd: usize,
+    what: &str,
+) -> Result<[usize; 4]> {
+    let phase = match phase {
+        Some(p) => index_list(p, nd, "phase")?,
+        None => [0; 4],
+    };
+    if let Some(i) = (0..4).find(|&i| phase[i] >= window[i]) {
+        return Err(KernelError::Invalid(format!(
+            "phase {:?} must be smaller than {what} {:?} on every axis (axis {})",
+            &phase[4 - nd..],
+            &window[4 - nd..],
+            i - (4 - nd)
+        )));
+    }
+    Ok(phase)
+}
+
 /// Signed per-axis entries padded to 4-D with zeros.
 fn signed4(v: &[i64], ndim: usize, what: &'static str) -> Result<[i64; 4]> {
     if v.len() != ndim {
@@ -161,18 +184,7 @@ pub(crate) fn fold_geometry<'a, T: Kernel>(
     let v = as4(a)?;
     let stride = check_stride(stride, nd, "stride")?;
     let offset = index_list(offset, nd, "offset")?;
-    let phase = match phase {
-        Some(p) => index_list(p, nd, "phase")?,
-        None => [0; 4],
-    };
-    if let Some(i) = (0..4).find(|&i| phase[i] >= stride[i]) {
-        return Err(KernelError::Invalid(format!(
-            "phase {:?} must be smaller than stride {:?} on every axis (axis {})",
-            &phase[4 - nd..],
-            &stride[4 - nd..],
-            i - (4 - nd)
-        )));
-    }
+    let phase = phase_list(phase, &stride, nd, "stride")?;
     pin_stride(first_stride, stride, nd)?;
     let g: Geom = std::array::from_fn(|i| Ax::touched(v.shape()[i], stride[i], phase[i]));
     Ok((v, offset, phase, g))
@@ -373,18 +385,7 @@ impl<T: Kernel, K: NativeStates<T> + 'static> LevelAccumulator for LevelAcc<T, K
             ));
         };
         let factor = check_stride(factor, nd, "factor")?;
-        let phase = match phase {
-            Some(p) => index_list(p, nd, "phase")?,
-            None => [0; 4],
-        };
-        if let Some(i) = (0..4).find(|&i| phase[i] >= factor[i]) {
-            return Err(KernelError::Invalid(format!(
-                "phase {:?} must be smaller than factor {:?} on every axis (axis {})",
-                &phase[4 - nd..],
-                &factor[4 - nd..],
-                i - (4 - nd)
-            )));
-        }
+        let phase = phase_list(phase, &factor, nd, "factor")?;
         let shape = self.states.shape();
         let g: Geom = std::array::from_fn(|i| Ax::touched(shape[i], factor[i], phase[i]));
         let mut states = states_of(
