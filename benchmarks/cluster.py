@@ -3,11 +3,14 @@
     uv run --no-sync python benchmarks/cluster.py                  # 1G DEM, 3 rounds
     uv run --no-sync python benchmarks/cluster.py --rounds 5 --memory 1G,4G
 
-Two ``LocalCluster(n_workers=2, threads_per_worker=1)``, used in turn, run the cluster write
-and the lazy ``as_datatree().to_zarr()`` (its source is opened dask-backed, the writers'
-without dask, see ``_pyramid``); the threaded writer runs in this
-process with ``max_workers=2``: the same two cores. Rounds interleave the three so that the
-machine's drift falls on all of them, and each round gives its own ratios.
+Each contender runs in a child process of its own, every round: the cluster write and the lazy
+``as_datatree().to_zarr()`` (its source opened dask-backed, the writers' without dask, see
+``_pyramid``) each on a fresh ``LocalCluster(n_workers=2, threads_per_worker=1)`` whose workers
+have imported the libraries before the clock starts, the threaded writer with
+``max_workers=2``: the same two cores. Nothing carries over between contenders (a scheduler's
+state in a shared client process, our block tasks' allocator tuning in shared workers, see
+``topozarr_plan.worker_malloc``). Rounds interleave them so that the machine's drift falls on
+all, and each round gives its own ratios.
 
 ``--memory`` then writes each listed DEM size on a fresh cluster of its own and reports the
 workers' peak RSS (VmHWM, read in each worker process): a block task's memory is bounded by
@@ -63,14 +66,6 @@ def _cluster() -> tuple[Any, Any]:
     return cluster, Client(cluster)
 
 
-def _tree_write(pyramid: Any, out: Path, client: Any) -> None:
-    """``as_datatree().to_zarr`` computed on ``client``'s cluster (not the default one)."""
-    with client.as_current():
-        pyramid.as_datatree().to_zarr(
-            out, zarr_format=3, consolidated=False, encoding=pyramid.encoding
-        )
-
-
 def _timed(run: Callable[[], Any], out: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
@@ -105,38 +100,66 @@ def _codec_bound(size: str) -> float:
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
 
 
+def _warm() -> None:
+    """Import what a write's tasks use, in a worker, before the clock starts."""
+    import dask.array  # noqa: F401
+    import numpy  # noqa: F401
+    import xarray  # noqa: F401
+    import zarr  # noqa: F401
+
+    import topozarr  # noqa: F401
+
+
+def _child(name: str, size: str, out: Path) -> None:
+    """Time one contender in this (fresh) process; print its seconds as JSON."""
+    src = make_source("dem", size)
+    pyramid = _pyramid(src.path, dask=name == "datatree")
+    shutil.rmtree(out, ignore_errors=True)
+    if name == "threads":
+        start = time.perf_counter()
+        pyramid.write(out, max_workers=2)
+    else:
+        cluster, client = _cluster()
+        client.run(_warm)
+        start = time.perf_counter()
+        if name == "cluster":
+            pyramid.write(out, client=client)
+        else:
+            pyramid.as_datatree().to_zarr(
+                out, zarr_format=3, consolidated=False, encoding=pyramid.encoding
+            )
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds}))
+    shutil.rmtree(out, ignore_errors=True)
+    if name != "threads":
+        client.close()
+        cluster.close()
+
+
+def _run_child(name: str, size: str) -> float:
+    out = DATA / f"out-cluster-{name}.zarr"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--size", size]
+    proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, check=True)
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+
+
 def speed(size: str, rounds: int) -> None:
     src = make_source("dem", size)
     print(f"DEM {size}: shape {src.shape}, float32, {describe(src)}; {LEVELS} levels")
-    pyramid, lazy_tree = _pyramid(src.path), _pyramid(src.path, dask=True)
-    out = DATA / "out-cluster.zarr"
-    # Two clusters of the same shape, used in turn: our block tasks tune each worker's
-    # allocator (topozarr_plan.worker_malloc), which must not speed up the baseline's workers.
-    cluster, client = _cluster()
-    tree_cluster, tree_client = _cluster()
-    _print_plan(pyramid, threads=2)
-    contenders: dict[str, Callable[[], Any]] = {
-        "cluster": lambda: pyramid.write(out, client=client),
-        "datatree": lambda: _tree_write(lazy_tree, out, tree_client),
-        "threads": lambda: pyramid.write(out, max_workers=2),
-    }
-    try:
-        rows = []
-        for r in range(rounds):
-            times = {name: _timed(run, out) for name, run in contenders.items()}
-            times["limit"] = _codec_bound(size)
-            rows.append(times)
-            print(
-                f"round {r + 1}: cluster {times['cluster']:.1f} s, as_datatree().to_zarr "
-                f"{times['datatree']:.1f} s, threads {times['threads']:.1f} s, codec-bound "
-                f"limit {times['limit']:.1f} s; "
-                f"datatree/cluster {times['datatree'] / times['cluster']:.2f}x, "
-                f"cluster/threads {times['cluster'] / times['threads']:.2f}x, "
-                f"datatree/limit {times['datatree'] / times['limit']:.2f}x"
-            )
-    finally:
-        for c in (client, cluster, tree_client, tree_cluster):
-            c.close()
+    _print_plan(_pyramid(src.path), threads=2)
+    rows = []
+    for r in range(rounds):
+        times = {name: _run_child(name, size) for name in ("cluster", "datatree", "threads")}
+        times["limit"] = _codec_bound(size)
+        rows.append(times)
+        print(
+            f"round {r + 1}: cluster {times['cluster']:.1f} s, as_datatree().to_zarr "
+            f"{times['datatree']:.1f} s, threads {times['threads']:.1f} s, codec-bound "
+            f"limit {times['limit']:.1f} s; "
+            f"datatree/cluster {times['datatree'] / times['cluster']:.2f}x, "
+            f"cluster/threads {times['cluster'] / times['threads']:.2f}x, "
+            f"datatree/limit {times['datatree'] / times['limit']:.2f}x"
+        )
     vs_tree = [t["datatree"] / t["cluster"] for t in rows]
     vs_threads = [t["cluster"] / t["threads"] for t in rows]
     vs_limit = [t["datatree"] / t["limit"] for t in rows]
@@ -177,7 +200,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory", default="1G,4G", help="DEM sizes for peak RSS ('' skips)")
     parser.add_argument("--no-speed", action="store_true", help="only the memory runs")
+    parser.add_argument(
+        "--child", choices=("cluster", "datatree", "threads"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.size, Path(args.out))
+        return
     if not args.no_speed:
         speed(args.size, args.rounds)
     if args.memory:

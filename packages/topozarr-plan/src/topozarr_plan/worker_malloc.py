@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import sys
 
 __all__ = ["tune_worker_allocator"]
@@ -30,9 +31,10 @@ TRIM_THRESHOLD = 64 * 2**20
 def tune_worker_allocator() -> bool:
     """Raise glibc's mmap and trim thresholds in this process (once); whether it did.
 
-    A no-op (``False``) off Linux or without glibc's ``mallopt`` (musl).
+    A no-op (``False``) off Linux, without glibc's ``mallopt`` (musl), or with
+    ``TOPOZARR_WORKER_MALLOC=0`` in the worker's environment.
     """
-    if not sys.platform.startswith("linux"):
+    if os.environ.get("TOPOZARR_WORKER_MALLOC") == "0" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
