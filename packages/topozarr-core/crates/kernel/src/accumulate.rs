@@ -127,6 +127,46 @@ fn phase_list(
     Ok(phase)
 }
 
+/// The state of each window's first cell (`nearest`): window `j` of geometry `g` starts at
+/// cell `j*f - phase`; a window starting before `states` (the first, with a phase) is empty.
+fn first_children<S: Copy>(
+    states: &Array4<S>,
+    g: &Geom,
+    factor: &[usize; 4],
+    phase: &[usize; 4],
+    empty: S,
+) -> Array4<S> {
+    let shape: [usize; 4] = std::array::from_fn(|i| g[i].out);
+    let mut out = Array4::from_elem(shape, empty);
+    let have = states.shape();
+    let skip: [usize; 4] = std::array::from_fn(|i| usize::from(phase[i] > 0));
+    let start: [usize; 4] = std::array::from_fn(|i| {
+        if phase[i] > 0 {
+            factor[i] - phase[i]
+        } else {
+            0
+        }
+        .min(have[i])
+    });
+    let step = |i: usize| factor[i] as isize;
+    let src = states.slice(s![
+        start[0]..;step(0),
+        start[1]..;step(1),
+        start[2]..;step(2),
+        start[3]..;step(3)
+    ]);
+    let n: [usize; 4] =
+        std::array::from_fn(|i| src.shape()[i].min(shape[i].saturating_sub(skip[i])));
+    out.slice_mut(s![
+        skip[0]..skip[0] + n[0],
+        skip[1]..skip[1] + n[1],
+        skip[2]..skip[2] + n[2],
+        skip[3]..skip[3] + n[3]
+    ])
+    .assign(&src.slice(s![..n[0], ..n[1], ..n[2], ..n[3]]));
+    out
+}
+
 /// Signed per-axis entries padded to 4-D with zeros.
 fn signed4(v: &[i64], ndim: usize, what: &'static str) -> Result<[i64; 4]> {
     if v.len() != ndim {
@@ -388,14 +428,17 @@ impl<T: Kernel, K: NativeStates<T> + 'static> LevelAccumulator for LevelAcc<T, K
         let phase = phase_list(phase, &factor, nd, "factor")?;
         let shape = self.states.shape();
         let g: Geom = std::array::from_fn(|i| Ax::touched(shape[i], factor[i], phase[i]));
-        let mut states = states_of(
-            self.states.view(),
-            &g,
-            &StateFold(&self.op, std::marker::PhantomData),
-        );
-        if self.method == Method::Nearest {
-            drop_leading(&mut states, &phase, self.op.empty());
-        }
+        let states = if self.method == Method::Nearest {
+            // A window's top-left cell is its first child's: merging the children would take
+            // a later child's value when the first one's lies in another accumulator.
+            first_children(&self.states, &g, &factor, &phase, self.op.empty())
+        } else {
+            states_of(
+                self.states.view(),
+                &g,
+                &StateFold(&self.op, std::marker::PhantomData),
+            )
+        };
         Ok(Box::new(LevelAcc::<T, K> {
             op: self.op,
             stride: Some(std::array::from_fn(|i| stride[i] * factor[i])),
@@ -649,5 +692,31 @@ mod tests {
         let e = mode.export_states().unwrap_err();
         assert!(e.to_string().contains("mode"), "{e}");
         assert!(mode.merge_states(&[], &[0, 0], &[0, 0], &[2, 2]).is_err());
+    }
+
+    #[test]
+    fn nearest_coarsened_keeps_the_first_cell_whose_top_left_lies_elsewhere() {
+        // Native [0, 1, 1, 1], windows of 2 then 4: the part of cells 1..4 holds level-2 cell
+        // 0 without its top-left (native 0, in the other part); coarsened it must not offer
+        // native 2's value for the level-4 window.
+        let a = ndarray::arr1(&[0u8, 1, 1, 1]).into_dyn();
+        let mut part = new_accumulator(&[2], "uint8", "nearest", None, false).unwrap();
+        part.fold(a.slice(s![1..]).into_dyn().into(), &[0], &[2], Some(&[1]))
+            .unwrap();
+        let up = part.coarsened(&[2], None).unwrap();
+        let mut whole = new_accumulator(&[1], "uint8", "nearest", None, false).unwrap();
+        whole
+            .merge_states(&up.export_states().unwrap(), &[1], &[0], &[4])
+            .unwrap();
+        let mut first = new_accumulator(&[1], "uint8", "nearest", None, false).unwrap();
+        first
+            .fold(a.slice(s![..1]).into_dyn().into(), &[0], &[2], None)
+            .unwrap();
+        let first = first.coarsened(&[2], None).unwrap();
+        whole
+            .merge_states(&first.export_states().unwrap(), &[1], &[0], &[4])
+            .unwrap();
+        let want: AnyArray = ndarray::arr1(&[0u8]).into_dyn().into();
+        assert_eq!(whole.result(None, None).unwrap(), want);
     }
 }
