@@ -197,13 +197,14 @@ def _describe(pyramid: Pyramid, name: str) -> _Variable:
 def split_levels(
     variables: Sequence[_Variable], nlevels: int, threads: int
 ) -> tuple[list[int], list[int], bool]:
-    """Levels of stage 1 (from the source), of stage 2 (from stored level 0), and whether
-    stage 1's blocks are aligned to the source chunks.
+    """Levels of stage 1 (from the source), the deep levels (from the blocks' partials, or for
+    ``mode`` a stage 2 from stored level 0), and whether stage 1's blocks are aligned to the
+    source chunks.
 
     Stage 1 takes the deepest prefix of levels that still gives ``BLOCKS_PER_THREAD`` blocks per
     worker thread (level 0 at least), with blocks aligned to the source chunks when that still
     gives enough of them (then each source chunk is read by one task only); the same split for
-    every variable keeps stage 2 simple.
+    every variable keeps the deep levels simple.
     """
     want = BLOCKS_PER_THREAD * max(1, threads)
     for aligned in (True, False):
@@ -463,7 +464,7 @@ def run_on_cluster(run: _Run, spatial: Sequence[str]) -> dict[str, int]:
     if not deep or all(_decomposable(run.pyramid, name) for name in spatial):
         return {"tiles_run": _run_stage(run, spatial, first, aligned=aligned, deep=deep),
                 "tiles_replayed": 0}  # fmt: skip
-    # The bar counts source bytes: stage 2 reads stored level 0, so it gets no share of it.
+    # mode: the bar counts source bytes; stage 2 reads stored level 0, so it gets no share.
     ran = _run_stage(run, spatial, first, aligned=aligned)
     ran += _run_stage(replace(run, progress=None), spatial, deep)
     return {"tiles_run": ran, "tiles_replayed": 0}

@@ -92,7 +92,8 @@ def native_array(zarray: Any) -> NativeSource | None:
     """A native reader of a ``zarr.Array`` in a ``LocalStore`` (its stored values, as
     ``zarray[...]`` gives them), else None; also None with ``TOPOZARR_NATIVE_SOURCE=0``.
 
-    The cluster's stage 2 reads the levels stage 1 stored through it.
+    The cluster's stage 2 (``mode``) and a resume's refolds read the level 0 stage 1 stored
+    through it.
     """
     if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return None
