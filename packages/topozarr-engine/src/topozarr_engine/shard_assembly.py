@@ -34,6 +34,7 @@ from topozarr_engine.region import Region
 from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.sinks import ZarrShardSink
 from topozarr_engine.timer import RegionTimer, add_encode
+from topozarr_engine.windows import ArrayWindow, ShiftedBuilder, WindowSink
 
 __all__ = ["ChunkedShards", "chunked_shards", "count_write"]
 
@@ -250,8 +251,16 @@ def chunked_shards(
     buffered whole: the array is not sharded, its codecs are unknown to the kernel, or the
     sink is not one of the engine's whole-shard writers (zarr-python's fast path or a
     :class:`NativeWriter`)."""
-    arr = getattr(dst, "_async_array", None)
-    if arr is None or getattr(dst, "shards", None) is None:
+    array, offset = dst, None
+    if isinstance(dst, ArrayWindow):
+        # A window of a store array (a cluster's block task): its shards are the array's,
+        # shifted; one that is not stored is left to the whole-shard path (which drops it).
+        offset = dst.shard_offset
+        if not dst.store or offset is None or not isinstance(sink, WindowSink):
+            return None
+        array, sink = dst.array, sink.sink
+    arr = getattr(array, "_async_array", None)
+    if arr is None or getattr(array, "shards", None) is None:
         return None
     if isinstance(sink, NativeWriter):
         store = _native_store(sink)
@@ -262,14 +271,27 @@ def chunked_shards(
     else:
         return None
     try:
-        builder = kernel.ShardBuilder(str(arr.store_path.path), shards.zarr_json(arr))
+        builder: Any = kernel.ShardBuilder(str(arr.store_path.path), shards.zarr_json(arr))
     except (ValueError, TypeError, AttributeError):
         return None
+    if offset is not None:
+        builder = ShiftedBuilder(builder, offset)
+        store = _on_array(store, array)
     # Either io path streams to a local directory: each chunk stored once it is encoded.
-    opener = sink.shard_streams(dst)
+    opener = sink.shard_streams(array)
     if opener is not None:
         store = ChunkStreams(builder, opener)
     return ChunkedShards(builder, dst, empty, store, skip_empty=skip_empty)
+
+
+def _on_array(store: Any, array: Any) -> Any:
+    """``store`` of a window's shards, called with the window's array (the window's shard
+    indices reach the array's through the builder, a :class:`ShiftedBuilder`)."""
+
+    def stored(dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
+        return bool(store(array, shard, builder, skip_empty))
+
+    return stored
 
 
 def count_write(timer: RegionTimer | None, region: Region, stored: bool, itemsize: int) -> None:

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 from topozarr_engine import PyramidSpec, Region, RegionTimer, WriteHooks, write_pyramid_arrays
-from topozarr_engine.region import coarsened_shape
 from topozarr_engine.storage import StorageTarget
-from topozarr_engine.storage.sinks import ShardSink, ZarrShardSink
+from topozarr_engine.storage.sinks import ZarrShardSink
+from topozarr_engine.windows import ArrayWindow, WindowSink
 
 from topozarr_plan.cluster_partials import Reduction, TileFold
 from topozarr_plan.source_reader import native_array, native_reader
@@ -34,45 +33,6 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["BlockJob", "block_record", "load_job", "run_block", "write_record"]
-
-
-class _Window:
-    """The part of a store array over one block, as the engine sees a destination."""
-
-    def __init__(
-        self, array: zarr.Array, block: Region, stride: Sequence[int], *, store: bool = True
-    ) -> None:
-        self.array = array
-        self.store = store
-        self.offset = tuple(a // s for a, s in zip(block.start, stride, strict=True))
-        self.shape = coarsened_shape(block.shape, stride)
-        self.dtype = array.dtype
-        self.fill_value = array.fill_value
-        self.shards = array.shards
-        self.chunks = array.chunks
-
-    def shifted(self, region: Region) -> Region:
-        """``region`` of the window as a region of the whole store array."""
-        return Region.from_bounds(
-            [a + o for a, o in zip(region.start, self.offset, strict=True)],
-            [b + o for b, o in zip(region.stop, self.offset, strict=True)],
-        )
-
-
-class _WindowSink:
-    """A block task's sink: its destinations are windows of the store's arrays (offset by the
-    block origin), stored through the zarr or the native sink."""
-
-    def __init__(self, sink: ShardSink) -> None:
-        self.sink = sink
-
-    def write_region(self, dst: _Window, region: Region, block: np.ndarray) -> None:
-        if not dst.store:
-            return  # a level computed only to reach the deeper ones the same way
-        self.sink.write_region(dst.array, dst.shifted(region), block)
-
-    def flush(self) -> None:
-        self.sink.flush()
 
 
 class _BlockSource:
@@ -165,8 +125,8 @@ def run_block(job: BlockJob, block: Region) -> dict[str, Any]:
         values = native_array(arrays[0]) or arrays[0]
     native = job.target.native_writer() if job.io == "rust" else None
     # a None first destination: level 0 is read as the source but not written (stage 2)
-    dsts: list[_Window | None] = [
-        _Window(arrays[lv], block, stride, store=lv in job.written)
+    dsts: list[ArrayWindow | None] = [
+        ArrayWindow(arrays[lv], block, stride, store=lv in job.written)
         for lv, stride in zip(job.levels, job.strides, strict=True)
     ]
     if job.levels[0] != 0:
@@ -189,7 +149,7 @@ def run_block(job: BlockJob, block: Region) -> dict[str, Any]:
     if job.partial_stride is not None:
         reduction = Reduction(np.dtype(job.source.dtype).name, job.method, job.fill_value)
         fold = TileFold(block, job.partial_stride, reduction)
-    hooks = WriteHooks(timers=timers, sink=_WindowSink(native or ZarrShardSink()), on_read=fold)
+    hooks = WriteHooks(timers=timers, sink=WindowSink(native or ZarrShardSink()), on_read=fold)
     write_pyramid_arrays(_BlockSource(values, block), dsts, spec, hooks)
     if native is not None:
         native.flush()  # every upload stored (or its error raised) before the record

@@ -315,6 +315,8 @@ def _write_under_lease(
     # Shards a killed write was streaming (temporary files, never read as chunks).
     w.target.remove_partial_shards()
     timers = _run_passes(w, journal, arrays, passes)
+    # And those of a cluster's task whose worker died mid-shard (dask ran the task again).
+    w.target.remove_partial_shards()
     for level in w.requested:
         journal.mark_level(level)
 
