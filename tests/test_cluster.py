@@ -398,6 +398,53 @@ def test_deep_levels_come_from_partials_without_a_second_read(
     assert stats[str(levels - 1)]["writes"] > 0
 
 
+def _streamed_shards(install: bool) -> list[str]:
+    """In this process or a worker: record the keys of the shards published through chunk
+    streams (``install``), or return them and put the original method back."""
+    from topozarr_engine.chunk_streams import ChunkStreams
+
+    spy: Any = ChunkStreams
+    if not install:
+        spy.store = spy.unspied_store
+        return list(spy.streamed)
+    spy.unspied_store, spy.streamed = ChunkStreams.store, []
+
+    def store(self: Any, dst: Any, shard: Any, *args: Any, **kwargs: Any) -> bool:
+        stored = bool(spy.unspied_store(self, dst, shard, *args, **kwargs))
+        if stored:
+            spy.streamed.append(self.key_of(list(shard)))
+        return stored
+
+    spy.store = store
+    return []
+
+
+def test_block_tasks_stream_the_shards_a_local_write_streams(tmp_path: Path, client: Any) -> None:
+    """The shards of the block tasks' levels (0-2 here; 3-4 come from partials) that a local
+    write streams to storage chunk by chunk are streamed on the workers too, not assembled
+    whole (a block's destinations are windows of the store's arrays)."""
+    from topozarr_plan.cluster import _describe, split_levels
+
+    ds = on_disk(dem(), tmp_path / "src.zarr", (64, 64))
+    pyramid = create_pyramid(with_crs(ds), **CREATE)
+    threads = sum(client.nthreads().values())
+    first, deep, _ = split_levels([_describe(pyramid, "elevation")], 5, threads)
+    assert first == [0, 1, 2] and deep == [3, 4]  # both stages are exercised
+    _streamed_shards(True)
+    try:
+        pyramid.write(tmp_path / "local.zarr", max_region_bytes=1)
+    finally:
+        local = _streamed_shards(False)
+    client.run(_streamed_shards, True)
+    try:
+        pyramid.write(tmp_path / "cluster.zarr", client=client, max_region_bytes=1)
+    finally:
+        remote = list(itertools.chain(*client.run(_streamed_shards, False).values()))
+    want = sorted(key for key in local if int(key.split("/")[0]) in first)
+    assert want  # levels 1 and 2: their shards span several tiles
+    assert sorted(remote) == want
+
+
 class _Environ(distributed.WorkerPlugin):
     """Set environment variables in every worker process, also those started later."""
 
