@@ -32,7 +32,8 @@ def test_a_kernel_without_shard_builder_is_a_version_error():
     old = types.SimpleNamespace(__version__=topozarr_core.__version__, __file__="/old/_core.so")
     with pytest.raises(
         KernelVersionError,
-        match=r"has no ShardBuilder, SourceArray, Accumulator.export_states: it is older.*uv sync",
+        match=r"has no ShardBuilder, SourceArray, Accumulator.export_states, ChunkFile, "
+        r"ShardBuilder.append_chunk: it is older.*uv sync",
     ):
         kernel.check_features(old)
     # A kernel of the shard builder but not the native source reader is refused the same way.
@@ -42,5 +43,12 @@ def test_a_kernel_without_shard_builder_is_a_version_error():
     # An Accumulator without the cluster's partial states (export/merge) too.
     old.SourceArray = topozarr_core.SourceArray
     old.Accumulator = types.SimpleNamespace()
-    with pytest.raises(KernelVersionError, match=r"has no Accumulator.export_states: it is"):
+    with pytest.raises(KernelVersionError, match=r"has no Accumulator.export_states, ChunkFile"):
+        kernel.check_features(old)
+    # A shard builder that cannot write chunks into a ChunkFile (io="rust" streams) too.
+    old.Accumulator = topozarr_core.Accumulator
+    old.ShardBuilder = types.SimpleNamespace()
+    with pytest.raises(
+        KernelVersionError, match=r"has no ChunkFile, ShardBuilder.append_chunk: it is"
+    ):
         kernel.check_features(old)

@@ -21,6 +21,7 @@ from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.shard_index import ShardIndex
 from topozarr_engine.storage.shard_stream import (
     PARTIAL_MARKER,
+    NativeShardStream,
     ShardStream,
     remove_partial_shards,
 )
@@ -60,11 +61,15 @@ def _parse_index(data: bytes, chunks: int, at_start: bool) -> np.ndarray:
     return np.frombuffer(table, dtype="<u8").reshape(chunks, 2)
 
 
-def _stream_all(arr, values, seed):
-    """Deliver ``values`` to a ChunkedShards over ``arr`` in random 3-row pieces, closing each
-    shard after its last piece; returns the ChunkedShards."""
-    chunked = shard_assembly.chunked_shards(arr, ZarrShardSink(), arr.fill_value)
+def _stream_all(arr, values, seed, sink=None):
+    """Deliver ``values`` to a ChunkedShards over ``arr`` (stored by ``sink``, default the zarr
+    path) in random 3-row pieces, closing each shard after its last piece; returns the
+    ChunkedShards."""
+    sink = ZarrShardSink() if sink is None else sink
+    chunked = shard_assembly.chunked_shards(arr, sink, arr.fill_value)
     assert chunked is not None and chunked.streams is not None
+    # io="rust" streams: the kernel encodes and writes each chunk (NativeShardStream).
+    assert chunked.streams.streams.native == isinstance(sink, NativeWriter)
     pieces = []
     for shard in itertools.product(
         *(range(-(-n // s)) for n, s in zip(arr.shape, SHARD, strict=True))
@@ -87,6 +92,7 @@ def _stream_all(arr, values, seed):
     return chunked
 
 
+@pytest.mark.parametrize("io", ["python", "rust"])
 @pytest.mark.parametrize("location", ["end", "start"])
 @pytest.mark.parametrize(
     ("dtype", "fill", "compressors"),
@@ -96,7 +102,9 @@ def _stream_all(arr, values, seed):
         (np.uint8, 0, (BloscCodec(cname="lz4", shuffle="bitshuffle"),)),
     ],
 )
-def test_streamed_shards_read_back_like_zarr_pythons(tmp_path, location, dtype, fill, compressors):
+def test_streamed_shards_read_back_like_zarr_pythons(
+    tmp_path, io, location, dtype, fill, compressors
+):
     # 19x29 cells: edge shards clipped by the array's end, edge inner chunks partial.
     values = dem((19, 29), dtype, fill=fill, nan_frac=0.2)
     values[0:8, 12:24] = fill  # a whole shard of fill: not stored
@@ -110,7 +118,8 @@ def test_streamed_shards_read_back_like_zarr_pythons(tmp_path, location, dtype, 
         ref_store, values.shape, dtype, fill=fill, location=location, compressors=compressors
     )
     ref[:] = values  # zarr-python's own write of the same array
-    _stream_all(ours, values, seed=1)
+    sink = NativeWriter.local(str(tmp_path)) if io == "rust" else ZarrShardSink()
+    _stream_all(ours, values, seed=1, sink=sink)
     got = zarr.open_array(zarr.storage.LocalStore(tmp_path, read_only=True), path="a")[:]
     np.testing.assert_array_equal(got, ref[:])
     np.testing.assert_array_equal(got, values)
@@ -241,6 +250,15 @@ def _die_after(monkeypatch, n: int) -> None:
         append(self, position, data)
 
     monkeypatch.setattr(ShardStream, "append", dying)
+    append_chunk = NativeShardStream.append_chunk
+
+    def dying_native(self, position, builder, raw):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise Dies
+        return append_chunk(self, position, builder, raw)
+
+    monkeypatch.setattr(NativeShardStream, "append_chunk", dying_native)
 
 
 def _stored_shards_are_whole(root, a, strides):
@@ -260,13 +278,15 @@ def _stored_shards_are_whole(root, a, strides):
                 np.testing.assert_allclose(reader[sl], want[sl], rtol=1e-6, equal_nan=True)
 
 
-def test_a_failed_write_drops_its_temporary_files(tmp_path, monkeypatch):
+@pytest.mark.parametrize("io", ["python", "rust"])
+def test_a_failed_write_drops_its_temporary_files(tmp_path, monkeypatch, io):
     a = dem((96, 128), np.float32, nan_frac=0.1)
     dsts, strides = _pyramid(tmp_path, a, [1, 2, 4])
     _die_after(monkeypatch, 20)
+    sink = NativeWriter.local(str(tmp_path)) if io == "rust" else ZarrShardSink()
     with pytest.raises(Exception, match="Dies"):
         write_levels(a, dsts, strides=strides, method="mean", max_region_bytes=1,
-                     max_workers=2)  # fmt: skip
+                     max_workers=2, sink=sink)  # fmt: skip
     assert not _partials(tmp_path)
     _stored_shards_are_whole(tmp_path, a, strides)
 

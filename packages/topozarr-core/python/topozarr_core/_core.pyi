@@ -1,5 +1,6 @@
 """Type stubs and reference documentation for the compiled kernel ``topozarr_core._core``."""
 
+import os
 from collections.abc import Sequence
 from typing import Any, Final, Literal, TypedDict, final
 
@@ -409,6 +410,11 @@ class ShardBuilder:
         """The encoded bytes of one whole inner chunk (as ``put_chunk`` takes it), not kept;
         ``None`` when it holds only the fill value."""
 
+    def append_chunk(self, data: npt.NDArray[Any], file: ChunkFile) -> tuple[int, int] | None:
+        """Encode one whole inner chunk (as ``encode_chunk`` takes it) and append it to
+        ``file`` without the GIL; its ``(offset, nbytes)`` there, or ``None`` when it holds
+        only the fill value (nothing written)."""
+
     def finish(self, shard: Sequence[int]) -> bytes | None:
         """The encoded shard, or ``None`` when no chunk holds anything but the fill value."""
 
@@ -462,3 +468,25 @@ __all__ = [
     "method_table",
     "pyramid_tile",
 ]
+
+@final
+class ChunkFile:
+    """A new file (the temporary file of a streamed shard) written at explicit offsets:
+    appends land one after the other from ``start``; appends from several threads are
+    serialised."""
+
+    def __new__(cls, path: str | os.PathLike[str], start: int = 0) -> ChunkFile:
+        """Creates ``path``; ``FileExistsError`` when it exists."""
+
+    @property
+    def end(self) -> int:
+        """Offset past the last append."""
+
+    def append(self, data: bytes) -> int:
+        """Write ``data`` after the last append; returns its offset."""
+
+    def write_at(self, data: bytes, at: int) -> None:
+        """Write ``data`` at offset ``at`` (an index), leaving :attr:`end` where it is."""
+
+    def close(self) -> None:
+        """Close the file (later writes raise ``ValueError``); closing twice does nothing."""

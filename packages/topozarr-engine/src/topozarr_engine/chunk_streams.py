@@ -55,19 +55,36 @@ class ChunkStreams:
     def put(self, shard: Index, position: Index, raw: np.ndarray) -> None:
         """Encode the whole inner chunk ``raw`` (C-ordered bytes) at ``position`` of ``shard``
         and append it to the shard's stream; a chunk of fill values only is left out."""
+        if self.streams.native:
+            self._put_native(shard, position, raw)
+            return
         chunk = self.builder.encode_chunk(raw)
         if chunk is None:
             return
         size = len(chunk)
         self._held(size)
         try:
-            with self.lock:
-                stream = self.open.get(shard)
-                if stream is None:
-                    stream = self.open[shard] = self.streams.open(self.key_of(list(shard)))
+            stream = self._stream(shard)
             stream.append(int(np.ravel_multi_index(position, self.grid)), chunk)
         finally:
             self._held(-size)
+
+    def _stream(self, shard: Index) -> ShardStream:
+        with self.lock:
+            stream = self.open.get(shard)
+            if stream is None:
+                stream = self.open[shard] = self.streams.open(self.key_of(list(shard)))
+            return stream
+
+    def _put_native(self, shard: Index, position: Index, raw: np.ndarray) -> None:
+        """The kernel encodes and writes the chunk in one call (``NativeShardStream``); the
+        encoded bytes are held only inside it, counted here once they are written."""
+        stream: Any = self._stream(shard)
+        size = stream.append_chunk(
+            int(np.ravel_multi_index(position, self.grid)), self.builder, raw
+        )
+        self._held(size)
+        self._held(-size)
 
     def _held(self, nbytes: int) -> None:
         with self.lock:

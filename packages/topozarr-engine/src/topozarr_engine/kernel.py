@@ -36,6 +36,7 @@ __all__ = [
     "METHODS",
     "METHOD_TABLE",
     "Accumulator",
+    "ChunkFile",
     "NativeArray",
     "NativeStore",
     "ShardBuilder",
@@ -100,7 +101,13 @@ def _check_version() -> None:
 
 
 #: Kernel classes (and methods, dotted) newer than some kernels that carry the same version.
-_REQUIRED_FEATURES = ("ShardBuilder", "SourceArray", "Accumulator.export_states")
+_REQUIRED_FEATURES = (
+    "ShardBuilder",
+    "SourceArray",
+    "Accumulator.export_states",
+    "ChunkFile",
+    "ShardBuilder.append_chunk",
+)
 
 
 def _has(core: Any, feature: str) -> bool:
@@ -137,4 +144,5 @@ check_features()
 pyramid_tile = topozarr_core.pyramid_tile
 Accumulator = topozarr_core.Accumulator
 ShardBuilder = topozarr_core.ShardBuilder
+ChunkFile = topozarr_core.ChunkFile
 SourceArray = topozarr_core.SourceArray

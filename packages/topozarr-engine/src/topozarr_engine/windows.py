@@ -101,6 +101,9 @@ class ShiftedBuilder:
     def encode_chunk(self, raw: np.ndarray) -> Any:
         return self.inner.encode_chunk(raw)
 
+    def append_chunk(self, raw: np.ndarray, file: Any) -> Any:
+        return self.inner.append_chunk(raw, file)
+
     def put_chunk(self, shard: Sequence[int], position: Sequence[int], raw: np.ndarray) -> None:
         self.inner.put_chunk(self._at(shard), list(position), raw)
 

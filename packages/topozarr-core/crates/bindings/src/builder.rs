@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use topozarr_io::assemble::ChunkAssembler;
 use topozarr_kernel::error::{KernelError, Result};
 
+use crate::chunk_file::ChunkFile;
 use crate::errors::to_py;
 use crate::native::{NativeArray, UploadGroup};
 
@@ -119,6 +120,26 @@ impl ShardBuilder {
         let bytes = chunk_bytes(&data)?;
         let encoded = py.detach(|| self.asm.encode_chunk(bytes)).map_err(to_py)?;
         Ok(encoded.map(|e| PyBytes::new(py, &e)))
+    }
+
+    /// Encode one whole inner chunk (as `encode_chunk` takes it) and append it to `file`, in
+    /// one call without the GIL: the bytes go straight from the encoder to the file. Returns
+    /// its `(offset, nbytes)` in the file, or `None` when the chunk holds only the fill value
+    /// (nothing is written).
+    fn append_chunk(
+        &self,
+        py: Python<'_>,
+        data: PyReadonlyArrayDyn<'_, u8>,
+        file: &ChunkFile,
+    ) -> PyResult<Option<(u64, u64)>> {
+        let bytes = chunk_bytes(&data)?;
+        py.detach(|| {
+            let Some(encoded) = self.asm.encode_chunk(bytes).map_err(to_py)? else {
+                return Ok(None);
+            };
+            let at = file.append_bytes(&encoded)?;
+            Ok(Some((at, encoded.len() as u64)))
+        })
     }
 
     /// The encoded shard (its chunks' bytes and the index), or `None` when no chunk holds

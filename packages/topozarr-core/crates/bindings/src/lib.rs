@@ -1,9 +1,10 @@
 //! The `topozarr_core._core` extension: registration only. Each exposed group has its own file
-//! (`reduce`, `accumulator`, `methods`, `native`, `source`, `secrets`); `convert` turns Python arguments into kernel
+//! (`reduce`, `accumulator`, `methods`, `native`, `source`, `secrets`, `builder`, `chunk_file`); `convert` turns Python arguments into kernel
 //! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
 //! crates `topozarr-kernel` and `topozarr-io`.
 mod accumulator;
 mod builder;
+mod chunk_file;
 mod convert;
 mod errors;
 mod methods;
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<native::ShardEncoder>()?;
     m.add_class::<native::UploadGroup>()?;
     m.add_class::<builder::ShardBuilder>()?;
+    m.add_class::<chunk_file::ChunkFile>()?;
     m.add_class::<source::SourceArray>()?;
     Ok(())
 }

@@ -24,11 +24,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from topozarr_engine.storage.shard_index import ShardIndex
+from topozarr_engine import kernel
+from topozarr_engine.storage.shard_index import ABSENT, ShardIndex
 
 __all__ = [
     "PARTIAL_MARKER",
     "LocalShardStreams",
+    "NativeShardStream",
     "ShardStream",
     "local_root",
     "remove_partial_shards",
@@ -64,15 +66,18 @@ def remove_partial_shards(root: str | os.PathLike[str]) -> list[Path]:
 
 
 class LocalShardStreams:
-    """Opens :class:`ShardStream` s of one array's shards under a local store's ``root``."""
+    """Opens :class:`ShardStream` s of one array's shards under a local store's ``root``
+    (``native``: :class:`NativeShardStream` s, whose chunks the kernel encodes and writes)."""
 
-    def __init__(self, root: Path, index: ShardIndex) -> None:
+    def __init__(self, root: Path, index: ShardIndex, *, native: bool = False) -> None:
         self.root = root
         self.index = index
+        self.native = native
 
     def open(self, key: str) -> ShardStream:
         """A stream of the shard at store key ``key`` (no file until its first chunk)."""
-        return ShardStream(self.root / key, self.index)
+        kind = NativeShardStream if self.native else ShardStream
+        return kind(self.root / key, self.index)
 
     def delete(self, key: str) -> None:
         """Remove the shard at ``key``, if stored (an all-fill shard over an older one)."""
@@ -108,10 +113,14 @@ class ShardStream:
             self._write(data, at)
 
     def _create(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
+        temp = self._temp_name()
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         return temp
+
+    def _temp_name(self) -> Path:
+        """A fresh temporary name next to the shard's key (its directory made)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.path.with_name(f".{self.path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
 
     def _write(self, data: bytes | memoryview, at: int) -> None:
         assert self.temp is not None
@@ -153,3 +162,67 @@ def _pwrite_all(path: Path, data: bytes | memoryview, at: int) -> None:
             view, at = view[n:], at + n
     finally:
         os.close(fd)
+
+
+class NativeShardStream(ShardStream):
+    """A :class:`ShardStream` whose chunks the kernel encodes and writes in one call without
+    the GIL (``ShardBuilder.append_chunk`` into a ``topozarr_core.ChunkFile``, held open until
+    the shard is committed): the encoded bytes never become a Python object (``io="rust"``).
+    """
+
+    def __init__(self, path: Path, index: ShardIndex) -> None:
+        super().__init__(path, index)
+        self.file: Any = None
+
+    def _opened(self) -> Any:
+        """The open file (created by the first chunk); call with the lock held."""
+        if self.file is None:
+            self.temp = self._temp_name()
+            self.file = kernel.ChunkFile(self.temp, self.end)
+        return self.file
+
+    def append_chunk(self, position: int, builder: Any, raw: Any) -> int:
+        """Encode the whole inner chunk ``raw`` with ``builder`` and write it as the chunk at
+        C-order ``position``; returns its encoded size (0: only fill values, not written)."""
+        with self.lock:
+            file = self._opened()
+        written = builder.append_chunk(raw, file)
+        if written is None:
+            return 0
+        with self.lock:
+            self.entries[position] = written
+        return int(written[1])
+
+    def append(self, position: int, data: bytes | memoryview) -> None:
+        """Write already encoded bytes (as :class:`ShardStream` does), through the open file."""
+        with self.lock:
+            self.entries[position] = (self._opened().append(bytes(data)), len(data))
+
+    def commit(self) -> bool:
+        """Write the index and publish the shard; ``False`` when nothing was written (no chunk
+        appended, or only fill chunks: the file is removed)."""
+        with self.lock:
+            file = self.file
+        if file is None or (self.entries == ABSENT).all():
+            self.abort()
+            return False
+        try:
+            end = file.end
+            file.write_at(self.index.encode(self.entries), 0 if self.index.at_start else end)
+            file.close()
+            assert self.temp is not None
+            os.replace(self.temp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        with self.lock:
+            self.temp = self.file = None
+        return True
+
+    def abort(self) -> None:
+        """Close the file and drop what was written."""
+        with self.lock:
+            file, self.file = self.file, None
+        if file is not None:
+            file.close()
+        super().abort()
