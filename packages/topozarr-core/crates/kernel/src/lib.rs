@@ -10,9 +10,10 @@
 //! 3. `dtype`
 //! 4. `ops` (per-window operators)
 //! 5. `reduce`, `fast`, `columns` (drivers over window geometry)
-//! 6. `kernel` (typed reductions), `tile`, `accumulate`
+//! 6. `kernel` (typed reductions), `tile`, `acc_geometry`, `accumulate`
 //! 7. `mode_avx2`, `mode_large`, `mode_small`, `mode`, `mode_acc` (the majority method)
 //! 8. `api` (the entry points: method parsing and dtype dispatch)
+pub mod acc_geometry;
 pub mod accumulate;
 pub mod any;
 pub mod api;

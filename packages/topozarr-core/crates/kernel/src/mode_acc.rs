@@ -2,7 +2,8 @@
 //! windows span tiles): one sorted `(value, count)` histogram per level cell, merged tile by
 //! tile. Mode is not decomposable, so nothing smaller than the histogram can carry a window's
 //! state between tiles; its growth is fallible (a `MemoryError`, not an abort).
-use crate::accumulate::{fold_geometry, index_list, LevelAccumulator};
+use crate::acc_geometry::index_list;
+use crate::accumulate::{fold_geometry, LevelAccumulator};
 use crate::any::{AnyArray, AnyView};
 use crate::dtype::{fill_for, Elem, FillValue, Missing};
 use crate::error::{KernelError, Result};

@@ -32,47 +32,28 @@ pub trait StateBytes: Copy {
     fn get(b: &[u8]) -> Self;
 }
 
-impl<A: Bytes> StateBytes for SumState<A> {
-    const SIZE: usize = A::SIZE + 4;
-    fn put(&self, out: &mut Vec<u8>) {
-        self.s.put(out);
-        self.n.put(out);
-    }
-    fn get(b: &[u8]) -> Self {
-        SumState {
-            s: A::get(&b[..A::SIZE]),
-            n: u32::get(&b[A::SIZE..]),
+/// `StateBytes` for a two-field state: its value field's bytes, then its flag field's.
+macro_rules! state_bytes {
+    ($state:ident<$t:ident>, $value:ident: $vt:ident, $flag:ident: $ft:ty) => {
+        impl<$t: Bytes> StateBytes for $state<$t> {
+            const SIZE: usize = $vt::SIZE + <$ft as Bytes>::SIZE;
+            fn put(&self, out: &mut Vec<u8>) {
+                self.$value.put(out);
+                self.$flag.put(out);
+            }
+            fn get(b: &[u8]) -> Self {
+                $state {
+                    $value: $vt::get(&b[..$vt::SIZE]),
+                    $flag: <$ft as Bytes>::get(&b[$vt::SIZE..]),
+                }
+            }
         }
-    }
+    };
 }
 
-impl<T: Bytes> StateBytes for ExtState<T> {
-    const SIZE: usize = T::SIZE + 4;
-    fn put(&self, out: &mut Vec<u8>) {
-        self.v.put(out);
-        self.n.put(out);
-    }
-    fn get(b: &[u8]) -> Self {
-        ExtState {
-            v: T::get(&b[..T::SIZE]),
-            n: u32::get(&b[T::SIZE..]),
-        }
-    }
-}
-
-impl<T: Bytes> StateBytes for NearState<T> {
-    const SIZE: usize = T::SIZE + 1;
-    fn put(&self, out: &mut Vec<u8>) {
-        self.v.put(out);
-        self.has.put(out);
-    }
-    fn get(b: &[u8]) -> Self {
-        NearState {
-            v: T::get(&b[..T::SIZE]),
-            has: bool::get(&b[T::SIZE..]),
-        }
-    }
-}
+state_bytes!(SumState<A>, s: A, n: u32);
+state_bytes!(ExtState<T>, v: T, n: u32);
+state_bytes!(NearState<T>, v: T, has: bool);
 
 /// A reduction of native cells of type `T`: a fold plus how a finished window is reported.
 pub trait Op<T: Elem>: Fold<T> + Copy + Send {
