@@ -99,3 +99,23 @@ def test_edge_tile_invents_no_window():
 def test_bad_strides(strides, match):
     with pytest.raises(ValueError, match=match):
         pyramid_tile(np.zeros((8, 8), "float32"), strides, "mean")
+
+
+@pytest.mark.parametrize("method", ["mean", "max", "nearest", "mode"])
+def test_a_tile_kept_on_its_thread_gives_the_split_tiles_levels(method):
+    # 1024 x 640 cells: above the size from which the kernel splits a tile over its threads.
+    rng = np.random.default_rng(7)
+    a = rng.normal(100, 30, (1024, 640)).astype("float32")
+    if method == "mode":
+        a = rng.integers(0, 5, (1024, 640)).astype("uint8")
+    else:
+        a[rng.random(a.shape) < 0.3] = np.nan
+    strides = [(2, 2), (4, 4), (16, 16)]
+    split = pyramid_tile(a, strides, method)
+    kept = pyramid_tile(a, strides, method, parallel=False)
+    for got, want, stride in zip(kept, split, strides, strict=True):
+        np.testing.assert_array_equal(got, want)
+        if method in METHODS:
+            assert_matches(got, reference(a, stride, method, None, True, strict=True))
+        else:  # no numpy reference for mode here (test_mode.py has one): its block_reduce
+            assert_matches(got, block_reduce(a, stride, method))

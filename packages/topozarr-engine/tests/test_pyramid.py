@@ -427,3 +427,29 @@ def test_level_subset_property(ny, nx, base, keep, chunk, block, budget, method)
         np.testing.assert_allclose(
             dst[:], reference_reduce(a, st, method), rtol=1e-5, equal_nan=True, err_msg=str(st)
         )
+
+
+@pytest.mark.parametrize(
+    ("workers", "split_tiles"), [(1, None), (64, None), (1, False), (64, True)]
+)
+def test_the_kernel_splits_tiles_only_with_fewer_tile_threads_than_cpus(
+    store, monkeypatch, workers, split_tiles
+):
+    from topozarr_engine import kernel
+    from topozarr_engine.resources import cpu_count
+
+    seen: list[bool] = []
+    tile = kernel.pyramid_tile
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["parallel"])
+        return tile(*args, **kwargs)
+
+    monkeypatch.setattr(kernel, "pyramid_tile", spy)
+    a = dem((64, 96), np.float32)
+    dsts, strides, _ = build(
+        store, a, [1, 2, 4], max_workers=workers, split_tiles=split_tiles, max_region_bytes=1
+    )
+    check(a, dsts, strides, "mean")
+    want = workers < cpu_count() if split_tiles is None else split_tiles
+    assert seen and set(seen) == {want}

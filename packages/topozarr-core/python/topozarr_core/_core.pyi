@@ -108,6 +108,8 @@ def pyramid_tile(
     method: str,
     fill_value: float | None = None,
     skipna: bool = True,
+    *,
+    parallel: bool = True,
 ) -> list[npt.NDArray[Any]]:
     """Reduce one tile to several coarser levels at once, each exact.
 
@@ -120,6 +122,10 @@ def pyramid_tile(
         ``[(2, 2), (4, 4), (8, 8)]``.
     method, fill_value, skipna
         As for `block_reduce`.
+    parallel
+        Split a large tile over the kernel's threads (rayon). ``False`` keeps the call on the
+        calling thread: for callers that already run one call per core, where splitting again
+        only oversubscribes the cores. The result is the same.
 
     Returns
     -------

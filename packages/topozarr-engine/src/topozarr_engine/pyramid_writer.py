@@ -25,6 +25,7 @@ from topozarr_engine.pyramid_levels import (
 )
 from topozarr_engine.region import Region
 from topozarr_engine.region_writer import Piece, RegionWriter, Stage, WriteHooks
+from topozarr_engine.resources import cpu_count, default_max_workers
 from topozarr_engine.shard_assembly import chunked_shards, count_write
 from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tilelog import TileHistory
@@ -72,6 +73,7 @@ class PyramidWriter(RegionWriter):
         if self._level0_split():
             self.levels[0] = LevelState(0, self.dst0, strides[0], spec, None)
         self.runs = self._plan_runs()
+        self.split_tiles = self._split_tiles()
         self.inner_strides = [strides[lv] for lv in self.layout.inner]
         self.missing_marker = spec.fill_value if spec.fill_value is not None else np.nan
         self.fill0 = self.dst0.fill_value if self.dst0 is not None else None
@@ -85,6 +87,15 @@ class PyramidWriter(RegionWriter):
         for lv in self.levels.values():
             if lv.acc is None and lv.within is None:
                 lv.chunked = chunked_shards(lv.dst, self.sink, lv.empty, skip_empty=spec.skip_empty)
+
+    def _split_tiles(self) -> bool:
+        """Whether the kernel splits a tile over its threads (``spec.split_tiles``). With a
+        tile thread per core it keeps each tile on its thread: splitting it over rayon's
+        threads too oversubscribed the cores (idle workers spinning)."""
+        if self.spec.split_tiles is not None:
+            return self.spec.split_tiles
+        workers = self.spec.max_workers or default_max_workers(self.task_bytes())
+        return workers < cpu_count()
 
     def _accumulator(
         self, dst: Any, stride: tuple[int, ...], native_dtype: np.dtype[Any]
@@ -372,6 +383,7 @@ class PyramidWriter(RegionWriter):
                     spec.method,
                     fill_value=spec.fill_value,
                     skipna=spec.skipna,
+                    parallel=self.split_tiles,
                 )
             )
             t = self.timer(layout.inner[0])

@@ -61,6 +61,11 @@ class PyramidSpec(WriteSpec):
         meets it is written whole, and so is a coarse shard that meets it, so the values
         must hold the right values around it too (align ``within`` to every level's shards
         to keep that margin empty).
+    split_tiles
+        Let the kernel split each tile's reduction over its own threads (rayon). ``None``:
+        only when the writer runs fewer tile threads than the CPUs (with a thread per core,
+        splitting again oversubscribes them). A cluster's block task, one of several on the
+        machine's cores, passes ``False``.
     source_chunks, max_region_bytes, max_workers, skip_empty, name
         As for :class:`WriteSpec`; ``max_region_bytes`` is the budget of one tile.
     """
@@ -72,3 +77,4 @@ class PyramidSpec(WriteSpec):
     skipna: bool = True
     level0_block: Sequence[int] | None = None
     within: Region | None = None
+    split_tiles: bool | None = None

@@ -144,6 +144,9 @@ def run_block(job: BlockJob, block: Region) -> dict[str, Any]:
         max_region_bytes=job.max_region_bytes,
         max_workers=max(1, min(job.threads, os.cpu_count() or 1)),
         name=job.name,
+        # A task of one thread shares the machine's cores with the worker's other tasks (and
+        # other workers): its tiles stay on its thread.
+        split_tiles=None if job.threads > 1 else False,
     )
     fold = None
     if job.partial_stride is not None:

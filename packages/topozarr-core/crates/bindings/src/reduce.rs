@@ -1,7 +1,7 @@
 //! `block_reduce` and `pyramid_tile`: one call, one tile, every level.
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use topozarr_kernel::api;
+use topozarr_kernel::{api, reduce};
 
 use crate::convert::{parse_fill, parse_stride, to_numpy, Input};
 use crate::errors::to_py;
@@ -33,7 +33,7 @@ pub fn block_reduce<'py>(
 /// each level exact (built from the previous level's partial states). Full contract:
 /// topozarr_core/_core.pyi.
 #[pyfunction]
-#[pyo3(signature = (a, strides, method, fill_value=None, skipna=true))]
+#[pyo3(signature = (a, strides, method, fill_value=None, skipna=true, *, parallel=true))]
 pub fn pyramid_tile<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
@@ -41,6 +41,7 @@ pub fn pyramid_tile<'py>(
     method: &str,
     fill_value: Option<&Bound<'py, PyAny>>,
     skipna: bool,
+    parallel: bool,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let input = Input::new(a)?;
     let strides: Vec<Vec<i64>> = strides.extract().map_err(|_| {
@@ -51,7 +52,14 @@ pub fn pyramid_tile<'py>(
     let fill = parse_fill(fill_value)?;
     let view = input.view();
     let out = py
-        .detach(|| api::pyramid_tile(view, &strides, method, fill, skipna))
+        .detach(|| {
+            let run = || api::pyramid_tile(view, &strides, method, fill, skipna);
+            if parallel {
+                run()
+            } else {
+                reduce::sequential(run)
+            }
+        })
         .map_err(to_py)?;
     Ok(out.into_iter().map(|a| to_numpy(py, a)).collect())
 }

@@ -131,6 +131,30 @@ pub fn check_stride(stride: &[i64], ndim: usize, what: &'static str) -> Result<[
 /// Below this many input cells a call runs on the calling thread: rayon's fork/join costs more
 /// than it saves on small tiles.
 pub const PAR_MIN_CELLS: usize = 1 << 18;
+
+thread_local! {
+    /// Set while a caller runs this thread's kernel calls without splitting them (`sequential`).
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's kernel calls kept on this thread: no rayon split. For callers
+/// that already run one call per core (the single-pass writer's tile threads), where splitting
+/// each call again only oversubscribes the cores and spins rayon's idle workers.
+pub fn sequential<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEQUENTIAL.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(SEQUENTIAL.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether a call over `cells` cells is split over rayon's threads.
+pub fn split(cells: usize) -> bool {
+    cells >= PAR_MIN_CELLS && rayon::current_num_threads() > 1 && !SEQUENTIAL.with(|c| c.get())
+}
 /// Input cells per rayon task (keeps tasks long enough to amortise scheduling).
 const TASK_CELLS: usize = 1 << 16;
 
@@ -188,7 +212,7 @@ pub fn drive<X: Copy + Sync, K: RowKernel<X>>(
             k.row(sc, &rows, &g[3], orow);
         }
     };
-    if cells < PAR_MIN_CELLS || rayon::current_num_threads() == 1 {
+    if !split(cells) {
         let mut sc = K::Scratch::default();
         work(&mut out.spare_capacity_mut()[..n], 0, &mut sc);
     } else {

@@ -9,8 +9,8 @@ use crate::dtype::{fill_for, Elem, Missing};
 use crate::error::{KernelError, Result};
 use crate::kernel::{squeeze, Args, Kernel};
 use crate::reduce::{
-    as4, check_stride, drive, nearest, out_shape, strict_geom, stride_cells, ExtOp, Fold, Generic,
-    Geom, Method, NearState, NearestOp, Op, StateFold, SumOp, PAR_MIN_CELLS,
+    as4, check_stride, drive, nearest, out_shape, split, strict_geom, stride_cells, ExtOp, Fold,
+    Generic, Geom, Method, NearState, NearestOp, Op, StateFold, SumOp,
 };
 use ndarray::{s, Array4, ArrayView4, ArrayViewD};
 use rayon::prelude::*;
@@ -184,7 +184,7 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
         ]);
         block_levels(vb, &strides[..=m], &op)
     };
-    let parts: Vec<Levels<T, K>> = if v.len() < PAR_MIN_CELLS || rayon::current_num_threads() == 1 {
+    let parts: Vec<Levels<T, K>> = if !split(v.len()) {
         blocks.iter().map(one).collect::<Result<_>>()?
     } else {
         blocks.par_iter().map(one).collect::<Result<_>>()?
