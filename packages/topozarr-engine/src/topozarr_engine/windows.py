@@ -73,11 +73,6 @@ class WindowSink:
             return  # a level computed only to reach the deeper ones the same way
         self.sink.write_region(dst.array, dst.shifted(region), block)
 
-    def shard_streams(self, dst: ArrayWindow) -> Any:
-        """The inner sink's shard streams of the window's array (``None``: it has none)."""
-        streams = getattr(self.sink, "shard_streams", None)
-        return None if streams is None else streams(dst.array)
-
     def flush(self) -> None:
         self.sink.flush()
 

@@ -120,20 +120,11 @@ pub(crate) fn clamp(x: i64, n: usize) -> usize {
 }
 /// Non-negative per-axis entries padded to 4-D with zeros (`what` names them in errors).
 pub(crate) fn index_list(v: &[i64], ndim: usize, what: &'static str) -> Result<[usize; 4]> {
-    if v.len() != ndim {
-        return Err(KernelError::LengthMismatch {
-            what,
-            got: v.len(),
-            expected: ndim,
-        });
+    let signed = signed4(v, ndim, what)?;
+    if v.iter().any(|&x| x < 0) {
+        return Err(KernelError::Invalid(format!(
+            "{what} {v:?} has a negative entry; entries must be >= 0"
+        )));
     }
-    let mut out = [0usize; 4];
-    for (o, &x) in out[4 - ndim..].iter_mut().zip(v) {
-        *o = usize::try_from(x).map_err(|_| {
-            KernelError::Invalid(format!(
-                "{what} {v:?} has a negative entry; entries must be >= 0"
-            ))
-        })?;
-    }
-    Ok(out)
+    Ok(signed.map(|x| x as usize))
 }
