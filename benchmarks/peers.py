@@ -25,6 +25,9 @@ which zstd reads as its default level, 3). Also in every round:
   encode every level's bytes (from each decoded source chunk, every 2**k-th row and column,
   cut into level k's chunks) with the compressors ours writes it with, on all cores. Nothing
   is stored.
+* ``codec+store``: the same, and every encoded byte is written to disk, appended to one file
+  per level and thread (the bytes stored, none of a store's per-object work). Not the issue's
+  limit: it shows how much of the gap to ``codec-bound`` writing the output alone costs.
 
 ``--peers carbonplan`` leaves ``carbonplan+zarrs`` out (shorter runs). Sources and the xarray+dask baseline are those of
 ``pyramid.py`` (``bench_data.py``). Every level-5 array read back is compared with a float64
@@ -67,9 +70,13 @@ from bench_data import (  # noqa: E402  (the sibling module, found through HERE)
 PEERS = {"carbonplan": "topozarr==0.2.1", "carbonplan+zarrs": "topozarr[zarrs]==0.2.1"}
 PEER_EXTRAS = ("xarray", "zarr", "xproj")
 TOOLS = ("ours", "carbonplan", "carbonplan+zarrs")
+BOUNDS = ("codec-bound", "codec+store")
 # Ours again with the native writer, at defaults only (io="rust" must never be slower), and
 # the codec-bound limit at both layouts (the floor for the same codecs, same run).
-EXTRA = (("ours io=rust", "default"), ("codec-bound", "default"), ("codec-bound", "same"))
+EXTRA = (
+    ("ours io=rust", "default"),
+    *((bound, layout) for bound in BOUNDS for layout in ("default", "same")),
+)
 LAYOUTS = ("default", "same")
 REF_BLOCK_ROWS = 1024
 
@@ -174,15 +181,18 @@ def _write_ours(src: Source, out: str, layout: dict[str, Any] | None, io: str) -
     return time.perf_counter() - start
 
 
-def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
+def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None, store: bool) -> float:
     """Decode the source once, then encode every level's bytes on all cores: the floor.
 
     Source chunks are read and decoded with the source's own compressors (numcodecs, the same
     C libraries), one task per chunk on a pool of one thread per core. From each decoded
     chunk, level k's share of the bytes is its every 2**k-th row and column (realistic
     content, the right size), cut into that level's chunks (or smaller, where the chunk's
-    share is smaller) and encoded with the compressors ours writes level k with.
+    share is smaller) and encoded with the compressors ours writes level k with. With ``store``,
+    each thread appends the encoded bytes to its own file per level under ``out`` (closed
+    within the time).
     """
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import numcodecs
@@ -201,6 +211,18 @@ def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
         levels.append((2**k, tuple(enc["chunks"][-2:]), [numcodec(c) for c in compressors]))
     grid = [range(-(-n // c)) for n, c in zip(arr.shape, arr.chunks, strict=True)]
     keys = list(itertools.product(*grid))
+    local, files, lock = threading.local(), [], threading.Lock()
+    if store:
+        Path(out).mkdir(parents=True)
+
+    def sink(k: int) -> Any:
+        """This thread's open file of level ``k``."""
+        mine = local.__dict__.setdefault("files", {})
+        if k not in mine:
+            mine[k] = open(Path(out) / f"{k}-{threading.get_ident()}.bin", "wb")  # noqa: SIM115
+            with lock:
+                files.append(mine[k])
+        return mine[k]
 
     def one_chunk(key: tuple[int, ...]) -> None:
         shape = tuple(min(c, n - i * c) for i, c, n in zip(key, arr.chunks, arr.shape, strict=True))
@@ -213,16 +235,19 @@ def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None) -> float:
         else:  # an all-fill chunk is not stored (the contenders see the fill value)
             block = np.full(shape, arr.fill_value, dtype=arr.dtype)
         block = block.reshape(-1, *shape[-2:])
-        for step, (cy, cx), codecs in levels:
+        for k, (step, (cy, cx), codecs) in enumerate(levels):
             level = block[:, ::step, ::step]
             for t in range(level.shape[0]):
                 for i in range(0, level.shape[1], cy):
                     for j in range(0, level.shape[2], cx):
-                        _encode(codecs, level[t, i : i + cy, j : j + cx])
+                        encoded = _encode(codecs, level[t, i : i + cy, j : j + cx])
+                        if store:
+                            sink(k).write(encoded)
 
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(one_chunk, keys))
-    del out
+    for f in files:
+        f.close()
     return time.perf_counter() - start
 
 
@@ -254,10 +279,13 @@ def _child(args: argparse.Namespace) -> None:
     src, out = source(args.dataset, args.size), args.out
     shutil.rmtree(out, ignore_errors=True)
     layout = json.loads(Path(args.layout).read_text()) if args.layout else None
-    if args.child == "codec-bound":
-        result: dict[str, Any] = {"seconds": _codec_bound(src, out, layout)}
-        result.update(peak_rss=peak_rss(), bytes=0, objects=0, max_err=float("nan"))
-        print(json.dumps({**result, "nan_mismatch": 0}))
+    if args.child in BOUNDS:
+        store = args.child == "codec+store"
+        result: dict[str, Any] = {"seconds": _codec_bound(src, out, layout, store)}
+        result["peak_rss"] = peak_rss()
+        result["bytes"], result["objects"] = output_stats(out) if store else (0, 0)
+        shutil.rmtree(out, ignore_errors=True)
+        print(json.dumps({**result, "max_err": float("nan"), "nan_mismatch": 0}))
         return
     if args.child.startswith("ours"):
         seconds = _write_ours(src, out, layout, "rust" if "rust" in args.child else "python")
@@ -368,7 +396,7 @@ def report(src: Source, results: dict[tuple[str, str], list[dict]], base_bytes: 
         )
     print(f"{'xarray+dask (zstd, our layout)':<28}{'':>8}{'':>9}{'':>9}{base_bytes / 2**20:>9.1f}")
     print("per-round ratios, peer / ours (> 1: ours faster or smaller): median (range)")
-    peers = sorted({tool for tool, _ in results} - {"ours", "ours io=rust", "codec-bound"})
+    peers = sorted({tool for tool, _ in results} - {"ours", "ours io=rust", *BOUNDS})
     for layout in LAYOUTS:
         ours = results["ours", layout]
         for tool in peers:
@@ -386,6 +414,8 @@ def report(src: Source, results: dict[tuple[str, str], list[dict]], base_bytes: 
         # < 1.15 is the target: ours within 15% of decoding once and encoding every level.
         ratio = _ratio_range(results["ours", layout], bound, "seconds")
         print(f"  ours / codec-bound limit ({layout}, same codecs), write: {ratio}")
+        stored = _ratio_range(results["ours", layout], results["codec+store", layout], "seconds")
+        print(f"  ours / codec+store ({layout}, the limit and writing its bytes), write: {stored}")
     smallest = min([base_bytes, *(results[p, "default"][0]["bytes"] for p in peers)])
     for layout in LAYOUTS:
         size = results["ours", layout][0]["bytes"]
