@@ -9,6 +9,9 @@ same wheel.
 The mode section (``--mode`` runs only it) times ``mode`` against ``mean`` on the same integer
 class maps (uint8 with 8 and 256 classes, uint16 with 256 and 65536 classes; 2x2 to 16x16
 windows, all threads) and prints time(mode) / time(mean); the target is <= 3x.
+
+The nearest section (``--nearest`` runs only it) times ``pyramid_tile``'s five nearest levels
+against numpy's strided copies of the same cells (checked equal), on a uint8 and a float32 tile.
 """
 
 from __future__ import annotations
@@ -98,18 +101,45 @@ def mode_vs_mean(mib: int, repeat: int) -> None:
             )
 
 
+def nearest_vs_numpy(mib: int, repeat: int) -> None:
+    """pyramid_tile's nearest levels (each the top-left cell of its windows) against numpy's
+    strided copies of the same cells, one level at a time, on one tile of each dtype."""
+    import topozarr_core
+
+    print(f"nearest, 5 levels (2x..32x) of one tile ({mib} MiB), best of {repeat}")
+    levels = [(2**k, 2**k) for k in range(1, 6)]
+    for dtype in ("uint8", "float32"):
+        a = class_map(mib, dtype, 13)
+
+        def strided(a: np.ndarray = a) -> list[np.ndarray]:
+            return [np.ascontiguousarray(a[:: s[0], :: s[1]]) for s in levels]
+
+        got = topozarr_core.pyramid_tile(a, levels, "nearest")
+        assert all(np.array_equal(g, w) for g, w in zip(got, strided(), strict=True))
+        t_np = best_of(strided, repeat)
+        t_k = best_of(lambda a=a: topozarr_core.pyramid_tile(a, levels, "nearest"), repeat)
+        print(
+            f"  {dtype:<7} numpy strided copies {t_np * 1e3:7.2f} ms   pyramid_tile"
+            f" {t_k * 1e3:7.2f} ms   numpy/kernel {t_np / t_k:5.1f}x"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mib", type=int, default=256, help="input size in MiB (default 256)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per kernel case (best of)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", action="store_true", help="only the mode-vs-mean comparison")
+    p.add_argument("--nearest", action="store_true", help="only nearest vs numpy")
     args = p.parse_args()
     if args.child:
         print(json.dumps(time_kernel(args.mib, args.repeat)))
         return
     if args.mode:
         mode_vs_mean(args.mib, args.repeat)
+        return
+    if args.nearest:
+        nearest_vs_numpy(args.mib, args.repeat)
         return
 
     import topozarr_core
@@ -149,6 +179,7 @@ def main() -> None:
         f" in one pass, {pyr_gbs / copy_gbs:.0%} of memcpy)"
     )
     mode_vs_mean(args.mib, args.repeat)
+    nearest_vs_numpy(args.mib, args.repeat)
 
 
 if __name__ == "__main__":

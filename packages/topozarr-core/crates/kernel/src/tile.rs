@@ -240,6 +240,27 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
         .collect())
 }
 
+/// `nearest` at every (nesting) stride, each level picked from the previous one: a window's
+/// top-left cell is its top-left sub-window's, and `floor(floor(n / a) / b) = floor(n / ab)`, so
+/// the cells and shapes are those picked from the tile, while a level reads only the level
+/// before (a quarter of the cells), not the whole tile at a growing stride.
+fn nearest_levels<T: Elem>(v: ArrayView4<'_, T>, strides: &[[usize; 4]]) -> Vec<Array4<T>> {
+    let mut out: Vec<Array4<T>> = Vec::with_capacity(strides.len());
+    let mut prev_stride = [1; 4];
+    for s in strides {
+        let level = match out.last() {
+            Some(p) => {
+                let r: [usize; 4] = std::array::from_fn(|i| s[i] / prev_stride[i]);
+                nearest(p.view(), &strict_geom(p.shape(), &r))
+            }
+            None => nearest(v, &strict_geom(v.shape(), s)),
+        };
+        out.push(level);
+        prev_stride = *s;
+    }
+    out
+}
+
 /// `pyramid_tile` for element type `T`; `mode` computes every level of the majority method (from
 /// `crate::mode`, which sits above this module).
 pub fn pyramid_tile_t<T: Kernel>(
@@ -259,9 +280,9 @@ pub fn pyramid_tile_t<T: Kernel>(
         Method::Max => levels_from_states(v, &strides, ExtOp::<T, true>::new(miss, skipna), nd)?,
         Method::Min => levels_from_states(v, &strides, ExtOp::<T, false>::new(miss, skipna), nd)?,
         // The top-left cells of every level are a strided view of the tile: nothing to carry.
-        Method::Nearest => strides
-            .iter()
-            .map(|s| T::into_any(squeeze(nearest(v, &strict_geom(v.shape(), s)), nd)))
+        Method::Nearest => nearest_levels(v, &strides)
+            .into_iter()
+            .map(|l| T::into_any(squeeze(l, nd)))
             .collect(),
         Method::Mode => mode(v, &strides, miss, skipna, nd),
     })
