@@ -8,7 +8,7 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExec
 
 from topozarr_engine.resources import default_max_workers
 
-__all__ = ["cancel_all", "first_error", "run_tasks", "wait_all"]
+__all__ = ["cancel_all", "first_error", "pool_size", "run_tasks", "wait_all"]
 
 
 def cancel_all(futures: Iterable[Future[None]]) -> None:
@@ -66,6 +66,12 @@ def _stop_after_first_error(tasks: Iterable[Callable[[], None]]) -> list[Callabl
     return [guarded(task) for task in tasks]
 
 
+def pool_size(max_workers: int | None, region_bytes: int | None) -> int:
+    """Threads of a writer's own pool: ``max_workers``, or the default from the CPUs and the
+    memory one region (``region_bytes``) holds."""
+    return max_workers if max_workers is not None else default_max_workers(region_bytes)
+
+
 def run_tasks(
     tasks: Iterable[Callable[[], None]],
     *,
@@ -89,7 +95,7 @@ def run_tasks(
     tasks = _stop_after_first_error(tasks)
     if executor is not None:
         return [executor.submit(task) for task in tasks]
-    workers = max_workers if max_workers is not None else default_max_workers(region_bytes)
+    workers = pool_size(max_workers, region_bytes)
     if workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {workers}")
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="topozarr") as pool:

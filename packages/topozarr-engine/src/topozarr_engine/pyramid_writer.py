@@ -16,6 +16,7 @@ from topozarr_engine.accumulate import LevelAccumulator
 from topozarr_engine.blocks import array_block_shape, is_all_fill, same_fill
 from topozarr_engine.buffers import BufferPool
 from topozarr_engine.errors import RegionError
+from topozarr_engine.pool import pool_size
 from topozarr_engine.pyramid_levels import (
     LevelState,
     check_destinations,
@@ -25,7 +26,7 @@ from topozarr_engine.pyramid_levels import (
 )
 from topozarr_engine.region import Region
 from topozarr_engine.region_writer import Piece, RegionWriter, Stage, WriteHooks
-from topozarr_engine.resources import cpu_count, default_max_workers
+from topozarr_engine.resources import cpu_count
 from topozarr_engine.shard_assembly import chunked_shards, count_write
 from topozarr_engine.specs import PyramidSpec
 from topozarr_engine.tilelog import TileHistory
@@ -94,8 +95,7 @@ class PyramidWriter(RegionWriter):
         threads too oversubscribed the cores (idle workers spinning)."""
         if self.spec.split_tiles is not None:
             return self.spec.split_tiles
-        workers = self.spec.max_workers or default_max_workers(self.task_bytes())
-        return workers < cpu_count()
+        return pool_size(self.spec.max_workers, self.task_bytes()) < cpu_count()
 
     def _accumulator(
         self, dst: Any, stride: tuple[int, ...], native_dtype: np.dtype[Any]

@@ -246,17 +246,15 @@ fn levels_from_states<T: Kernel, K: NativeStates<T>>(
 /// before (a quarter of the cells), not the whole tile at a growing stride.
 fn nearest_levels<T: Elem>(v: ArrayView4<'_, T>, strides: &[[usize; 4]]) -> Vec<Array4<T>> {
     let mut out: Vec<Array4<T>> = Vec::with_capacity(strides.len());
-    let mut prev_stride = [1; 4];
-    for s in strides {
-        let level = match out.last() {
+    for (k, s) in strides.iter().enumerate() {
+        let level = match k.checked_sub(1) {
             Some(p) => {
-                let r: [usize; 4] = std::array::from_fn(|i| s[i] / prev_stride[i]);
-                nearest(p.view(), &strict_geom(p.shape(), &r))
+                let r: [usize; 4] = std::array::from_fn(|i| s[i] / strides[p][i]);
+                nearest(out[p].view(), &strict_geom(out[p].shape(), &r))
             }
             None => nearest(v, &strict_geom(v.shape(), s)),
         };
         out.push(level);
-        prev_stride = *s;
     }
     out
 }
