@@ -261,3 +261,28 @@ def test_keep_levels_in_memory_false_is_exact(dtype, fill):
     assert stats["2"]["path"] == "level-by-level"
     assert_levels(pyramid, store, fill=fill)
     assert is_published(store)
+
+
+@pytest.mark.parametrize(("workers", "split"), [(1, True), (4, False)])
+def test_the_kernel_splits_tiles_only_when_the_write_runs_fewer_tile_threads_than_cpus(
+    monkeypatch, workers, split
+):
+    # On a 4-CPU machine: one tile thread leaves cores for the kernel to split each tile over;
+    # four keep every core busy already. Decided by the write's own thread count.
+    from topozarr_engine import kernel, pyramid_writer
+
+    monkeypatch.setattr(pyramid_writer, "cpu_count", lambda: 4)
+    seen: list[bool] = []
+    tile = kernel.pyramid_tile
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["parallel"])
+        return tile(*args, **kwargs)
+
+    monkeypatch.setattr(kernel, "pyramid_tile", spy)
+    ds = with_holes(make_dataset(100, 120))
+    pyramid = create_pyramid(ds, levels=4, **SMALL)
+    store = MemoryStore()
+    pyramid.write(store, max_workers=workers)
+    assert_levels(pyramid, store)
+    assert seen and set(seen) == {split}

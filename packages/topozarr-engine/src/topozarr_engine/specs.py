@@ -24,8 +24,8 @@ class WriteSpec:
     max_region_bytes
         Soft budget of one region or tile (never smaller than one destination shard).
     max_workers
-        Size of the writer's own pool (when no executor is given); default from the CPUs and
-        the memory.
+        Threads running the writer's tasks: the size of its own pool (when no executor is
+        given), else the given executor's; default from the CPUs and the memory.
     skip_empty
         Do not write regions whose values are all fill (destinations must be fresh arrays).
     name

@@ -271,6 +271,9 @@ def run_pass(w: WriteRun, job: PassJob) -> dict[str, int]:
             source_chunks=source_chunks(var),
             level0_block=level0_block(pyramid, name),
             max_region_bytes=w.options.max_region_bytes,
+            # The threads of job.pool that run the tiles: whether the kernel splits a tile
+            # over its own threads too depends on them (PyramidWriter._split_tiles).
+            max_workers=w.workers,
             name=name,
             within=append.within[name] if append is not None else None,
         )
