@@ -10,6 +10,10 @@ The mode section (``--mode`` runs only it) times ``mode`` against ``mean`` on th
 class maps (uint8 with 8 and 256 classes, uint16 with 256 and 65536 classes; 2x2 to 16x16
 windows, all threads) and prints time(mode) / time(mean); the target is <= 3x.
 
+The tile section (``--tile`` runs only it) times the writer's ``pyramid_tile`` call (five mean
+levels of one 1024x1024 float32 tile, on the calling thread) against one 2x2 level of the same
+tile and numpy's nanmean per level.
+
 The nearest section (``--nearest`` runs only it) times ``pyramid_tile``'s five nearest levels
 against numpy's strided copies of the same cells (checked equal), on a uint8 and a float32 tile.
 """
@@ -124,6 +128,43 @@ def nearest_vs_numpy(mib: int, repeat: int) -> None:
         )
 
 
+def tile_vs_levels(repeat: int) -> None:
+    """The writer's call: ``pyramid_tile``'s five mean levels of one 1024x1024 float32 tile
+    (30% NaN) on the calling thread (``parallel=False``, as each writer thread runs it), against
+    the kernel's single 2x2 level of the same tile and numpy's nanmean of each level from the
+    native cells (checked equal)."""
+    import topozarr_core
+
+    rng = np.random.default_rng(20240501)
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    a[rng.random(a.shape) < 0.3] = np.nan
+    levels = [(2**k, 2**k) for k in range(1, 6)]
+
+    def tile() -> list[np.ndarray]:
+        return topozarr_core.pyramid_tile(a, levels, "mean", parallel=False)
+
+    def per_level() -> list[np.ndarray]:
+        out = []
+        for f, _ in levels:
+            w = a.reshape(a.shape[0] // f, f, a.shape[1] // f, f).astype(np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+                out.append(np.nanmean(w, axis=(1, 3)).astype(np.float32))
+        return out
+
+    for g, w in zip(tile(), per_level(), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6, equal_nan=True)
+    t_tile = best_of(tile, repeat)
+    t_one = best_of(lambda: topozarr_core.block_reduce(a, (2, 2), "mean"), repeat)
+    t_np = best_of(per_level, max(1, repeat // 2))
+    print(f"pyramid_tile, one 1024x1024 float32 tile (30% NaN), 5 mean levels, best of {repeat}")
+    print(
+        f"  5 levels {t_tile * 1e3:6.2f} ms   one 2x2 level {t_one * 1e3:6.2f} ms"
+        f" (5 levels / 1 level {t_tile / t_one:4.2f}x)   numpy per level {t_np * 1e3:6.2f} ms"
+        f" (numpy/kernel {t_np / t_tile:5.1f}x)"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mib", type=int, default=256, help="input size in MiB (default 256)")
@@ -131,6 +172,7 @@ def main() -> None:
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", action="store_true", help="only the mode-vs-mean comparison")
     p.add_argument("--nearest", action="store_true", help="only nearest vs numpy")
+    p.add_argument("--tile", action="store_true", help="only the writer's pyramid_tile call")
     args = p.parse_args()
     if args.child:
         print(json.dumps(time_kernel(args.mib, args.repeat)))
@@ -140,6 +182,9 @@ def main() -> None:
         return
     if args.nearest:
         nearest_vs_numpy(args.mib, args.repeat)
+        return
+    if args.tile:
+        tile_vs_levels(args.repeat * 4)
         return
 
     import topozarr_core
@@ -180,6 +225,7 @@ def main() -> None:
     )
     mode_vs_mean(args.mib, args.repeat)
     nearest_vs_numpy(args.mib, args.repeat)
+    tile_vs_levels(args.repeat * 4)
 
 
 if __name__ == "__main__":

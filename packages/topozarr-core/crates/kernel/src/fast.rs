@@ -38,7 +38,7 @@ impl FastFloat for f32 {}
 impl FastFloat for f64 {}
 
 #[inline(always)]
-fn valid<T: FastFloat>(x: T, fill: T) -> bool {
+pub(crate) fn valid<T: FastFloat>(x: T, fill: T) -> bool {
     // `x == x` is false only for NaN; `fill` is NaN when there is no fill value, so the second
     // comparison then never excludes anything.
     #[allow(clippy::eq_op)]
@@ -47,7 +47,7 @@ fn valid<T: FastFloat>(x: T, fill: T) -> bool {
 }
 
 #[inline(always)]
-fn finish<T: FastFloat, const MEAN: bool, const SKIP: bool>(
+pub(crate) fn finish<T: FastFloat, const MEAN: bool, const SKIP: bool>(
     s: f64,
     n: u32,
     full: u32,
@@ -157,6 +157,9 @@ macro_rules! dispatched {
         }
     };
 }
+
+// Shared with `fast_tile`'s loops.
+pub(crate) use dispatched;
 
 dispatched!(run_2x2, avx2_2x2, body_2x2, [T: FastFloat] [MEAN: bool, SKIP: bool],
     (r0: &[T], r1: &[T], out: &mut [MaybeUninit<T>], fill: T));

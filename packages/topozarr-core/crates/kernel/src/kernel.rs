@@ -24,6 +24,16 @@ pub trait Kernel: Elem {
     ) -> Option<AnyArray> {
         None
     }
+    /// Every level of a tile (`pyramid_tile`) through the float fast path when it applies.
+    fn fast_pyramid(
+        _v: ArrayView4<'_, Self>,
+        _strides: &[[usize; 4]],
+        _m: Method,
+        _fill: Self,
+        _skipna: bool,
+    ) -> Option<Vec<Array4<Self>>> {
+        None
+    }
 }
 
 macro_rules! view_fn {
@@ -64,31 +74,33 @@ fn fast_float<T: FastFloat + Kernel>(
     Some(T::into_any(out.into_dyn()))
 }
 
-impl Kernel for f32 {
-    view_fn!(F32);
-    fn fast_sum(
-        a: ArrayView4<'_, f32>,
-        g: &Geom,
-        m: Method,
-        fill: f32,
-        skipna: bool,
-    ) -> Option<AnyArray> {
-        fast_float(a, g, m, fill, skipna)
-    }
+/// The float types: both fast paths.
+macro_rules! float_kernel {
+    ($($v:ident $t:ty),*) => {$(
+        impl Kernel for $t {
+            view_fn!($v);
+            fn fast_sum(
+                a: ArrayView4<'_, $t>,
+                g: &Geom,
+                m: Method,
+                fill: $t,
+                skipna: bool,
+            ) -> Option<AnyArray> {
+                fast_float(a, g, m, fill, skipna)
+            }
+            fn fast_pyramid(
+                v: ArrayView4<'_, $t>,
+                strides: &[[usize; 4]],
+                m: Method,
+                fill: $t,
+                skipna: bool,
+            ) -> Option<Vec<Array4<$t>>> {
+                crate::fast_tile::levels(v, strides, m, fill, skipna)
+            }
+        }
+    )*};
 }
-
-impl Kernel for f64 {
-    view_fn!(F64);
-    fn fast_sum(
-        a: ArrayView4<'_, f64>,
-        g: &Geom,
-        m: Method,
-        fill: f64,
-        skipna: bool,
-    ) -> Option<AnyArray> {
-        fast_float(a, g, m, fill, skipna)
-    }
-}
+float_kernel!(F32 f32, F64 f64);
 
 /// Drops the leading axes `as4` added.
 pub fn squeeze<O: Clone>(a: Array4<O>, ndim: usize) -> ArrayD<O> {

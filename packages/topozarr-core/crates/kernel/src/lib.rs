@@ -9,7 +9,8 @@
 //! 2. `error`
 //! 3. `dtype`
 //! 4. `ops` (per-window operators)
-//! 5. `reduce`, `fast`, `columns` (drivers over window geometry)
+//! 5. `reduce`, `fast`, `columns` (drivers over window geometry), `fast_tile` (`pyramid_tile`'s
+//!    float fast path)
 //! 6. `kernel` (typed reductions), `tile`, `acc_geometry`, `accumulate`
 //! 7. `mode_avx2`, `mode_large`, `mode_small`, `mode`, `mode_acc` (the majority method)
 //! 8. `api` (the entry points: method parsing and dtype dispatch)
@@ -21,6 +22,7 @@ pub mod columns;
 pub mod dtype;
 pub mod error;
 pub mod fast;
+pub mod fast_tile;
 pub mod kernel;
 pub mod methods;
 pub mod mode;

@@ -3,6 +3,8 @@
 //! running extreme + flags), never from finished values, so every level equals reducing the
 //! native cells directly (integer means round once, from the exact native sum). The partial
 //! states (`NativeStates`, `states_of`) are shared with the deep-level `Accumulator`.
+//! Float mean and sum over halving strides (the writer's pyramid) take `fast_tile` instead: the
+//! same values, with the states held as rows.
 use crate::any::{AnyArray, IntoAny};
 use crate::columns::{ColOp, Columns};
 use crate::dtype::{fill_for, Elem, Missing};
@@ -272,6 +274,14 @@ pub fn pyramid_tile_t<T: Kernel>(
     let strides = check_strides(strides, nd)?;
     let miss = Missing::new(fill_for::<T>(args.fill)?);
     let skipna = args.skipna;
+    if matches!(args.method, Method::Mean | Method::Sum) {
+        if let Some(levels) = T::fast_pyramid(v, &strides, args.method, miss.fill(), skipna) {
+            return Ok(levels
+                .into_iter()
+                .map(|l| T::into_any(squeeze(l, nd)))
+                .collect());
+        }
+    }
     Ok(match args.method {
         Method::Mean => levels_from_states(v, &strides, SumOp::<T, true>::new(miss, skipna), nd)?,
         Method::Sum => levels_from_states(v, &strides, SumOp::<T, false>::new(miss, skipna), nd)?,
