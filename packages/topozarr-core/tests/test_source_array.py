@@ -4,6 +4,8 @@ codecs, missing chunks, odd sizes and 1- to 4-D regions across chunk edges."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import zarr
@@ -79,6 +81,38 @@ def test_regions_equal_zarr_python(tmp_path, case, zarr_format):
         assert got.dtype == np.dtype(dtype)
         assert got.flags.c_contiguous
         np.testing.assert_array_equal(got, arr[key])
+
+
+@pytest.mark.parametrize("zarr_format", [3, 2])
+@pytest.mark.parametrize("case", CASES)
+def test_whole_chunks_equal_zarr_python(tmp_path, case, zarr_format):
+    """A region that is exactly one stored chunk (how tiles follow source chunks) takes the
+    decoded chunk as it is: every whole chunk, and the clipped ones at the edges."""
+    shape, dtype, chunks, fill = CASES[case]
+    arr = _create(tmp_path, shape, dtype, chunks=chunks, fill=fill, zarr_format=zarr_format)
+    src = SourceArray(str(tmp_path), "g/a")
+    grid = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
+    for origin in itertools.product(*grid):
+        key = tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, chunks, shape, strict=True))
+        got = _read(src, key)
+        assert got.dtype == np.dtype(dtype)
+        assert got.flags.c_contiguous and got.flags.writeable
+        np.testing.assert_array_equal(got, arr[key])
+
+
+def test_whole_big_endian_chunks_are_native_order(tmp_path):
+    """zarr v2 stores '>i2' big-endian; a whole chunk read natively holds the same numbers."""
+    arr = zarr.create_array(
+        zarr.storage.LocalStore(tmp_path),
+        name="a",
+        shape=(8, 8),
+        dtype=">i2",
+        chunks=(4, 4),
+        zarr_format=2,
+    )
+    arr[...] = np.arange(-32, 32, dtype=">i2").reshape(8, 8) * 997
+    got = _read(SourceArray(str(tmp_path), "a"), (slice(4, 8), slice(0, 4)))
+    np.testing.assert_array_equal(got, arr[4:8, 0:4])
 
 
 @pytest.mark.parametrize("zarr_format", [3, 2])

@@ -1,6 +1,7 @@
 //! Python binding of the native source reader: `SourceArray`, a local Zarr array (v3 or v2)
-//! whose regions zarrs decodes straight into a new numpy array, with the GIL released.
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+//! whose regions zarrs decodes straight into a new numpy array (a region that is one whole stored
+//! chunk: the array takes zarrs' decoded buffer), with the GIL released.
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -24,6 +25,12 @@ fn read_as<'py, T: Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let region = src.region(start, stop).map_err(to_py)?;
     let shape: Vec<usize> = region.shape().iter().map(|&n| n as usize).collect();
+    // A whole stored chunk (a tile on the source's chunks): numpy takes zarrs' decoded buffer.
+    if let Some(bytes) = py.detach(|| src.read_chunk(&region)).map_err(to_py)? {
+        let flat = PyArray1::<u8>::from_vec(py, bytes);
+        let typed = flat.call_method1("view", (T::get_dtype(py),))?;
+        return typed.call_method1("reshape", (shape,));
+    }
     // SAFETY: uninitialised, then every element is written by `read_into` (missing chunks as
     // the fill value) before the array is returned; on an error it is dropped unread.
     let out = unsafe { PyArrayDyn::<T>::new(py, shape, false) };

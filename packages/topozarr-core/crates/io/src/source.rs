@@ -10,8 +10,8 @@ use zarrs::array::data_type::{
     UInt16DataType, UInt32DataType, UInt64DataType, UInt8DataType,
 };
 use zarrs::array::{
-    Array, ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayError, ArraySubset,
-    CodecOptions, DataType,
+    Array, ArrayBytes, ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayError,
+    ArraySubset, CodecOptions, DataType,
 };
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::StorageError;
@@ -122,6 +122,31 @@ impl SourceArray {
         }
         let ranges: Vec<_> = start.iter().zip(stop).map(|(&a, &b)| a..b).collect();
         Ok(ArraySubset::new_with_ranges(&ranges))
+    }
+
+    /// The stored chunk that is exactly `region`, decoded into a buffer of its own, so the caller
+    /// can keep it without copying it into another; `None` when `region` is not one whole chunk
+    /// or that chunk is not stored (then `read_into` reads it, as the fill value).
+    pub fn read_chunk(&self, region: &ArraySubset) -> Result<Option<Vec<u8>>> {
+        let grid = self.array.chunk_grid();
+        let Ok(Some(indices)) = grid.chunk_indices(region.start()) else {
+            return Ok(None);
+        };
+        match grid.subset(&indices) {
+            Ok(Some(chunk)) if chunk == *region => {}
+            _ => return Ok(None),
+        }
+        let Some(bytes) = self
+            .array
+            .retrieve_chunk_if_exists_opt::<ArrayBytes<'static>>(&indices, &self.options)
+            .map_err(|e| array_error(&self.label, &e))?
+        else {
+            return Ok(None);
+        };
+        let raw = bytes
+            .into_fixed()
+            .map_err(|e| KernelError::Invalid(format!("reading zarr array {}: {e}", self.label)))?;
+        Ok(Some(raw.into_owned()))
     }
 
     /// Decode `region` into `out`, C order, native endianness (its length must be the
