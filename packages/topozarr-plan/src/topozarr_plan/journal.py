@@ -265,7 +265,10 @@ class PassLog:
     """The :class:`~topozarr_engine.tilelog.TileLog` of one variable in one pass.
 
     With ``native`` (``io="rust"``), a tile's record is written by a committer thread once the
-    uploads its task issued (its thread's upload group) have finished.
+    uploads its task issued (its thread's upload group) have finished. One record is committed
+    at a time and a task hands its record over only when the one before is stored, so a kill
+    loses at most the tasks in progress and one finished tile: a resume reads at most
+    ``workers + 1`` tiles again, however far the uploads lag behind the tiles.
     """
 
     def __init__(self, journal: WriteJournal, prefix: str, native: Any = None) -> None:
@@ -278,6 +281,8 @@ class PassLog:
         self._queue: queue.Queue[tuple[Any, str, bytes] | None] | None = None
         self._committer: threading.Thread | None = None
         self._error: BaseException | None = None
+        # Held from a record's hand-over until it is stored (see the class docstring).
+        self._slot = threading.Semaphore(1)
 
     def history(self) -> TileHistory:
         names = self.journal.names(self.prefix)
@@ -325,6 +330,7 @@ class PassLog:
                 )
                 self._committer.start()
         assert self._queue is not None
+        self._slot.acquire()
         self._queue.put((group, name, data))
 
     def _commit(self) -> None:
@@ -341,6 +347,8 @@ class PassLog:
             except BaseException as exc:  # kept and raised by close()
                 with self._lock:
                     self._error = self._error or exc
+            finally:
+                self._slot.release()
 
     def close(self) -> None:
         """Wait for the records still queued; raise the first failure of a commit."""
