@@ -5,7 +5,8 @@ logs every source read. The test kills it (SIGKILL) at random moments, checks af
 that the root advertises no ``multiscales`` (or, if the kill came after publishing, that the
 store is complete), resumes (``resume=True``) and kills again, until a resume completes. Then
 every level must equal a clean write, and no resume may have read from the source more than
-``max_workers + 1`` tiles that an earlier run had read already.
+``max_workers + 1`` tiles that an earlier run had read already (``max_workers + 2`` with
+``io="rust"``, whose records wait for their uploads, two at most, while the tiles go on).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def kill_and_resume(tmp: Path, source: Path, store: str, zstore: Any, zygote: Zy
             delay = rng.uniform(0.0, 0.9) if kills < KILLS and not published else None
             outcome, stats = zygote.run(config, tmp, kill_after=delay)
             again = before & set(read_log(log))
-            assert len(again) <= WORKERS + 1, (len(again), sorted(again))
+            assert len(again) <= WORKERS + (2 if io == "rust" else 1), (len(again), sorted(again))
             log.write_text(
                 "".join(",".join(map(str, t)) + "\n" for t in before | set(read_log(log)))
             )
