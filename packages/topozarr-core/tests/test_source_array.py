@@ -54,6 +54,15 @@ def _read(src, key):
     return src.read([s.start for s in key], [s.stop for s in key])
 
 
+def _check(src, arr, keys, dtype):
+    """Each region read natively equals zarr-python's: dtype, C order, writeable, values."""
+    for key in keys:
+        got = _read(src, key)
+        assert got.dtype == np.dtype(dtype)
+        assert got.flags.c_contiguous and got.flags.writeable
+        np.testing.assert_array_equal(got, arr[key])
+
+
 CASES = {
     "float32-nan-fill": ((37, 53), "float32", (16, 16), np.nan),
     "int16": ((29, 31), "int16", (8, 16), -999),
@@ -76,11 +85,7 @@ def test_regions_equal_zarr_python(tmp_path, case, zarr_format):
     src = SourceArray(str(tmp_path), "g/a")
     assert src.shape == shape
     assert np.dtype(src.dtype) == np.dtype(dtype)
-    for key in _regions(shape, chunks):
-        got = _read(src, key)
-        assert got.dtype == np.dtype(dtype)
-        assert got.flags.c_contiguous
-        np.testing.assert_array_equal(got, arr[key])
+    _check(src, arr, _regions(shape, chunks), dtype)
 
 
 @pytest.mark.parametrize("zarr_format", [3, 2])
@@ -92,12 +97,11 @@ def test_whole_chunks_equal_zarr_python(tmp_path, case, zarr_format):
     arr = _create(tmp_path, shape, dtype, chunks=chunks, fill=fill, zarr_format=zarr_format)
     src = SourceArray(str(tmp_path), "g/a")
     grid = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
-    for origin in itertools.product(*grid):
-        key = tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, chunks, shape, strict=True))
-        got = _read(src, key)
-        assert got.dtype == np.dtype(dtype)
-        assert got.flags.c_contiguous and got.flags.writeable
-        np.testing.assert_array_equal(got, arr[key])
+    keys = [
+        tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, chunks, shape, strict=True))
+        for origin in itertools.product(*grid)
+    ]
+    _check(src, arr, keys, dtype)
 
 
 def test_whole_big_endian_chunks_are_native_order(tmp_path):

@@ -124,9 +124,9 @@ impl SourceArray {
         Ok(ArraySubset::new_with_ranges(&ranges))
     }
 
-    /// The stored chunk that is exactly `region`, decoded into a buffer of its own, so the caller
-    /// can keep it without copying it into another; `None` when `region` is not one whole chunk
-    /// or that chunk is not stored (then `read_into` reads it, as the fill value).
+    /// The chunk that is exactly `region`, decoded into a buffer of its own (the fill value when
+    /// it is not stored), so the caller can keep it without copying it into another; `None` when
+    /// `region` is not one whole chunk (then `read_into` reads it).
     pub fn read_chunk(&self, region: &ArraySubset) -> Result<Option<Vec<u8>>> {
         let grid = self.array.chunk_grid();
         let Ok(Some(indices)) = grid.chunk_indices(region.start()) else {
@@ -136,13 +136,10 @@ impl SourceArray {
             Ok(Some(chunk)) if chunk == *region => {}
             _ => return Ok(None),
         }
-        let Some(bytes) = self
+        let bytes = self
             .array
-            .retrieve_chunk_if_exists_opt::<ArrayBytes<'static>>(&indices, &self.options)
-            .map_err(|e| array_error(&self.label, &e))?
-        else {
-            return Ok(None);
-        };
+            .retrieve_chunk_opt::<ArrayBytes<'static>>(&indices, &self.options)
+            .map_err(|e| array_error(&self.label, &e))?;
         let raw = bytes
             .into_fixed()
             .map_err(|e| KernelError::Invalid(format!("reading zarr array {}: {e}", self.label)))?;
