@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,35 @@ def test_write_replaces_a_previous_pyramid(tmp_path: Path) -> None:
     got = xr.open_zarr(target, group="1", consolidated=False).elevation.values
     want = source.coarsen(lat=2, lon=2, boundary="trim").mean().values
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("stem", ["zarr", ".zattrs"])
+def test_a_metadata_write_killed_midway_leaves_a_replaceable_store(
+    tmp_path: Path, stem: str
+) -> None:
+    # zarr-python's LocalStore writes "zarr.json" to "zarr.<32 hex>.partial" first and
+    # renames it; a write killed in between leaves that file at the root.
+    target = tmp_path / "p.zarr"
+    pyramid(seed=1).write(target)
+    temp = target / f"{stem}.{uuid.uuid4().hex}.partial"
+    temp.write_text('{"zarr_format": 3, "node_ty')
+    pyramid(seed=2).write(target)
+    assert not temp.exists()
+    source = dem(seed=2).elevation
+    got = xr.open_zarr(target, group="1", consolidated=False).elevation.values
+    want = source.coarsen(lat=2, lon=2, boundary="trim").mean().values
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["notes.0123456789abcdef0123456789abcdef.partial",
+                                  "zarr.notes.partial", "zarr.json.partial"])  # fmt: skip
+def test_a_user_file_named_like_a_temporary_one_is_still_refused(tmp_path: Path, name: str) -> None:
+    target = tmp_path / "p.zarr"
+    pyramid(seed=1).write(target)
+    (target / name).write_text(NOTE)
+    with pytest.raises(ValueError, match=re.escape(repr(name))):
+        pyramid(seed=2).write(target)
+    assert (target / name).read_text() == NOTE
 
 
 @pytest.mark.parametrize("kind", ["v2 group", "v2 array"])

@@ -4,7 +4,8 @@
 everything under the prefix). That is right for a previous pyramid and a disaster for a
 directory of the user's own files, so before any I/O the target must be empty or look like
 a Zarr store: its root a Zarr group or array (``zarr.json``, or Zarr v2 ``.zgroup`` /
-``.zarray``), every top-level entry a Zarr metadata document, a sub-directory holding a Zarr
+``.zarray``), every top-level entry a Zarr metadata document (or, in a local directory,
+zarr-python's temporary file of one, left by a killed write), a sub-directory holding a Zarr
 node, a chunk of a root array, or the write journal's reserved prefix. Only the top level is
 listed (one LIST per entry on object storage): deeper files are inside Zarr nodes already.
 """
@@ -30,6 +31,12 @@ _METADATA = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zmetadata", ".zarray
 _NODE = frozenset({"zarr.json", ".zgroup", ".zarray"})
 # Chunk keys of an array at the root: v3 default ("c/..."), v2 or v3 "v2" encoding ("0.1").
 _CHUNK_KEY = re.compile(r"^(c|\d+([./]\d+)*)$")
+# zarr-python's LocalStore writes each document to "<stem>.<32 hex>.partial" and renames it
+# onto its key: a write killed in between leaves the temporary file (of "zarr.json":
+# "zarr.<hex>.partial"). Left by a write of the store's own metadata, it is part of the store.
+_METADATA_TEMP = re.compile(
+    r"^(zarr|\.zgroup|\.zattrs|\.zmetadata|\.zarray)\.[0-9a-f]{32}\.partial$"
+)
 
 
 def check_replaceable(zstore: Any, *, mode: str = "w") -> None:
@@ -71,6 +78,7 @@ def foreign_entry(zstore: Any) -> str | None:
         # Only our journal: a write that was interrupted before its root group existed.
         held = _first_with_data(store, base, sorted(names - {JOURNAL_PREFIX}))
         return None if held is None else f"holds {held!r} and is not a Zarr store"
+    local = isinstance(store, zarr.storage.LocalStore)
     root_is_array = ".zarray" in names or (
         "zarr.json" in names and _node_type(store, _join(base, "zarr.json")) == "array"
     )
@@ -78,6 +86,7 @@ def foreign_entry(zstore: Any) -> str | None:
         name
         for name in sorted(names - _METADATA - {JOURNAL_PREFIX})
         if not (root_is_array and _CHUNK_KEY.match(name))
+        and not (local and _METADATA_TEMP.match(name))
         and not _list(store, _join(base, name)) & _NODE
     ]
     held = _first_with_data(store, base, others)
