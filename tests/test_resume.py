@@ -294,16 +294,24 @@ def test_a_resume_removes_the_shards_being_streamed_and_nothing_else(
     store = tmp_path / "out.zarr"
     pyramid = create_pyramid(ds, **CREATE)
     calls = {"n": 0}
-    append = ShardStream.append
+    append_chunk, append_chunks = ShardStream.append_chunk, ShardStream.append_chunks
 
-    def fails_mid_shard(self: Any, position: int, data: Any) -> None:
+    def full_after_30() -> None:
         calls["n"] += 1
         if calls["n"] > 30:
             raise OSError(28, "No space left on device")
-        append(self, position, data)
+
+    def fails_mid_shard(self: Any, *args: Any) -> int:
+        full_after_30()
+        return append_chunk(self, *args)
+
+    def fails_mid_batch(self: Any, *args: Any) -> int:
+        full_after_30()
+        return append_chunks(self, *args)
 
     with monkeypatch.context() as mp:
-        mp.setattr(ShardStream, "append", fails_mid_shard)
+        mp.setattr(ShardStream, "append_chunk", fails_mid_shard)
+        mp.setattr(ShardStream, "append_chunks", fails_mid_batch)
         # As after a kill: the temporary files of the shards being streamed stay.
         mp.setattr(shard_assembly.ChunkedShards, "abort", lambda self: None)
         with pytest.raises(Exception, match="No space left"):

@@ -15,13 +15,13 @@ from _engine_reference import reference_reduce
 from _engine_testing import dem, make_array, write_levels
 from topozarr_core import ShardBuilder
 from topozarr_engine import coarsened_shape, shard_assembly
+from topozarr_engine.chunk_streams import ChunkStreams
 from topozarr_engine.region import Region
 from topozarr_engine.shards import zarr_json
 from topozarr_engine.storage.native import NativeWriter
 from topozarr_engine.storage.shard_index import ShardIndex
 from topozarr_engine.storage.shard_stream import (
     PARTIAL_MARKER,
-    NativeShardStream,
     ShardStream,
     remove_partial_shards,
 )
@@ -68,8 +68,6 @@ def _stream_all(arr, values, seed, sink=None):
     sink = ZarrShardSink() if sink is None else sink
     chunked = shard_assembly.chunked_shards(arr, sink, arr.fill_value)
     assert chunked is not None and chunked.streams is not None
-    # io="rust" streams: the kernel encodes and writes each chunk (NativeShardStream).
-    assert chunked.streams.streams.native == isinstance(sink, NativeWriter)
     pieces = []
     for shard in itertools.product(
         *(range(-(-n // s)) for n, s in zip(arr.shape, SHARD, strict=True))
@@ -214,11 +212,21 @@ def test_a_pyramid_write_streams_its_shards_and_holds_at_most_a_chunk_per_thread
     a = dem((96, 128), np.float32, nan_frac=0.1)
     dsts, strides = _pyramid(tmp_path, a, [1, 2, 4])
     made = _spy_chunked(monkeypatch)
+    batches = []
+    put_batch = ChunkStreams.put_batch
+
+    def spy_batch(self, shard, block, items):
+        batches.append(len(items))
+        put_batch(self, shard, block, items)
+
+    monkeypatch.setattr(ChunkStreams, "put_batch", spy_batch)
     workers = 2
     sink = NativeWriter.local(str(tmp_path)) if io == "rust" else ZarrShardSink()
     write_levels(a, dsts, strides=strides, method="mean", max_region_bytes=1,
                  max_workers=workers, sink=sink)  # fmt: skip
     sink.flush()
+    # A tile's 8x8 cells of level 1 are 4 whole chunks of one shard: one kernel call.
+    assert 4 in batches
     for level, (dst, st) in enumerate(zip(dsts, strides, strict=True)):
         want = reference_reduce(a, st, "mean", None) if level else a
         np.testing.assert_allclose(dst[:], want, rtol=1e-6, equal_nan=True)
@@ -227,10 +235,10 @@ def test_a_pyramid_write_streams_its_shards_and_holds_at_most_a_chunk_per_thread
     assert streamed, "coarse shards were streamed"
     chunk_bytes = 4 * 4 * 4
     for chunked in streamed:
+        level = dsts.index(chunked.dst)
         # Each thread holds one encoded chunk between its encode and its append (an
         # incompressible chunk encodes to a little more than its raw size).
         assert chunked.peak_held_bytes <= workers * (chunk_bytes + 64)
-        level = dsts.index(chunked.dst)
         largest = max(p.stat().st_size for p in (tmp_path / f"{level}/v/c").rglob("*"))
         assert largest > 4 * workers * (chunk_bytes + 64)  # what holding shards would cost
 
@@ -240,25 +248,27 @@ class Dies(Exception):
 
 
 def _die_after(monkeypatch, n: int) -> None:
+    """Every kernel append (one chunk, or a tile's whole chunks of a shard) after the
+    ``n``-th raises."""
     calls = {"n": 0}
-    append = ShardStream.append
+    append_chunk = ShardStream.append_chunk
 
-    def dying(self, position, data):
-        calls["n"] += 1
-        if calls["n"] > n:
-            raise Dies
-        append(self, position, data)
-
-    monkeypatch.setattr(ShardStream, "append", dying)
-    append_chunk = NativeShardStream.append_chunk
-
-    def dying_native(self, position, builder, raw):
+    def dying(self, position, builder, raw):
         calls["n"] += 1
         if calls["n"] > n:
             raise Dies
         return append_chunk(self, position, builder, raw)
 
-    monkeypatch.setattr(NativeShardStream, "append_chunk", dying_native)
+    monkeypatch.setattr(ShardStream, "append_chunk", dying)
+    append_chunks = ShardStream.append_chunks
+
+    def dying_batch(self, positions, builder, block, origins):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise Dies
+        return append_chunks(self, positions, builder, block, origins)
+
+    monkeypatch.setattr(ShardStream, "append_chunks", dying_batch)
 
 
 def _stored_shards_are_whole(root, a, strides):

@@ -421,6 +421,15 @@ class ShardBuilder:
         ``file`` without the GIL; its ``(offset, nbytes)`` there, or ``None`` when it holds
         only the fill value (nothing written)."""
 
+    def append_chunks(
+        self, block: npt.NDArray[Any], origins: Sequence[Sequence[int]], file: ChunkFile
+    ) -> list[tuple[int, int] | None]:
+        """Cut the whole inner chunks whose first cells are at ``origins`` (cell indices)
+        out of ``block`` (the values as raw bytes, ``values.view(np.uint8)``, any strides),
+        encode each and append it to ``file`` as soon as it is encoded, in one call without
+        the GIL. Each chunk's ``(offset, nbytes)`` there, ``None`` for a chunk of fill values
+        only (nothing written); ``ValueError`` for a chunk not inside ``block``."""
+
     def finish(self, shard: Sequence[int]) -> bytes | None:
         """The encoded shard, or ``None`` when no chunk holds anything but the fill value."""
 

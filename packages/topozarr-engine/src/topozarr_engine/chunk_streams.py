@@ -7,10 +7,13 @@ Where the sink can stream a shard (a local directory:
 :meth:`~topozarr_engine.storage.sinks.ZarrShardSink.shard_streams`), :class:`ChunkStreams`
 appends each encoded chunk to its shard's :class:`~topozarr_engine.storage.shard_stream.ShardStream`
 instead, and the shard is published (index, rename) when closed. Encoded bytes are then held
-only between a chunk's encode and its append, by the thread doing both.
+only between their encode and their append, by the thread doing both.
 
-The kernel encodes each chunk with the array's own codec chain (``ShardBuilder.encode_chunk``,
-which keeps nothing), the same encoder the held path uses.
+The kernel encodes each chunk with the array's own codec chain, the same encoder the held
+path uses, and writes it into the shard's file in one call without the GIL
+(``ShardBuilder.append_chunk``). The whole chunks a tile gives a shard come as one block
+(:meth:`ChunkStreams.put_batch`): one kernel call cuts them out, encodes them and writes
+each as it is encoded, so one encoded chunk is held per thread.
 """
 
 from __future__ import annotations
@@ -54,20 +57,23 @@ class ChunkStreams:
 
     def put(self, shard: Index, position: Index, raw: np.ndarray) -> None:
         """Encode the whole inner chunk ``raw`` (C-ordered bytes) at ``position`` of ``shard``
-        and append it to the shard's stream; a chunk of fill values only is left out."""
-        if self.streams.native:
-            self._put_native(shard, position, raw)
-            return
-        chunk = self.builder.encode_chunk(raw)
-        if chunk is None:
-            return
-        size = len(chunk)
-        self._held(size)
-        try:
-            stream = self._stream(shard)
-            stream.append(int(np.ravel_multi_index(position, self.grid)), chunk)
-        finally:
-            self._held(-size)
+        and write it to the shard's stream (one kernel call); a chunk of fill values only is
+        left out."""
+        size = self._stream(shard).append_chunk(_flat(position, self.grid), self.builder, raw)
+        self._held(size)  # held only inside the call, counted once written
+        self._held(-size)
+
+    def put_batch(self, shard: Index, block: np.ndarray, items: list[tuple[Index, Index]]) -> None:
+        """Encode the whole inner chunks of ``block`` (values of the array's dtype, contiguous
+        along the last axis) and write them to the shard's stream in one kernel call, each
+        as soon as it is encoded; each item is a chunk's position in the shard and its first
+        cell in ``block``."""
+        positions = [_flat(position, self.grid) for position, _ in items]
+        origins = [list(origin) for _, origin in items]
+        stream = self._stream(shard)
+        size = stream.append_chunks(positions, self.builder, block.view(np.uint8), origins)
+        self._held(size)  # one encoded chunk held at a time
+        self._held(-size)
 
     def _stream(self, shard: Index) -> ShardStream:
         with self.lock:
@@ -75,16 +81,6 @@ class ChunkStreams:
             if stream is None:
                 stream = self.open[shard] = self.streams.open(self.key_of(list(shard)))
             return stream
-
-    def _put_native(self, shard: Index, position: Index, raw: np.ndarray) -> None:
-        """The kernel encodes and writes the chunk in one call (``NativeShardStream``); the
-        encoded bytes are held only inside it, counted here once they are written."""
-        stream: Any = self._stream(shard)
-        size = stream.append_chunk(
-            int(np.ravel_multi_index(position, self.grid)), self.builder, raw
-        )
-        self._held(size)
-        self._held(-size)
 
     def _held(self, nbytes: int) -> None:
         with self.lock:
@@ -115,3 +111,11 @@ class ChunkStreams:
             streams, self.open = list(self.open.values()), {}
         for stream in streams:
             stream.abort()
+
+
+def _flat(position: Index, grid: Index) -> int:
+    """The C-order index of ``position`` in a shard of ``grid`` chunks."""
+    flat = 0
+    for i, n in zip(position, grid, strict=True):
+        flat = flat * n + i
+    return flat

@@ -66,6 +66,17 @@ class _Job:
     pooled: bool = False
 
 
+@dataclass
+class _Batch:
+    """Whole inner chunks of one shard cut out of one block of values (a tile's piece): the
+    kernel cuts, encodes and stores them in one call (:meth:`ChunkStreams.put_batch`).
+    ``items``: each chunk's position in the shard and its first cell in ``block``."""
+
+    shard: Index
+    block: np.ndarray
+    items: list[tuple[Index, Index]]
+
+
 class ChunkedShards:
     """The open shards of one level, built chunk by chunk (see the module docstring).
 
@@ -105,17 +116,23 @@ class ChunkedShards:
 
     def add(
         self, shard: Index, sregion: Region, piece: Region, values: np.ndarray | None
-    ) -> list[_Job]:
+    ) -> list[_Job | _Batch]:
         """Take ``values`` (``None``: all empty) of the level cells ``piece`` of shard
         ``shard`` (region ``sregion``); returns the inner chunks it completes, to
         :meth:`encode` outside the caller's lock."""
-        jobs: list[_Job] = []
+        jobs: list[_Job | _Batch] = []
+        batch: list[tuple[Index, Index]] = []
+        batchable = values is not None and self._batchable(values)
         with self.cond:
             state = self.open.setdefault(shard, _Open())
             for position, creg in self._chunks(sregion, piece):
                 inter = piece.intersect(creg)
+                whole = inter == creg and position not in state.partial
+                if whole and batchable and creg.shape == self.chunk:
+                    batch.append((position, inter.relative_to(piece).start))
+                    continue
                 part = None if values is None else values[inter.relative_to(piece).slices]
-                if inter == creg and position not in state.partial:
+                if whole:
                     jobs.append(_Job(shard, position, part))
                     continue
                 buf, missing = state.partial.pop(position, (None, creg.size))
@@ -128,8 +145,21 @@ class ChunkedShards:
                     state.partial[position] = (buf, missing)
                 else:
                     jobs.append(_Job(shard, position, buf, pooled=True))
+            if batch:
+                assert values is not None
+                jobs.append(_Batch(shard, values, batch))
             state.pending += len(jobs)
         return jobs
+
+    def _batchable(self, values: np.ndarray) -> bool:
+        """Whether the kernel can cut whole chunks out of ``values`` as raw bytes: streamed
+        shards, the level's dtype, and cells contiguous along the last axis (a tile's piece)."""
+        return (
+            self.streams is not None
+            and values.dtype == self.dtype
+            and values.ndim > 0
+            and values.strides[-1] == self.dtype.itemsize
+        )
 
     def _chunks(self, sregion: Region, piece: Region) -> list[tuple[Index, Region]]:
         """Inner chunks of the shard at ``sregion`` that meet ``piece``: (position, cells)."""
@@ -144,7 +174,7 @@ class ChunkedShards:
             out.append((position, Region.from_bounds(start, stop)))
         return out
 
-    def encode(self, jobs: list[_Job]) -> None:
+    def encode(self, jobs: list[_Job | _Batch]) -> None:
         """Encode complete inner chunks into their shards (the GIL is released meanwhile)."""
         t0 = time.perf_counter()
         done = 0  # jobs encoded: a failure leaves the shards of the others unstorable
@@ -160,7 +190,11 @@ class ChunkedShards:
                     self.open[job.shard].failed |= i >= done
                 self.cond.notify_all()
 
-    def _put(self, job: _Job) -> None:
+    def _put(self, job: _Job | _Batch) -> None:
+        if isinstance(job, _Batch):
+            assert self.streams is not None
+            self.streams.put_batch(job.shard, job.block, job.items)
+            return
         data = self._whole(job.data)
         if data is not None:
             raw = data.reshape(-1).view(np.uint8)

@@ -99,6 +99,9 @@ class ShiftedBuilder:
     def append_chunk(self, raw: np.ndarray, file: Any) -> Any:
         return self.inner.append_chunk(raw, file)
 
+    def append_chunks(self, block: np.ndarray, origins: list[list[int]], file: Any) -> Any:
+        return self.inner.append_chunks(block, origins, file)
+
     def put_chunk(self, shard: Sequence[int], position: Sequence[int], raw: np.ndarray) -> None:
         self.inner.put_chunk(self._at(shard), list(position), raw)
 

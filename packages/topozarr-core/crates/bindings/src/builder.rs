@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use topozarr_io::assemble::ChunkAssembler;
 use topozarr_kernel::error::{KernelError, Result};
 
+use crate::chunk_batch;
 use crate::chunk_file::ChunkFile;
 use crate::errors::to_py;
 use crate::native::{NativeArray, UploadGroup};
@@ -140,6 +141,34 @@ impl ShardBuilder {
             let at = file.append_bytes(&encoded)?;
             Ok(Some((at, encoded.len() as u64)))
         })
+    }
+
+    /// Encode the whole inner chunks of `block` whose first cells are at `origins` (cell
+    /// indices into `block`) and append each to `file` as soon as it is encoded, in one call
+    /// without the GIL (one encoded chunk held at a time). `block`: the values as raw bytes
+    /// (`values.view(np.uint8)`; any strides, rows contiguous is fastest). Returns each
+    /// chunk's `(offset, nbytes)` in the file, `None` for a chunk of fill values only
+    /// (nothing written).
+    fn append_chunks(
+        &self,
+        py: Python<'_>,
+        block: PyReadonlyArrayDyn<'_, u8>,
+        origins: Vec<Vec<usize>>,
+        file: &ChunkFile,
+    ) -> PyResult<Vec<Option<(u64, u64)>>> {
+        let view = block.as_array();
+        let mut placed = Vec::with_capacity(origins.len());
+        py.detach(|| {
+            chunk_batch::encode_each(&self.asm, &view, &origins, |encoded| {
+                let entry = match encoded {
+                    Some(e) => Some((file.append_bytes(&e)?, e.len() as u64)),
+                    None => None,
+                };
+                placed.push(entry);
+                Ok(())
+            })
+        })?;
+        Ok(placed)
     }
 
     /// The encoded shard (its chunks' bytes and the index), or `None` when no chunk holds

@@ -1,9 +1,10 @@
 //! The `topozarr_core._core` extension: registration only. Each exposed group has its own file
-//! (`reduce`, `accumulator`, `methods`, `native`, `source`, `secrets`, `builder`, `chunk_file`); `convert` turns Python arguments into kernel
+//! (`reduce`, `accumulator`, `methods`, `native`, `source`, `secrets`, `builder`, `chunk_batch`, `chunk_file`); `convert` turns Python arguments into kernel
 //! values and `errors` kernel errors into Python exceptions. The algorithms live in the pyo3-free
 //! crates `topozarr-kernel` and `topozarr-io`.
 mod accumulator;
 mod builder;
+mod chunk_batch;
 mod chunk_file;
 mod convert;
 mod errors;

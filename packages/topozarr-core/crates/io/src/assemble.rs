@@ -142,6 +142,17 @@ impl ChunkAssembler {
     /// Encode one whole inner chunk (C-ordered bytes of the full chunk shape, cells past the
     /// array's edge set to anything); `None` when it holds only the fill value.
     pub fn encode_chunk(&self, data: &[u8]) -> Result<Option<Vec<u8>>> {
+        // Codecs allocate for the worst case (about the raw size); an open shard holds its
+        // chunks until it is finished, so keep only the bytes.
+        Ok(self.encode_chunk_untrimmed(data)?.map(|mut encoded| {
+            encoded.shrink_to_fit();
+            encoded
+        }))
+    }
+
+    /// `encode_chunk` without trimming the allocation, for a caller that writes the bytes
+    /// at once and drops them (trimming would copy them).
+    pub fn encode_chunk_untrimmed(&self, data: &[u8]) -> Result<Option<Vec<u8>>> {
         let cells: u64 = self.chunk.iter().map(|c| c.get()).product();
         let expected = cells as usize * self.codec.itemsize();
         if data.len() != expected {
@@ -166,11 +177,7 @@ impl ChunkAssembler {
                 &CodecOptions::default(),
             )
             .map_err(|e| invalid(array.path().as_str(), e))?;
-        // Codecs allocate for the worst case (about the raw size); an open shard holds its
-        // chunks until it is finished, so keep only the bytes.
-        let mut encoded = encoded.into_owned();
-        encoded.shrink_to_fit();
-        Ok(Some(encoded))
+        Ok(Some(encoded.into_owned()))
     }
 
     /// The shard from its encoded inner chunks (C order of position, `None` for fill-only or

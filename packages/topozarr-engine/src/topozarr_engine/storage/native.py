@@ -171,7 +171,7 @@ class NativeWriter:
         """
         from topozarr_engine.storage.sinks import local_shard_streams
 
-        return local_shard_streams(dst, native=True)
+        return local_shard_streams(dst)
 
     def flush(self) -> None:
         """Wait for every upload; raises the first storage error (naming the key)."""

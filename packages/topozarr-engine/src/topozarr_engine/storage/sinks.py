@@ -54,18 +54,18 @@ class ZarrShardSink:
         """Nothing to wait for: every write was stored when it returned."""
 
 
-def local_shard_streams(dst: Any, *, native: bool = False) -> LocalShardStreams | None:
+def local_shard_streams(dst: Any) -> LocalShardStreams | None:
     """Streams of ``dst``'s shards, for a writer that builds them inner chunk by inner chunk
-    (each chunk goes to storage when encoded, not held until the shard is whole); ``None``
-    unless ``dst`` is a sharded array of a local directory (``LocalStore``) whose index codecs
-    are known (:class:`~topozarr_engine.storage.shard_index.ShardIndex`). ``native``: the
-    kernel encodes and writes each chunk (``NativeShardStream``)."""
+    (each chunk goes to storage when encoded, not held until the shard is whole; the kernel
+    encodes and writes it); ``None`` unless ``dst`` is a sharded array of a local directory
+    (``LocalStore``) whose index codecs are known
+    (:class:`~topozarr_engine.storage.shard_index.ShardIndex`). Both io paths stream so."""
     arr = getattr(dst, "_async_array", None)
     root = None if arr is None else local_root(arr.store_path.store)
     if root is None:
         return None
     index = ShardIndex.from_metadata(shards.zarr_json(arr))
-    return None if index is None else LocalShardStreams(root, index, native=native)
+    return None if index is None else LocalShardStreams(root, index)
 
 
 class CallableSink:
