@@ -88,11 +88,13 @@ def test_append_chunk_writes_what_encode_chunk_returns(tmp_path):
 
 
 # dtype, chunk, fill value, the block: a strided view of a larger array (rows contiguous for
-# the multi-byte types; for uint8 every other column, so rows are not contiguous either).
+# the multi-byte types; for uint8 every other column, so rows are not contiguous either; for
+# float64 the rows in reverse order).
 CASES = {
     "float32 2-d": ("float32", (4, 8), "NaN"),
     "int16 3-d (time)": ("int16", (1, 4, 4), 0),
     "uint8 strided columns": ("uint8", (4, 4), 0),
+    "float64 rows reversed": ("float64", (4, 4), "NaN"),
 }
 
 
@@ -104,6 +106,9 @@ def _block(dtype: str, chunk: tuple[int, ...]) -> np.ndarray:
     if dtype == "uint8":
         block = big[..., 1 : 1 + chunk[0] * 2, 3 : 3 + chunk[-1] * 4 : 2]
         assert block.strides[-1] == 2  # rows are not contiguous
+    elif dtype == "float64":  # descending rows (a flipped latitude): a negative stride
+        block = big[chunk[0] * 2 : 0 : -1, 3 : 3 + chunk[-1] * 2]
+        assert block.strides[0] < 0
     else:
         lead = tuple(slice(1, 1 + c * 2) for c in chunk[:-1])
         block = big[(*lead, slice(3, 3 + chunk[-1] * 2))]

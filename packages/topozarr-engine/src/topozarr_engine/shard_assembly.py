@@ -125,12 +125,15 @@ class ChunkedShards:
         batchable = values is not None and self._batchable(values)
         with self.cond:
             state = self.open.setdefault(shard, _Open())
-            for position, creg in self._chunks(sregion, piece):
+            for spans in itertools.product(*self._spans(sregion, piece)):
+                position = tuple(span[0] for span in spans)
+                if batchable and all(span[3] for span in spans) and position not in state.partial:
+                    origin = tuple(sp[1] - a for sp, a in zip(spans, piece.start, strict=True))
+                    batch.append((position, origin))
+                    continue
+                creg = Region.from_bounds([sp[1] for sp in spans], [sp[2] for sp in spans])
                 inter = piece.intersect(creg)
                 whole = inter == creg and position not in state.partial
-                if whole and batchable and creg.shape == self.chunk:
-                    batch.append((position, inter.relative_to(piece).start))
-                    continue
                 part = None if values is None else values[inter.relative_to(piece).slices]
                 if whole:
                     jobs.append(_Job(shard, position, part))
@@ -161,18 +164,22 @@ class ChunkedShards:
             and values.strides[-1] == self.dtype.itemsize
         )
 
-    def _chunks(self, sregion: Region, piece: Region) -> list[tuple[Index, Region]]:
-        """Inner chunks of the shard at ``sregion`` that meet ``piece``: (position, cells)."""
-        ranges = [
-            range((a - s) // c, -(-(b - s) // c))
-            for a, b, s, c in zip(piece.start, piece.stop, sregion.start, self.chunk, strict=True)
-        ]
-        out = []
-        for position in itertools.product(*ranges):
-            start = [s + p * c for s, p, c in zip(sregion.start, position, self.chunk, strict=True)]
-            stop = [min(a + c, n) for a, c, n in zip(start, self.chunk, self.shape, strict=True)]
-            out.append((position, Region.from_bounds(start, stop)))
-        return out
+    def _spans(self, sregion: Region, piece: Region) -> list[list[tuple[int, int, int, bool]]]:
+        """Per axis, the inner chunks of the shard at ``sregion`` that meet ``piece``: their
+        position, first cell, stop (clipped to the array) and whether ``piece`` covers the
+        whole unclipped chunk. Plain integers: this runs for every chunk of every tile."""
+        axes = []
+        for a, b, s, c, n in zip(
+            piece.start, piece.stop, sregion.start, self.chunk, self.shape, strict=True
+        ):
+            first = s + (a - s) // c * c
+            axes.append(
+                [
+                    ((lo - s) // c, lo, min(lo + c, n), lo >= a and lo + c <= b)
+                    for lo in range(first, b, c)
+                ]
+            )
+        return axes
 
     def encode(self, jobs: list[_Job | _Batch]) -> None:
         """Encode complete inner chunks into their shards (the GIL is released meanwhile)."""

@@ -104,9 +104,13 @@ class ShardStream:
     def _opened(self) -> Any:
         """The open file (created by the first chunk); call with the lock held."""
         if self.file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.temp = self.path.with_name(f".{self.path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
-            self.file = kernel.ChunkFile(self.temp, self.end)
+            temp = self.path.with_name(f".{self.path.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
+            try:
+                self.file = kernel.ChunkFile(temp, self.end)
+            except (FileNotFoundError, NotADirectoryError):  # its directory is made when missing
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = kernel.ChunkFile(temp, self.end)
+            self.temp = temp
         return self.file
 
     def append_chunk(self, position: int, builder: Any, raw: Any) -> int:
