@@ -271,7 +271,8 @@ class PassLog:
     """The :class:`~topozarr_engine.tilelog.TileLog` of one variable in one pass.
 
     With ``native`` (``io="rust"``), a tile's record is written by a committer thread once the
-    uploads its task issued (its thread's upload group) have finished. At most
+    uploads its task issued (its thread's upload group) have finished; a task that issued none
+    (its shards streamed to a local directory) writes its record at once, as with zarr-python. At most
     ``_PENDING_RECORDS`` records wait for their uploads at once (a task hands its record over
     only when there is room), so a kill loses at most the tasks in progress and those: a resume
     reads at most ``workers + 2`` tiles again, however far the uploads lag behind the tiles.
@@ -320,15 +321,23 @@ class PassLog:
         if replayed:
             name += f".r{uuid.uuid4().hex[:8]}"
         data = json.dumps({"flushed": [[lv, list(s)] for lv, s in flushed]}).encode()
-        if self.native is None:
-            self.journal.put(name, data)  # the task's writes are done: zarr-python is synchronous
+        group = None if self.native is None else self.native.take_group()
+        if group is None:
+            # The task's writes are done: zarr-python is synchronous, and so are streamed
+            # shards (a local directory); no upload of this task's is still in flight.
+            self._raise_commit_error()
+            self.journal.put(name, data)
             return
-        self._commit_later(self.native.take_group(), name, data)
+        self._commit_later(group, name, data)
 
-    def _commit_later(self, group: Any, name: str, data: bytes) -> None:
+    def _raise_commit_error(self) -> None:
         with self._lock:
             if self._error is not None:
                 raise self._error
+
+    def _commit_later(self, group: Any, name: str, data: bytes) -> None:
+        self._raise_commit_error()
+        with self._lock:
             if self._queue is None:
                 self._queue = queue.Queue()
                 self._committer = threading.Thread(

@@ -164,8 +164,9 @@ class NativeWriter:
         has (:func:`~topozarr_engine.storage.sinks.local_shard_streams`), else ``None``.
 
         Streamed, each encoded inner chunk is written into its shard's file once, and no
-        shard is held in memory; here the kernel encodes and writes each chunk in one call
-        (``NativeShardStream``). The native uploads earn their keep on object stores, where
+        shard is held in memory; the kernel encodes and writes each chunk
+        (:class:`~topozarr_engine.storage.shard_stream.ShardStream`, the same streams as
+        the zarr path's). The native uploads earn their keep on object stores, where
         they overlap requests. (Measured on the 1.5 GiB benchmark cube, uploading whole local
         shards made ``io="rust"`` 0.94x the speed of the streaming ``io="python"``.)
         """
