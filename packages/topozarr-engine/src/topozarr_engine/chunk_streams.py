@@ -51,8 +51,8 @@ class ChunkStreams:
         self.key_of = builder.key
         self.open: dict[Index, ShardStream] = {}
         self.lock = threading.Lock()
-        #: Encoded bytes held now (encoded, not yet appended), and the most ever held.
-        self.held_bytes = 0
+        #: The largest encoded chunk written: what one thread holds at most (the kernel
+        #: writes each chunk as soon as it is encoded, inside the call).
         self.peak_held_bytes = 0
 
     def put(self, shard: Index, position: Index, raw: np.ndarray) -> None:
@@ -60,8 +60,7 @@ class ChunkStreams:
         and write it to the shard's stream (one kernel call); a chunk of fill values only is
         left out."""
         size = self._stream(shard).append_chunk(_flat(position, self.grid), self.builder, raw)
-        self._held(size)  # held only inside the call, counted once written
-        self._held(-size)
+        self._held(size)
 
     def put_batch(self, shard: Index, block: np.ndarray, items: list[tuple[Index, Index]]) -> None:
         """Encode the whole inner chunks of ``block`` (values of the array's dtype, contiguous
@@ -71,9 +70,7 @@ class ChunkStreams:
         positions = [_flat(position, self.grid) for position, _ in items]
         origins = [list(origin) for _, origin in items]
         stream = self._stream(shard)
-        size = stream.append_chunks(positions, self.builder, block.view(np.uint8), origins)
-        self._held(size)  # one encoded chunk held at a time
-        self._held(-size)
+        self._held(stream.append_chunks(positions, self.builder, block.view(np.uint8), origins))
 
     def _stream(self, shard: Index) -> ShardStream:
         with self.lock:
@@ -84,8 +81,7 @@ class ChunkStreams:
 
     def _held(self, nbytes: int) -> None:
         with self.lock:
-            self.held_bytes += nbytes
-            self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
+            self.peak_held_bytes = max(self.peak_held_bytes, nbytes)
 
     def store(self, dst: Any, shard: Index, builder: Any, skip_empty: bool) -> bool:
         """Publish ``shard`` (its chunks are all put); returns whether anything was stored.

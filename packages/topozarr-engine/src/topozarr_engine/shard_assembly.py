@@ -248,8 +248,8 @@ class ChunkedShards:
 
     @property
     def peak_held_bytes(self) -> int | None:
-        """The most encoded chunk bytes held at once when they are streamed (``None``: they
-        are held in the kernel's builder until their shard is stored)."""
+        """The most encoded chunk bytes one thread held at once when they are streamed
+        (``None``: they are held in the kernel's builder until their shard is stored)."""
         return None if self.streams is None else self.streams.peak_held_bytes
 
     def abort(self) -> None:
