@@ -151,11 +151,21 @@ def _landcover_band(terrain: Any, start: int, stop: int) -> np.ndarray:
     return classes
 
 
-def numcodec(compressor: Any) -> Any:
-    """The numcodecs twin of a zarr v3 compressor (same C library, same settings)."""
+def numcodec(compressor: Any, dtype: Any) -> Any:
+    """The numcodecs twin of a zarr v3 compressor as zarr applies it to ``dtype``.
+
+    zarr fills a Blosc codec's unset ``typesize`` and ``shuffle`` from the dtype when an array
+    is created (byte shuffle for multi-byte items, bitshuffle for bytes); an unresolved codec
+    says ``bitshuffle``, which is not what any float array is written with. The settings are
+    read back from an array zarr creates in memory, so zarr's own rule decides them.
+    """
+    import zarr
     from numcodecs import Blosc, Zstd
 
-    config = compressor.to_dict()["configuration"]
+    probe = zarr.create_array(
+        zarr.storage.MemoryStore(), shape=(1,), dtype=dtype, compressors=[compressor]
+    )
+    config = probe.compressors[0].to_dict()["configuration"]
     if type(compressor).__name__ == "ZstdCodec":
         return Zstd(level=config["level"])
     shuffle = {

@@ -203,12 +203,14 @@ def _codec_bound(src: Source, out: str, layout: dict[str, Any] | None, store: bo
     pyramid = _plan_ours(src, layout)
     start = time.perf_counter()
     arr = zarr.open_array(src.path / src.var, mode="r")
-    decoders = [numcodec(c) for c in arr.compressors]
+    decoders = [numcodec(c, arr.dtype) for c in arr.compressors]
     levels = []
     for k in range(LEVELS):
         enc = pyramid.encoding[f"/{k}"][src.var]
         compressors = enc.get("compressors") or default_compressors(arr.dtype)
-        levels.append((2**k, tuple(enc["chunks"][-2:]), [numcodec(c) for c in compressors]))
+        levels.append(
+            (2**k, tuple(enc["chunks"][-2:]), [numcodec(c, arr.dtype) for c in compressors])
+        )
     grid = [range(-(-n // c)) for n, c in zip(arr.shape, arr.chunks, strict=True)]
     keys = list(itertools.product(*grid))
     local, files, lock = threading.local(), [], threading.Lock()

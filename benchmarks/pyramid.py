@@ -146,7 +146,7 @@ def run_codec_bound(src: Source, out: Path, codecs: str) -> dict[str, Any]:
     compressor = (
         _zarr_default_compressors() if codecs == "zarr" else default_compressors(data.dtype)
     )
-    codec = numcodec(compressor[0])
+    codec = numcodec(compressor[0], data.dtype)
     numcodecs.blosc.use_threads = False  # parallel over chunks instead
     chunk = 512
     with ThreadPoolExecutor(os.cpu_count()) as pool:
