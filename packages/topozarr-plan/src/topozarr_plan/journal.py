@@ -19,6 +19,10 @@ Zarr reader looks at (it holds no ``zarr.json``). Keys:
     after the task's shards are stored (with ``io="rust"``, once its uploads have finished),
     so a record never claims data that is not there. A replayed tile that stored shards adds
     ``<tile>.r<token>``.
+``tiles/p<pass>/v<var>/log.<token>``
+    On a local disk, the same records as lines of one file per write (``{"tile": [...],
+    "replayed": bool, "flushed": [...]}``), appended instead of created one file each; a line
+    cut short by a kill has no newline and counts as missing.
 ``passes/<pass>``
     A pass over the source finished.
 ``levels/<level>``
@@ -31,6 +35,7 @@ cut short by a kill) counts as missing, which only means its tile is done again.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -39,13 +44,13 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from topozarr_engine.tilelog import TileHistory
 
 from topozarr_plan.errors import PlanError
-from topozarr_plan.journal_keys import keys_for
+from topozarr_plan.journal_keys import LineLog, complete_lines, keys_for
 
 if TYPE_CHECKING:
     from topozarr_engine.storage import StorageTarget
@@ -72,6 +77,13 @@ def _json(raw: bytes | None) -> Any:
 
 def _tile_name(tile: Index) -> str:
     return ".".join(str(i) for i in tile)
+
+
+def _index(value: Any) -> Index | None:
+    """A tile index from a log line (``None`` if it is not a list of integers)."""
+    if isinstance(value, list) and all(isinstance(i, int) for i in value):
+        return tuple(value)
+    return None
 
 
 def _parse_tile(name: str) -> Index | None:
@@ -135,6 +147,11 @@ class WriteJournal:
 
     def _delete(self, names: Sequence[str]) -> None:
         self.keys.delete([self._key(n) for n in names])
+
+    def line_log(self, name: str) -> LineLog | None:
+        """An append-only log at ``name`` where the store is a local directory, else None."""
+        make = getattr(self.keys, "line_log", None)
+        return None if make is None else make(self._key(name))
 
     # ------------------------------------------------------------------ lease
 
@@ -282,10 +299,13 @@ class PassLog:
         self.journal = journal
         self.prefix = prefix
         self.native = native
+        # One log per write (its token): a resume never appends after a line cut short.
+        make_log = getattr(journal, "line_log", None)
+        self._lines = None if make_log is None else make_log(f"{prefix}log.{journal.token}")
         self.read_again = 0
         self.ran = 0
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Any, str, bytes] | None] | None = None
+        self._queue: queue.Queue[tuple[Any, Callable[[], None]] | None] | None = None
         self._committer: threading.Thread | None = None
         self._error: BaseException | None = None
         # Held from a record's hand-over until it is stored (see the class docstring).
@@ -293,17 +313,24 @@ class PassLog:
 
     def history(self) -> TileHistory:
         names = self.journal.names(self.prefix)
-        records = self.journal.get_many(names)
+        logs = [n for n in names if n[len(self.prefix) :].startswith("log.")]
+        files = [n for n in names if n not in logs]
+        entries: list[tuple[Index | None, bool, Any]] = []
+        for name, record in zip(files, self.journal.get_many(files), strict=True):
+            base, _, extra = name[len(self.prefix) :].partition(".r")
+            entries.append((_parse_tile(base), bool(extra), record))
+        for name in logs:
+            for line in complete_lines(self.journal.get(name) or b""):
+                record = _json(line)
+                if isinstance(record, dict):
+                    tile = _index(record.get("tile"))
+                    entries.append((tile, bool(record.get("replayed")), record))
         done: set[Index] = set()
         flushed: dict[int, set[Index]] = {}
-        for name, record in zip(names, records, strict=True):
-            if not isinstance(record, dict):
+        for tile, replayed, record in entries:
+            if tile is None or not isinstance(record, dict):
                 continue
-            base, _, extra = name[len(self.prefix) :].partition(".r")
-            tile = _parse_tile(base)
-            if tile is None:
-                continue
-            if not extra:
+            if not replayed:
                 done.add(tile)
             for level, shard in record.get("flushed", []):
                 flushed.setdefault(int(level), set()).add(tuple(int(i) for i in shard))
@@ -317,25 +344,31 @@ class PassLog:
                 self.ran += 1
         if replayed and not flushed:
             return  # nothing new to remember
-        name = self.prefix + _tile_name(tile)
-        if replayed:
-            name += f".r{uuid.uuid4().hex[:8]}"
-        data = json.dumps({"flushed": [[lv, list(s)] for lv, s in flushed]}).encode()
+        shards = [[lv, list(s)] for lv, s in flushed]
+        if self._lines is not None:
+            line = {"tile": list(tile), "replayed": replayed, "flushed": shards}
+            store = functools.partial(self._lines.append, json.dumps(line).encode())
+        else:
+            name = self.prefix + _tile_name(tile)
+            if replayed:
+                name += f".r{uuid.uuid4().hex[:8]}"
+            data = json.dumps({"flushed": shards}).encode()
+            store = functools.partial(self.journal.put, name, data)
         group = None if self.native is None else self.native.take_group()
         if group is None:
             # The task's writes are done: zarr-python is synchronous, and so are streamed
             # shards (a local directory); no upload of this task's is still in flight.
             self._raise_commit_error()
-            self.journal.put(name, data)
+            store()
             return
-        self._commit_later(group, name, data)
+        self._commit_later(group, store)
 
     def _raise_commit_error(self) -> None:
         with self._lock:
             if self._error is not None:
                 raise self._error
 
-    def _commit_later(self, group: Any, name: str, data: bytes) -> None:
+    def _commit_later(self, group: Any, store: Callable[[], None]) -> None:
         self._raise_commit_error()
         with self._lock:
             if self._queue is None:
@@ -346,7 +379,7 @@ class PassLog:
                 self._committer.start()
         assert self._queue is not None
         self._slot.acquire()
-        self._queue.put((group, name, data))
+        self._queue.put((group, store))
 
     def _commit(self) -> None:
         assert self._queue is not None
@@ -354,11 +387,11 @@ class PassLog:
             item = self._queue.get()
             if item is None:
                 return
-            group, name, data = item
+            group, store = item
             try:
                 if group is not None:
                     group.wait()
-                self.journal.put(name, data)
+                store()
             except BaseException as exc:  # kept and raised by close()
                 with self._lock:
                     self._error = self._error or exc
@@ -371,6 +404,8 @@ class PassLog:
             self._queue.put(None)
             self._committer.join()
             self._queue = None
+        if self._lines is not None:
+            self._lines.close()
         if self._error is not None:
             raise self._error
 

@@ -5,6 +5,11 @@ each record is a hop to zarr's event loop and another to a file thread; on a loc
 journal writes the file itself (a temporary file renamed into place: a record is whole or
 absent), which costs a fraction of that. Object stores and every other store go through zarr
 (an S3 PUT is atomic).
+
+On a local disk the tile records of a pass go further: they are lines appended to one log file
+(:class:`LineLog`) instead of one new file each. Creating a file is the expensive part of a
+small write (an inode, a directory entry, a rename); a line appended to an open file is one
+system call.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalKeys", "ZarrKeys", "keys_for"]
+__all__ = ["LineLog", "LocalKeys", "ZarrKeys", "complete_lines", "keys_for"]
 
 
 def _sync(coro: Any) -> Any:
@@ -146,6 +152,50 @@ class LocalKeys:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+    def line_log(self, key: str) -> LineLog:
+        """An append-only log of lines at ``key`` (created at its first line)."""
+        return LineLog(self._path(key))
+
+
+class LineLog:
+    """Lines appended to one local file, each by a single ``write`` to an ``O_APPEND`` file.
+
+    A line is written whole or, if the process is killed inside the call, cut short at the end
+    of the file, where nothing follows it: a reader drops a last line without its newline. One
+    writer process per file (the journal names each log after its write's token), so a resume
+    never appends after a torn line; a lock keeps this process's threads' lines apart even if
+    the kernel returns a short write.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def append(self, line: bytes) -> None:
+        data = memoryview(line + b"\n")
+        with self._lock:
+            if self._fd is None:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                try:
+                    self._fd = os.open(self.path, flags, 0o644)
+                except FileNotFoundError:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, flags, 0o644)
+            while data:
+                data = data[os.write(self._fd, data) :]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def complete_lines(raw: bytes) -> list[bytes]:
+    """The lines of a log that were written whole (ended by a newline)."""
+    return raw.split(b"\n")[:-1]
 
 
 def keys_for(zstore: Any) -> ZarrKeys | LocalKeys:
