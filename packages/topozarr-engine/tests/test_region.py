@@ -22,6 +22,26 @@ def test_region_basics():
         Region((slice(3, 1),))
 
 
+def test_derived_regions_hold_plain_ints_and_keep_the_checks():
+    import numpy as np
+
+    r = Region.from_bounds((2, 4), (5, 10))
+    # Disjoint: empty, with start == stop on the axis they miss each other on.
+    gap = r.intersect(Region.from_bounds((6, 0), (8, 20)))
+    assert gap.is_empty() and gap.start == (6, 4) and gap.stop == (6, 10)
+    moved = r.relative_to((np.int64(1), np.int32(2)))  # numpy origins give plain ints
+    assert moved == Region.from_bounds((1, 2), (4, 8))
+    assert all(type(b) is int for b in moved.start + moved.stop)
+    assert moved.slices == (slice(1, 4), slice(2, 8))
+    assert r.relative_to(Region.from_bounds((2, 4), (3, 5))) == Region.from_bounds((0, 0), (3, 6))
+    with pytest.raises(ValueError, match="forward"):
+        r.relative_to((3, 0))  # the origin is past the region's start
+    with pytest.raises(ValueError):
+        r.relative_to((1, 2, 3))
+    with pytest.raises(ValueError):
+        r.intersect(Region.from_bounds((0,), (4,)))
+
+
 def test_grid_covers_clipped():
     regions = [r for _, r in iter_grid((5, 7), (2, 3))]
     assert grid_shape((5, 7), (2, 3)) == (3, 3)

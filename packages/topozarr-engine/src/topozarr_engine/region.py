@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,10 @@ __all__ = [
     "morton_order",
     "region_block",
 ]
+
+
+_START = operator.attrgetter("start")
+_STOP = operator.attrgetter("stop")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,17 @@ class Region:
         return cls(tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True)))
 
     @classmethod
+    def _checked(cls, start: Sequence[int], stop: Sequence[int]) -> Region:
+        """``from_bounds`` for bounds computed here from other regions' (plain ints, equal
+        lengths): only the order of the bounds is checked. A write builds regions for every
+        chunk of every tile; the full check of each slice cost more than the arithmetic."""
+        if min(start, default=0) < 0 or any(map(operator.gt, start, stop)):
+            return cls.from_bounds(start, stop)  # raises the usual error
+        region = object.__new__(cls)
+        object.__setattr__(region, "slices", tuple(map(slice, start, stop)))
+        return region
+
+    @classmethod
     def full(cls, shape: Sequence[int]) -> Region:
         """The region covering a whole array of ``shape``."""
         return cls.from_bounds([0] * len(shape), shape)
@@ -54,17 +70,18 @@ class Region:
     def ndim(self) -> int:
         return len(self.slices)
 
+    # map() with attrgetter: no Python frame per axis (these run for every chunk of a tile).
     @property
     def start(self) -> tuple[int, ...]:
-        return tuple(s.start for s in self.slices)
+        return tuple(map(_START, self.slices))
 
     @property
     def stop(self) -> tuple[int, ...]:
-        return tuple(s.stop for s in self.slices)
+        return tuple(map(_STOP, self.slices))
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(s.stop - s.start for s in self.slices)
+        return tuple(map(operator.sub, map(_STOP, self.slices), map(_START, self.slices)))
 
     @property
     def size(self) -> int:
@@ -76,16 +93,18 @@ class Region:
 
     def intersect(self, other: Region) -> Region:
         """Cells in both regions (possibly empty: then ``start == stop`` on some axis)."""
-        start = [max(a.start, b.start) for a, b in zip(self.slices, other.slices, strict=True)]
-        stop = [min(a.stop, b.stop) for a, b in zip(self.slices, other.slices, strict=True)]
-        return Region.from_bounds(start, [max(a, b) for a, b in zip(start, stop, strict=True)])
+        if len(self.slices) != len(other.slices):
+            raise ValueError(f"regions {self} and {other} have different numbers of axes")
+        start = tuple(map(max, self.start, other.start))
+        return Region._checked(start, tuple(map(max, start, map(min, self.stop, other.stop))))
 
     def relative_to(self, origin: Sequence[int] | Region) -> Region:
         """This region in the coordinates of a block whose first cell is ``origin``."""
-        o = origin.start if isinstance(origin, Region) else tuple(origin)
-        return Region.from_bounds(
-            [a - b for a, b in zip(self.start, o, strict=True)],
-            [a - b for a, b in zip(self.stop, o, strict=True)],
+        o = origin.start if isinstance(origin, Region) else tuple(map(int, origin))
+        if len(o) != len(self.slices):
+            raise ValueError(f"origin {o} has not one coordinate per axis of {self}")
+        return Region._checked(
+            tuple(map(operator.sub, self.start, o)), tuple(map(operator.sub, self.stop, o))
         )
 
     def scaled(self, stride: Sequence[int], limit: Sequence[int] | None = None) -> Region:

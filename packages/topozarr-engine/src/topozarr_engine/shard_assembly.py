@@ -19,6 +19,7 @@ keeps whole-shard buffers.
 from __future__ import annotations
 
 import itertools
+import operator
 import threading
 import time
 from dataclasses import dataclass, field
@@ -125,13 +126,14 @@ class ChunkedShards:
         batchable = values is not None and self._batchable(values)
         with self.cond:
             state = self.open.setdefault(shard, _Open())
+            corner = piece.start
             for spans in itertools.product(*self._spans(sregion, piece)):
-                position = tuple(span[0] for span in spans)
-                if batchable and all(span[3] for span in spans) and position not in state.partial:
-                    origin = tuple(sp[1] - a for sp, a in zip(spans, piece.start, strict=True))
-                    batch.append((position, origin))
+                # Per axis: position, first cell, stop, whole (see _spans), transposed at once.
+                position, first, stop, whole_axes = zip(*spans, strict=True)
+                if batchable and all(whole_axes) and position not in state.partial:
+                    batch.append((position, tuple(map(operator.sub, first, corner))))
                     continue
-                creg = Region.from_bounds([sp[1] for sp in spans], [sp[2] for sp in spans])
+                creg = Region._checked(first, stop)
                 inter = piece.intersect(creg)
                 whole = inter == creg and position not in state.partial
                 part = None if values is None else values[inter.relative_to(piece).slices]
