@@ -393,10 +393,17 @@ def test_cli_unexpected_error_is_one_line_naming_its_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _fail_chunk_writes(monkeypatch, RuntimeError("boom"))
+    failed: list[str] = []
+
+    async def set_(self: LocalStore, key: str, value: Any) -> None:
+        failed.append(key)
+        raise RuntimeError("boom")  # not a storage error the writer knows how to explain
+
+    monkeypatch.setattr(LocalStore, "set", set_)
     assert main(DEMO) == 2
+    assert failed
     line = one_error_line(capsys.readouterr().err)
-    assert "boom" in line and "--debug" in line
+    assert "RuntimeError" in line and "boom" in line and "--debug" in line
 
 
 def test_cli_interrupt_is_one_line_exit_130(

@@ -299,3 +299,47 @@ def test_stats_breakdown_puts_slow_encoding_and_slow_storing_where_they_happened
     assert b["decode_s"] == pytest.approx(sum(stats[lv]["read_s"] for lv in stats))
     parts = sum(b[k] for k in ("decode_s", "reduce_s", "encode_s", "store_s", "other_s"))
     assert parts == pytest.approx(b["workers"] * b["wall_s"], rel=1e-6)
+
+
+def test_a_local_template_is_the_one_zarr_writes_in_place(tmp_path):
+    # Into a local directory a template is built in memory and its files written directly;
+    # the files must be those xarray and zarr-python write into a LocalStore themselves.
+    import topozarr_plan.level_layout as layout
+
+    ds = make_dataset(40, 56, extra={"time": 3})
+    pyramid = create_pyramid(ds, levels=3, **SMALL)
+    in_place, staged = tmp_path / "in_place", tmp_path / "staged"
+    for level in range(3):
+        layout._build_template(pyramid, LocalStore(in_place), level, ["data"])
+        arrays = layout._write_template(pyramid, LocalStore(staged), level, ["data"])
+        # The arrays handed to the passes write into the local directory.
+        arrays[f"{level}/data"][...] = level + 1
+    for level in range(3):
+        got = zarr.open_array(LocalStore(staged), path=f"{level}/data", mode="r")[...]
+        assert (got == level + 1).all()
+
+    def files(root):
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and "/data/c/" not in p.relative_to(root).as_posix()
+        }
+
+    assert files(staged) == files(in_place)
+    assert {"0/zarr.json", "0/time/zarr.json", "2/data/zarr.json"} <= set(files(staged))
+
+
+def test_a_local_template_replaces_only_its_own_level(tmp_path):
+    import topozarr_plan.level_layout as layout
+
+    pyramid = create_pyramid(make_dataset(32, 32), levels=2, **SMALL)
+    stale = tmp_path / "1" / "old" / "zarr.json"  # an older level 1 holds another array
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    other = tmp_path / "0" / "keep.txt"
+    other.parent.mkdir(parents=True)
+    other.write_text("level 0 is not rewritten here")
+    layout._write_template(pyramid, LocalStore(tmp_path), 1, ["data"])
+    assert not (tmp_path / "1" / "old").exists()
+    assert other.read_text() == "level 0 is not rewritten here"
+    assert zarr.open_array(LocalStore(tmp_path), path="1/data", mode="r").shape == (16, 16)

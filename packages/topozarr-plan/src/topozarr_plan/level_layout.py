@@ -3,20 +3,28 @@
 Per level: coordinates, non-spatial variables and the group attrs are written by xarray's
 ``to_zarr``; the spatial arrays are created empty with zarr-python, with the metadata xarray
 would give them (a test compares both), so no dask graph is built. Levels are independent
-groups, so they are written in parallel on zarr's own stores.
+groups, so they are written in parallel on zarr's own stores. For a local directory each
+level is built in a memory store and its files written straight to disk (same bytes, half the
+CPU: the templates are written before any tile, with the other core idle).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import shutil
 import struct
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 from topozarr_engine.codecs import default_compressors
+from zarr.storage import StorePath
+
+from topozarr_plan.journal_keys import LocalKeys
 
 if TYPE_CHECKING:
     from topozarr_engine.storage import StorageTarget
@@ -76,6 +84,35 @@ def write_templates(
 
 
 def _write_template(
+    pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]
+) -> dict[str, zarr.Array]:
+    """The template of ``level`` (see :func:`_build_template`) in ``zstore``.
+
+    Into a local directory it is built in memory and its files written directly: zarr-python
+    and xarray spend as much CPU again when each of their dozen small writes per level goes
+    through the store's thread hop (six levels of a DEM: about 145 ms built in place, 75 ms
+    in memory), and this runs before any tile, with the other core idle.
+    """
+    from zarr.storage import LocalStore
+
+    if not isinstance(zstore, LocalStore) or zstore.read_only:
+        return _build_template(pyramid, zstore, level, spatial)
+    staged: dict[str, Any] = {}
+    built = _build_template(pyramid, zarr.storage.MemoryStore(staged), level, spatial)
+    # What xarray's to_zarr(mode="w") of the group does first: nothing of an older level stays.
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(Path(zstore.root) / str(level))
+    files = LocalKeys(Path(zstore.root))
+    for key, buffer in staged.items():
+        files.put(key, buffer.to_bytes())  # each file whole or absent, as zarr writes them
+    # The arrays as the passes use them: the same metadata, in the local store.
+    return {
+        path: zarr.Array(zarr.AsyncArray(arr.metadata, StorePath(zstore, arr.path)))
+        for path, arr in built.items()
+    }
+
+
+def _build_template(
     pyramid: Pyramid, zstore: Any, level: int, spatial: list[str]
 ) -> dict[str, zarr.Array]:
     """Level group, its attrs, coordinates, non-spatial variables and spatial array metadata.
