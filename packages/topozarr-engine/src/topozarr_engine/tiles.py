@@ -140,9 +140,15 @@ def split_tile(
 
 def level_cells(region: Region, stride: Sequence[int], level_shape: Sequence[int]) -> Region:
     """Level cells whose windows intersect a level-0 region (clipped to the level shape)."""
-    start = [min(a // s, m) for a, s, m in zip(region.start, stride, level_shape, strict=True)]
-    stop = [min(-(-b // s), m) for b, s, m in zip(region.stop, stride, level_shape, strict=True)]
-    return Region.from_bounds(start, [max(a, b) for a, b in zip(start, stop, strict=True)])
+    start = [
+        min(a // int(s), int(m)) for a, s, m in zip(region.start, stride, level_shape, strict=True)
+    ]
+    stop = [
+        max(lo, min(-(-b // int(s)), int(m)))
+        for lo, b, s, m in zip(start, region.stop, stride, level_shape, strict=True)
+    ]
+    # Plain ints, start <= stop: no per-slice validation (this runs for every tile and level).
+    return Region._checked(start, stop)
 
 
 def shards_of(cells: Region, shard: Sequence[int]) -> list[tuple[int, ...]]:
