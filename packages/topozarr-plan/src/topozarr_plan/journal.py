@@ -313,13 +313,13 @@ class PassLog:
 
     def history(self) -> TileHistory:
         names = self.journal.names(self.prefix)
-        logs = [n for n in names if n[len(self.prefix) :].startswith("log.")]
+        logs = {n for n in names if n[len(self.prefix) :].startswith("log.")}
         files = [n for n in names if n not in logs]
         entries: list[tuple[Index | None, bool, Any]] = []
         for name, record in zip(files, self.journal.get_many(files), strict=True):
             base, _, extra = name[len(self.prefix) :].partition(".r")
             entries.append((_parse_tile(base), bool(extra), record))
-        for name in logs:
+        for name in sorted(logs):
             for line in complete_lines(self.journal.get(name) or b""):
                 record = _json(line)
                 if isinstance(record, dict):
