@@ -13,11 +13,16 @@ from topozarr_plan.journal import PassLog
 class Keys:
     """Stands for the WriteJournal: the records put, by name."""
 
+    token = "t"
+
     def __init__(self) -> None:
         self.stored: dict[str, bytes] = {}
 
     def put(self, name: str, data: bytes) -> None:
         self.stored[name] = data
+
+    def line_log(self, name: str) -> None:
+        return None  # records as objects of their own, as on an object store
 
 
 class Group:

@@ -150,8 +150,7 @@ class WriteJournal:
 
     def line_log(self, name: str) -> LineLog | None:
         """An append-only log at ``name`` where the store is a local directory, else None."""
-        make = getattr(self.keys, "line_log", None)
-        return None if make is None else make(self._key(name))
+        return self.keys.line_log(self._key(name))
 
     # ------------------------------------------------------------------ lease
 
@@ -289,8 +288,8 @@ class PassLog:
 
     With ``native`` (``io="rust"``), a tile's record is written by a committer thread once the
     uploads its task issued (its thread's upload group) have finished; a task that issued none
-    (its shards streamed to a local directory) writes its record at once, as with zarr-python. At most
-    ``_PENDING_RECORDS`` records wait for their uploads at once (a task hands its record over
+    (its shards streamed to a local directory) writes its record at once, as with zarr-python.
+    At most ``_PENDING_RECORDS`` records wait for their uploads at once (a task hands its record over
     only when there is room), so a kill loses at most the tasks in progress and those: a resume
     reads at most ``workers + 2`` tiles again, however far the uploads lag behind the tiles.
     """
@@ -300,8 +299,7 @@ class PassLog:
         self.prefix = prefix
         self.native = native
         # One log per write (its token): a resume never appends after a line cut short.
-        make_log = getattr(journal, "line_log", None)
-        self._lines = None if make_log is None else make_log(f"{prefix}log.{journal.token}")
+        self._lines = journal.line_log(f"{prefix}log.{journal.token}")
         self.read_again = 0
         self.ran = 0
         self._lock = threading.Lock()

@@ -74,6 +74,10 @@ class ZarrKeys:
         if keys:
             _sync(drop())
 
+    def line_log(self, key: str) -> None:
+        """No append on object stores: each record is an object of its own."""
+        return None
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under ``prefix``, leases last.
 
@@ -113,24 +117,13 @@ class LocalKeys:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-        # The directory is made only when missing: a write records every tile, and a mkdir
-        # of an existing directory costs two system calls and an exception each time.
-        try:
-            tmp.write_bytes(data)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+        with os.fdopen(_open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
 
     def put_if_absent(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            try:
-                fd = os.open(path, flags, 0o644)
-            except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, flags, 0o644)
+            fd = _open(self._path(key), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             return
         with os.fdopen(fd, "wb") as f:
@@ -177,12 +170,7 @@ class LineLog:
         data = memoryview(line + b"\n")
         with self._lock:
             if self._fd is None:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                try:
-                    self._fd = os.open(self.path, flags, 0o644)
-                except FileNotFoundError:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.path, flags, 0o644)
+                self._fd = _open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             while data:
                 data = data[os.write(self._fd, data) :]
 
@@ -191,6 +179,16 @@ class LineLog:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _open(path: Path, flags: int) -> int:
+    """``os.open``, making the directory only when it is missing: a write records every tile,
+    and a mkdir of an existing directory costs two system calls and an exception each time."""
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)
 
 
 def complete_lines(raw: bytes) -> list[bytes]:

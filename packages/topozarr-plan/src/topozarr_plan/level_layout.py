@@ -16,13 +16,13 @@ import shutil
 import struct
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 from topozarr_engine.codecs import default_compressors
-from zarr.storage import StorePath
+from topozarr_engine.storage.shard_stream import local_root
+from zarr.storage import MemoryStore, StorePath
 
 from topozarr_plan.journal_keys import LocalKeys
 
@@ -93,16 +93,15 @@ def _write_template(
     through the store's thread hop (six levels of a DEM: about 145 ms built in place, 75 ms
     in memory), and this runs before any tile, with the other core idle.
     """
-    from zarr.storage import LocalStore
-
-    if not isinstance(zstore, LocalStore) or zstore.read_only:
+    root = local_root(zstore)
+    if root is None:
         return _build_template(pyramid, zstore, level, spatial)
     staged: dict[str, Any] = {}
-    built = _build_template(pyramid, zarr.storage.MemoryStore(staged), level, spatial)
+    built = _build_template(pyramid, MemoryStore(staged), level, spatial)
     # What xarray's to_zarr(mode="w") of the group does first: nothing of an older level stays.
     with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(Path(zstore.root) / str(level))
-    files = LocalKeys(Path(zstore.root))
+        shutil.rmtree(root / str(level))
+    files = LocalKeys(root)
     for key, buffer in staged.items():
         files.put(key, buffer.to_bytes())  # each file whole or absent, as zarr writes them
     # The arrays as the passes use them: the same metadata, in the local store.
