@@ -162,6 +162,26 @@ def test_errors_are_one_line_with_exit_code_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "out.zarr", "--levels", "0"],
+        ["demo", "out.zarr", "--size", "0"],
+        ["build", "{src}", "out.zarr", "--levels", "0"],
+        ["build", "{src}", "out.zarr", "--levels", "-2"],
+    ],
+)
+def test_zero_or_negative_counts_are_refused_not_taken_as_auto(
+    tmp_path: Path, netcdf_source: Path, args: list[str]
+) -> None:
+    # 0 once fell through `or` to the automatic level count and wrote a pyramid.
+    result = run(*[a.format(src=netcdf_source) for a in args], cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"argument {args[-2]}" in last and f"{args[-1]!r}" in last and ">= 1" in last
+    assert not (tmp_path / "out.zarr").exists()
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run("--debug", "build", "missing.nc", "out.zarr", cwd=tmp_path)
     assert result.returncode != 0

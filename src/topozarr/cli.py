@@ -28,6 +28,16 @@ def _int_list(text: str) -> list[int]:
         ) from err
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def _seconds_arg(text: str) -> str:
     try:
         ok = 0 < float(text) < math.inf
@@ -75,15 +85,19 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="write a pyramid of the embedded synthetic demo dataset")
     demo.add_argument("out", nargs="?", default="demo.zarr", help="output store (demo.zarr)")
-    demo.add_argument("--size", type=int, default=None, help="DEM rows (columns are 2x)")
-    demo.add_argument("--levels", type=int, default=None, help="number of levels (default: auto)")
+    demo.add_argument("--size", type=_positive_int, default=None, help="DEM rows (columns are 2x)")
+    demo.add_argument(
+        "--levels", type=_positive_int, default=None, help="number of levels (default: auto)"
+    )
     _add_write_options(demo)
 
     build = sub.add_parser("build", help="build a pyramid from a NetCDF, Zarr or GeoTIFF source")
     build.add_argument("src", help="source: NetCDF, Zarr (local or s3://) or GeoTIFF")
     build.add_argument("dst", help="output store: a path or s3:// URL")
     group = build.add_mutually_exclusive_group()
-    group.add_argument("--levels", type=int, help="number of levels, 2x apart (default: auto)")
+    group.add_argument(
+        "--levels", type=_positive_int, help="number of levels, 2x apart (default: auto)"
+    )
     group.add_argument("--factors", type=_int_list, help="cumulative factors, e.g. 1,4,16")
     from topozarr_core import METHODS  # the kernel's method table names them
 
@@ -207,8 +221,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from topozarr import create_pyramid
     from topozarr.demo import DEFAULT_DEMO_ROWS, demo_dataset
 
-    ds = demo_dataset(args.size or DEFAULT_DEMO_ROWS)
-    levels = args.levels or auto_levels(ds.sizes["lat"], ds.sizes["lon"])
+    # None, not falsy: the parser refuses 0, so only a missing option means "auto".
+    ds = demo_dataset(DEFAULT_DEMO_ROWS if args.size is None else args.size)
+    levels = auto_levels(ds.sizes["lat"], ds.sizes["lon"]) if args.levels is None else args.levels
     pyramid = create_pyramid(ds, levels=levels, x_dim="lon", y_dim="lat")
     result = _write(pyramid, args.out, args)
     _emit(pyramid, args, result, args.out)
@@ -238,7 +253,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.factors:
         options["factors"] = args.factors
     else:
-        options["levels"] = args.levels or auto_levels(ds.sizes[y_dim], ds.sizes[x_dim])
+        options["levels"] = (
+            auto_levels(ds.sizes[y_dim], ds.sizes[x_dim]) if args.levels is None else args.levels
+        )
     pyramid = create_pyramid(ds, **options)
     result = _write(
         pyramid, args.dst, args, mode=args.mode, levels=args.levels_only, append_dim=args.append_dim
