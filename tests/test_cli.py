@@ -182,6 +182,21 @@ def test_zero_or_negative_counts_are_refused_not_taken_as_auto(
     assert not (tmp_path / "out.zarr").exists()
 
 
+@pytest.mark.parametrize("option", ["--factors", "--levels-only"])
+@pytest.mark.parametrize("value", ["", " , ", "1,x"])
+def test_integer_lists_must_list_integers(
+    tmp_path: Path, netcdf_source: Path, option: str, value: str
+) -> None:
+    # An empty --factors once fell back to the automatic levels and wrote a pyramid.
+    result = run(
+        "build", str(netcdf_source), "out.zarr", "--mode", "a", option, value, cwd=tmp_path
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"argument {option}" in last and f"{value!r}" in last
+    assert not (tmp_path / "out.zarr").exists()
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run("--debug", "build", "missing.nc", "out.zarr", cwd=tmp_path)
     assert result.returncode != 0

@@ -21,11 +21,14 @@ _COARSEST_EDGE = 256
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError as err:
+        values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        values = []
+    if not values:  # an empty list would silently mean "auto" / "every level"
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of integers"
-        ) from err
+            f"{text!r} is not a comma-separated list of integers (e.g. 1,2,4)"
+        )
+    return values
 
 
 def _positive_int(text: str) -> int:
