@@ -78,6 +78,12 @@ def auto_levels(height: int, width: int) -> int:
     return max(1, math.ceil(math.log2(max(height, width) / _COARSEST_EDGE)) + 1)
 
 
+def _level_count(requested: int | None, height: int, width: int) -> int:
+    """``--levels`` as given, else :func:`auto_levels`. ``None``, not falsy: the parser
+    refuses 0, so only a missing option means "auto"."""
+    return auto_levels(height, width) if requested is None else requested
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="topozarr",
@@ -224,9 +230,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from topozarr import create_pyramid
     from topozarr.demo import DEFAULT_DEMO_ROWS, demo_dataset
 
-    # None, not falsy: the parser refuses 0, so only a missing option means "auto".
     ds = demo_dataset(DEFAULT_DEMO_ROWS if args.size is None else args.size)
-    levels = auto_levels(ds.sizes["lat"], ds.sizes["lon"]) if args.levels is None else args.levels
+    levels = _level_count(args.levels, ds.sizes["lat"], ds.sizes["lon"])
     pyramid = create_pyramid(ds, levels=levels, x_dim="lon", y_dim="lat")
     result = _write(pyramid, args.out, args)
     _emit(pyramid, args, result, args.out)
@@ -253,12 +258,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.target_chunk_bytes is not None:
         options["target_chunk_bytes"] = args.target_chunk_bytes
     options["chunks_per_shard"] = args.chunks_per_shard
-    if args.factors:
+    if args.factors is not None:
         options["factors"] = args.factors
     else:
-        options["levels"] = (
-            auto_levels(ds.sizes[y_dim], ds.sizes[x_dim]) if args.levels is None else args.levels
-        )
+        options["levels"] = _level_count(args.levels, ds.sizes[y_dim], ds.sizes[x_dim])
     pyramid = create_pyramid(ds, **options)
     result = _write(
         pyramid, args.dst, args, mode=args.mode, levels=args.levels_only, append_dim=args.append_dim
