@@ -197,6 +197,27 @@ def test_integer_lists_must_list_integers(
     assert not (tmp_path / "out.zarr").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["demo", "out.zarr", "--levels", "0"], "'0'"),
+        (["build", "src.nc"], "dst"),
+        (["demo", "--bogus"], "--bogus"),
+        ([], "command"),
+    ],
+)
+def test_option_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    # argparse's own errors (a bad or missing option) read like the command's other errors.
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("topozarr") and "error:" in lines[0] and needle in lines[0]
+    assert "--help" in lines[0] and "usage:" not in result.stderr
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run("--debug", "build", "missing.nc", "out.zarr", cwd=tmp_path)
     assert result.returncode != 0

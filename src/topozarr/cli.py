@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from topozarr.arenas import limit_arenas
 from topozarr.errors import UsageError, WriteStopped
@@ -84,8 +84,16 @@ def _level_count(requested: int | None, height: int, width: int) -> int:
     return auto_levels(height, width) if requested is None else requested
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one ``error:`` line (no usage block) like every other
+    error of the command; ``--help`` still shows the usage. Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="topozarr",
         description="Build multiscale Zarr v3 pyramids with GeoZarr metadata.",
     )
