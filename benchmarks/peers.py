@@ -10,7 +10,8 @@ the repository (``--peer-venv``, default /tmp/topozarr-peer-venv, and the same w
 ``-zarrs`` suffix; needs ``uv`` and a Python >= 3.12, which 0.2.1 requires) and runs there in
 child processes.
 
-Contenders, each in its own process, in an order rotated every round:
+Contenders, each in its own process, in an order rotated every round and reversed every
+other round (:func:`round_order`):
 
 * ``ours``: our ``create_pyramid(...).write(path)``.
 * ``carbonplan``: theirs as ``pip install topozarr==0.2.1`` gives it.
@@ -341,7 +342,14 @@ def _commands(
     peer_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     runs = {}
     pairs = [(tool, name) for tool in TOOLS if tool == "ours" or tool in peers for name in LAYOUTS]
-    for tool, name in [*pairs, *EXTRA]:
+    # Ratios taken within a round compare neighbours where they can: ours next to its io=rust
+    # twin and to the limits at the same layout (round_order runs neighbours in both orders).
+    order = [("ours", "default"), ("ours io=rust", "default")]
+    order += [(bound, "default") for bound in BOUNDS] + [("ours", "same")]
+    order += [(bound, "same") for bound in BOUNDS]
+    keys = [key for key in order if key in [*pairs, *EXTRA]]
+    keys += [key for key in [*pairs, *EXTRA] if key not in keys]
+    for tool, name in keys:
         ours = tool not in peers
         python, env = (sys.executable, None) if ours else (str(peers[tool]), peer_env)
         out = str(DATA / f"peer-out-{tool.replace(' ', '-')}-{name}.zarr")
@@ -352,15 +360,30 @@ def _commands(
     return runs
 
 
+def round_order(keys: list[tuple[str, str]], i: int) -> list[tuple[str, str]]:
+    """Round ``i``'s order: ``keys`` rotated by ``2 * i`` places, reversed in odd rounds.
+
+    Rotation alone keeps the cyclic order, so every contender would always run right after
+    the same one (``ours io=rust`` after ``carbonplan (same)``, which frees ~0.8 GiB just
+    before): whatever that leaves behind would bias one side of a ratio in every round.
+    Reversing every other round gives each contender both neighbours in turn, and the first
+    two keys (see :func:`_commands`) run side by side in both orders (ABBA): rotating by two
+    places keeps them together while the cut falls at an even place.
+    """
+    shift = 2 * i % len(keys)
+    turned = keys[shift:] + keys[:shift]
+    return turned[::-1] if i % 2 else turned
+
+
 def run_rounds(
     src: Source, peers: dict[str, Path], rounds: int
 ) -> dict[tuple[str, str], list[dict]]:
-    """Every contender once per round, the order rotated each round."""
+    """Every contender once per round, in :func:`round_order`."""
     commands = _commands(src, peers, shared_layout(src), reference(src))
     keys = list(commands)
     results: dict[tuple[str, str], list[dict]] = {key: [] for key in keys}
     for i in range(rounds):
-        for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
+        for key in round_order(keys, i):
             results[key].append(_run(*commands[key]))
             print(f"  round {i + 1}/{rounds}: {key[0]} ({key[1]}) done", file=sys.stderr)
     return results
