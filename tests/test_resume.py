@@ -229,6 +229,54 @@ def test_kill_and_resume_s3(
     assert s3_keys(zstore, ".topozarr-write/") == []
 
 
+def test_a_write_killed_while_clearing_the_store_never_leaves_the_old_pyramid_published(
+    tmp_path: Path, source: Path
+) -> None:
+    # mode="w" over a finished pyramid deletes its levels first. Killed after a level is gone,
+    # the root must no longer advertise that pyramid: readers would see a hole, and a resume
+    # would take the store for a finished write and leave it so.
+    import topozarr_plan.journal as journal
+    from zarr.storage import LocalStore
+
+    from topozarr import create_pyramid
+
+    store = tmp_path / "out.zarr"
+    reference_write(source, str(store))
+    assert "multiscales" in root_attrs(str(store))
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    real_list_dir, real_delete_dir = LocalStore.list_dir, LocalStore.delete_dir
+
+    async def listed_like_s3(self: Any, prefix: str) -> Any:
+        # S3 lists keys in lexicographic order: the level groups before the root's zarr.json.
+        for name in sorted([name async for name in real_list_dir(self, prefix)]):
+            yield name
+
+    async def killed_after_a_level(self: Any, prefix: str) -> None:
+        await real_delete_dir(self, prefix)
+        if prefix.strip("/").isdigit():
+            raise RuntimeError("killed")
+
+    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the process dies: its lease stays
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(LocalStore, "list_dir", listed_like_s3)
+    mp.setattr(LocalStore, "delete_dir", killed_after_a_level)
+    mp.setattr(journal.WriteJournal, "release", kill)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            create_pyramid(ds, **CREATE).write(str(store), **WRITE)
+    finally:
+        mp.undo()
+    assert not (store / "0").exists()  # killed with level 0 deleted
+    assert "multiscales" not in root_attrs(str(store))
+    stats = create_pyramid(ds, **CREATE).write(str(store), resume=True, stats=True, **WRITE)
+    assert stats is not None and stats["0"]["complete"] and stats["0"]["tiles_run"] > 0
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(str(store), str(clean))
+
+
 def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
     from topozarr_plan.errors import PlanError
 

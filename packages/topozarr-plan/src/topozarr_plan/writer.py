@@ -397,12 +397,20 @@ def _run_passes(
 
 
 def _clear(zstore: Any) -> None:
-    """Delete the store's contents except the write journal (whose lease we hold)."""
+    """Delete the store's contents except the write journal (whose lease we hold).
+
+    The root's ``zarr.json`` goes first: until it is gone the root still publishes the
+    pyramid the store held, and a write killed while deleting its levels must not leave that
+    root over missing levels (readers would see holes, and a resume would take the store for
+    a finished write). Object stores list keys in lexicographic order, level groups before
+    ``zarr.json``.
+    """
 
     async def clear() -> None:
+        await zstore.delete("zarr.json")
         names = [name.strip("/") async for name in zstore.list_dir("")]
         for name in names:
-            if name != JOURNAL_PREFIX:
+            if name not in (JOURNAL_PREFIX, "zarr.json"):
                 # A name is a key (zarr.json), a "directory" of keys (a level group), or both;
                 # LocalStore.delete removes either, object stores need delete_dir for the keys.
                 await zstore.delete(name)
