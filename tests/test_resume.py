@@ -277,6 +277,44 @@ def test_a_write_killed_while_clearing_the_store_never_leaves_the_old_pyramid_pu
     assert_same_levels(str(store), str(clean))
 
 
+def test_a_resume_of_a_write_killed_before_its_plan_writes_the_new_data(
+    tmp_path: Path, source: Path
+) -> None:
+    # The store holds a finished pyramid of other values with the same layout (so the same
+    # root attributes). A write of new values killed right after taking the lease stored no
+    # plan: resuming it must write the new values, not take the old pyramid for its own.
+    import topozarr_plan.journal as journal
+
+    from topozarr import create_pyramid
+
+    store = tmp_path / "out.zarr"
+    reference_write(source, str(store))
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326").load()
+    new = ds.assign(elevation=ds.elevation + 1000)
+
+    def killed(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed")
+
+    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the process dies: its lease stays
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(journal.WriteJournal, "forget", killed)
+    mp.setattr(journal.WriteJournal, "release", kill)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            create_pyramid(new, **CREATE).write(str(store), **WRITE)
+    finally:
+        mp.undo()
+    assert (store / ".topozarr-write" / "lease.0").exists()
+    assert "multiscales" in root_attrs(str(store))  # the old pyramid, untouched
+    create_pyramid(new, **CREATE).write(str(store), resume=True, **WRITE)
+    clean = tmp_path / "clean.zarr"
+    create_pyramid(new, **CREATE).write(str(clean), **WRITE)
+    assert_same_levels(str(store), str(clean))
+    assert not (store / ".topozarr-write").exists()
+
+
 def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
     from topozarr_plan.errors import PlanError
 

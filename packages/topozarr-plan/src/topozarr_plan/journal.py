@@ -258,10 +258,18 @@ class WriteJournal:
             if isinstance(marker, dict) and marker.get("base") == self.base
         }
 
+    def interrupted_before_start(self) -> bool:
+        """Whether a write holds a lease without having finished: with no plan stored (see
+        :meth:`start`), it was interrupted before changing the store, so nothing says the store
+        holds that write's data even when it publishes a pyramid of the same layout."""
+        return bool(self._leases()) and self.get_json("finished") is None
+
     def finish(self) -> None:
         """The pyramid is published: remove the journal, the plan first and the lease last."""
         try:
-            self._delete(["plan.json"])  # first: what is left is no longer resumable
+            # Before the plan goes: a write interrupted from here on is known to be finished.
+            self.put_json("finished", {"token": self.token})
+            self._delete(["plan.json"])  # what is left is no longer resumable
             self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the lease last
         except Exception as exc:  # the pyramid is complete and published: do not fail it
             warnings.warn(
@@ -425,6 +433,9 @@ class NoJournal(WriteJournal):
 
     def stored_plan(self) -> dict[str, Any] | None:
         return None
+
+    def interrupted_before_start(self) -> bool:
+        return False
 
     def start(self) -> None:
         pass

@@ -272,6 +272,10 @@ def _resume_state(
     if stored is None:
         # No plan stored: killed before the first byte (a fresh write), or after publishing
         # while the journal was being removed (complete: only the journal is left to remove).
+        if journal.interrupted_before_start():
+            # The store holds what it held before that write: maybe a pyramid of the same
+            # layout from other data. Write it all.
+            return "fresh"
         if is_published(existing, pyramid):
             return "published"
         if existing is not None and _has_members(existing):
