@@ -315,6 +315,67 @@ def test_a_resume_of_a_write_killed_before_its_plan_writes_the_new_data(
     assert not (store / ".topozarr-write").exists()
 
 
+@pytest.mark.parametrize("kind", ["local", "object store"])
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_a_write_killed_while_removing_its_journal_resumes_without_reading(
+    tmp_path: Path, source: Path, cut: int, kind: str
+) -> None:
+    # Published, then killed at the cut-th deletion of its journal: whatever is left must
+    # still say that the write finished, so the resume reads nothing again. (An object store
+    # journal deleted its records, the finished marker among them, before its lease.)
+    import obstore
+    import topozarr_plan.journal as journal
+    from topozarr_plan.journal_keys import LocalKeys, ZarrKeys
+    from zarr.storage import ObjectStore
+
+    from topozarr import create_pyramid
+
+    store: Any = str(tmp_path / "out.zarr")
+    if kind == "object store":
+        store = ObjectStore(obstore.store.MemoryStore())
+    keys_class = LocalKeys if kind == "local" else ZarrKeys
+    ds = xr.open_zarr(source, chunks=None).proj.assign_crs(spatial_ref="EPSG:4326")
+    real_delete, real_finish = keys_class.delete, journal.WriteJournal.finish
+    deletions = {"n": 0}
+
+    def cut_short(self: Any, keys: Any) -> None:
+        deletions["n"] += 1
+        if deletions["n"] == cut:
+            raise KeyboardInterrupt  # the process dies here
+        real_delete(self, keys)
+
+    def finish(self: Any) -> None:
+        with pytest.MonkeyPatch.context() as inside:
+            inside.setattr(keys_class, "delete", cut_short)
+            real_finish(self)
+
+    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # its lease stays
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(journal.WriteJournal, "finish", finish)
+    mp.setattr(journal.WriteJournal, "release", kill)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            create_pyramid(ds, **CREATE).write(store, **WRITE)
+    finally:
+        mp.undo()
+    assert "multiscales" in root_attrs(store)
+    stats = create_pyramid(ds, **CREATE).write(store, resume=True, stats=True, **WRITE)
+    assert stats is not None and stats["0"]["tiles_run"] == 0
+    clean = tmp_path / "clean.zarr"
+    reference_write(source, str(clean))
+    assert_same_levels(store, str(clean))
+    assert journal_names(store) == []
+
+
+def journal_names(store: Any) -> list[str]:
+    """What is left under the write journal's prefix of a local path or a zarr store."""
+    if isinstance(store, str):
+        return sorted(p.name for p in (Path(store) / ".topozarr-write").glob("**/*"))
+    return s3_keys(store, ".topozarr-write/")
+
+
 def test_resume_refuses_another_plan(tmp_path: Path, source: Path) -> None:
     from topozarr_plan.errors import PlanError
 

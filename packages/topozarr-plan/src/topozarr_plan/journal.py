@@ -265,12 +265,18 @@ class WriteJournal:
         return bool(self._leases()) and self.get_json("finished") is None
 
     def finish(self) -> None:
-        """The pyramid is published: remove the journal, the plan first and the lease last."""
+        """The pyramid is published: remove the journal, the plan first, then the records,
+        the lease and last the ``finished`` marker."""
         try:
-            # Before the plan goes: a write interrupted from here on is known to be finished.
+            # Before the plan goes: a write interrupted from here on is known to be finished
+            # (see interrupted_before_start), as long as the marker outlives the lease.
             self.put_json("finished", {"token": self.token})
             self._delete(["plan.json"])  # what is left is no longer resumable
-            self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the lease last
+            names = self.names()
+            leases = [n for n in names if n.startswith("lease.")]
+            self._delete([n for n in names if n not in leases and n != "finished"])
+            self._delete(leases)
+            self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the marker (and local directories)
         except Exception as exc:  # the pyramid is complete and published: do not fail it
             warnings.warn(
                 f"{self.where} is complete and published, but its write journal could not be "
