@@ -347,8 +347,8 @@ def _commands(
     order = [("ours", "default"), ("ours io=rust", "default")]
     order += [(bound, "default") for bound in BOUNDS] + [("ours", "same")]
     order += [(bound, "same") for bound in BOUNDS]
-    keys = [key for key in order if key in [*pairs, *EXTRA]]
-    keys += [key for key in [*pairs, *EXTRA] if key not in keys]
+    wanted = [*pairs, *EXTRA]
+    keys = [key for key in order if key in wanted] + [key for key in wanted if key not in order]
     for tool, name in keys:
         ours = tool not in peers
         python, env = (sys.executable, None) if ours else (str(peers[tool]), peer_env)

@@ -229,13 +229,31 @@ def test_kill_and_resume_s3(
     assert s3_keys(zstore, ".topozarr-write/") == []
 
 
+def _killed(write: Any, patches: list[tuple[Any, str, Any]]) -> None:
+    """Run ``write()`` with ``patches`` (object, attribute, value) applied; one of them makes
+    it fail, and the process "dies" there: ``release`` (what a kill skips) raises instead, so
+    the write's lease stays."""
+    import topozarr_plan.journal as journal
+
+    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    mp = pytest.MonkeyPatch()
+    for target, name, value in [*patches, (journal.WriteJournal, "release", kill)]:
+        mp.setattr(target, name, value)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write()
+    finally:
+        mp.undo()
+
+
 def test_a_write_killed_while_clearing_the_store_never_leaves_the_old_pyramid_published(
     tmp_path: Path, source: Path
 ) -> None:
     # mode="w" over a finished pyramid deletes its levels first. Killed after a level is gone,
     # the root must no longer advertise that pyramid: readers would see a hole, and a resume
     # would take the store for a finished write and leave it so.
-    import topozarr_plan.journal as journal
     from zarr.storage import LocalStore
 
     from topozarr import create_pyramid
@@ -256,18 +274,13 @@ def test_a_write_killed_while_clearing_the_store_never_leaves_the_old_pyramid_pu
         if prefix.strip("/").isdigit():
             raise RuntimeError("killed")
 
-    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt  # the process dies: its lease stays
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(LocalStore, "list_dir", listed_like_s3)
-    mp.setattr(LocalStore, "delete_dir", killed_after_a_level)
-    mp.setattr(journal.WriteJournal, "release", kill)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            create_pyramid(ds, **CREATE).write(str(store), **WRITE)
-    finally:
-        mp.undo()
+    _killed(
+        lambda: create_pyramid(ds, **CREATE).write(str(store), **WRITE),
+        [
+            (LocalStore, "list_dir", listed_like_s3),
+            (LocalStore, "delete_dir", killed_after_a_level),
+        ],
+    )
     assert not (store / "0").exists()  # killed with level 0 deleted
     assert "multiscales" not in root_attrs(str(store))
     stats = create_pyramid(ds, **CREATE).write(str(store), resume=True, stats=True, **WRITE)
@@ -295,17 +308,10 @@ def test_a_resume_of_a_write_killed_before_its_plan_writes_the_new_data(
     def killed(self: Any, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("killed")
 
-    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt  # the process dies: its lease stays
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(journal.WriteJournal, "forget", killed)
-    mp.setattr(journal.WriteJournal, "release", kill)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            create_pyramid(new, **CREATE).write(str(store), **WRITE)
-    finally:
-        mp.undo()
+    _killed(
+        lambda: create_pyramid(new, **CREATE).write(str(store), **WRITE),
+        [(journal.WriteJournal, "forget", killed)],
+    )
     assert (store / ".topozarr-write" / "lease.0").exists()
     assert "multiscales" in root_attrs(str(store))  # the old pyramid, untouched
     create_pyramid(new, **CREATE).write(str(store), resume=True, **WRITE)
@@ -349,17 +355,10 @@ def test_a_write_killed_while_removing_its_journal_resumes_without_reading(
             inside.setattr(keys_class, "delete", cut_short)
             real_finish(self)
 
-    def kill(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt  # its lease stays
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(journal.WriteJournal, "finish", finish)
-    mp.setattr(journal.WriteJournal, "release", kill)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            create_pyramid(ds, **CREATE).write(store, **WRITE)
-    finally:
-        mp.undo()
+    _killed(
+        lambda: create_pyramid(ds, **CREATE).write(store, **WRITE),
+        [(journal.WriteJournal, "finish", finish)],
+    )
     assert "multiscales" in root_attrs(store)
     stats = create_pyramid(ds, **CREATE).write(store, resume=True, stats=True, **WRITE)
     assert stats is not None and stats["0"]["tiles_run"] == 0

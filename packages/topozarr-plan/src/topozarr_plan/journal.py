@@ -154,10 +154,11 @@ class WriteJournal:
 
     # ------------------------------------------------------------------ lease
 
-    def _leases(self) -> list[tuple[int, str]]:
+    def _leases(self, names: Sequence[str] | None = None) -> list[tuple[int, str]]:
+        """(generation, name) of every lease among ``names`` (default: listed now)."""
         out = []
         # Prefixes are listed by whole path segments (LocalStore, icechunk): filter here.
-        for name in self.names():
+        for name in self.names() if names is None else names:
             gen = name.removeprefix("lease.")
             if name.startswith("lease.") and gen.isdigit():
                 out.append((int(gen), name))
@@ -273,7 +274,7 @@ class WriteJournal:
             self.put_json("finished", {"token": self.token})
             self._delete(["plan.json"])  # what is left is no longer resumable
             names = self.names()
-            leases = [n for n in names if n.startswith("lease.")]
+            leases = [name for _, name in self._leases(names)]
             self._delete([n for n in names if n not in leases and n != "finished"])
             self._delete(leases)
             self.keys.delete_prefix(JOURNAL_PREFIX + "/")  # the marker (and local directories)
